@@ -1,0 +1,147 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const REPO = new URL('../../', import.meta.url).pathname;
+
+/** Where `--cpu-prof` writes its profiles: gitignored, next to the results they explain. */
+const PROFILE_DIR = join(REPO, 'bench/results');
+
+/** Credentials for one bench run: random, so nothing the bench starts accepts a published token. */
+export const TOKENS = (() => {
+  const viewer = randomBytes(24).toString('hex');
+  return {
+    webhook: randomBytes(24).toString('hex'),
+    viewer,
+    operatorEntry: `bench:viewer:${createHash('sha256').update(viewer).digest('hex')}`,
+  };
+})();
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port')),
+      );
+    });
+  });
+}
+
+/** A server the bench started as its own process, as it runs in production. */
+export interface ServerProcess {
+  url: string;
+  /** Process spawn to the first 200 from the readiness URL. */
+  readyMs: number;
+  /** Resident set size now, from /proc (Linux). */
+  rssMb(): number;
+  /** SIGTERM, then waits for the exit (so `--cpu-prof` gets to write its profile). */
+  stop(): Promise<void>;
+}
+
+interface SpawnOptions {
+  script: string;
+  env: Record<string, string>;
+  readyPath: string;
+  logPath: string;
+  cpuProfile: boolean;
+}
+
+function rssMb(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kb) / 1024;
+}
+
+async function spawnServer(options: SpawnOptions): Promise<ServerProcess> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const log = openSync(options.logPath, 'a');
+  const profileArgs = options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
+  const startedAt = performance.now();
+  const child = spawn(process.execPath, [...profileArgs, join(REPO, options.script)], {
+    cwd: REPO,
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...options.env },
+    stdio: ['ignore', log, log],
+  });
+  closeSync(log);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await waitUntilReady(`${url}${options.readyPath}`, child, options.logPath);
+  } catch (error) {
+    child.kill('SIGKILL');
+    throw error;
+  }
+  const readyMs = performance.now() - startedAt;
+  const pid = child.pid ?? 0;
+  return {
+    url,
+    readyMs,
+    rssMb: () => rssMb(pid),
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+async function waitUntilReady(readyUrl: string, child: ChildProcess, logPath: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${readyUrl} exited with ${child.exitCode}; see ${logPath}`);
+    try {
+      if ((await fetch(readyUrl)).ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    // Short enough that the poll adds little to the cold-start figure.
+    await sleep(2);
+  }
+  throw new Error(`${readyUrl} did not become ready within 30 s; see ${logPath}`);
+}
+
+/** What a lastgood process is started with; everything else is the production default. */
+export interface LastgoodOptions {
+  policyFile: string;
+  dataDir: string;
+  logPath: string;
+  databaseUrl?: string;
+  emulatorHost?: string;
+  cpuProfile: boolean;
+  /** Extra `LASTGOOD_*` settings, e.g. fast job polling. */
+  env?: Record<string, string>;
+}
+
+/** Budgets no bench load reaches: the bench measures the intake path, not the rate limiter refusing it. */
+const UNLIMITED = '9999999/1s';
+
+/** Starts `node src/main.ts` with the bench's tokens and returns once `/readyz` answers 200. */
+export function startLastgood(options: LastgoodOptions): Promise<ServerProcess> {
+  return spawnServer({
+    script: 'src/main.ts',
+    readyPath: '/readyz',
+    logPath: options.logPath,
+    cpuProfile: options.cpuProfile,
+    env: {
+      LASTGOOD_CONFIG: options.policyFile,
+      LASTGOOD_DATA_DIR: options.dataDir,
+      LASTGOOD_WEBHOOK_TOKENS: TOKENS.webhook,
+      LASTGOOD_OPERATOR_TOKENS: TOKENS.operatorEntry,
+      LASTGOOD_RATE_LIMIT_INTAKE: UNLIMITED,
+      LASTGOOD_RATE_LIMIT_OPERATOR: UNLIMITED,
+      ...(options.databaseUrl === undefined ? {} : { DATABASE_URL: options.databaseUrl }),
+      ...(options.emulatorHost === undefined ? {} : { CLOUD_RUN_EMULATOR_HOST: options.emulatorHost }),
+      ...options.env,
+    },
+  });
+}
+
+/** Starts the bare Fastify reference (bench/bare-fastify.ts) the same way. */
+export function startBareFastify(logPath: string, cpuProfile: boolean): Promise<ServerProcess> {
+  return spawnServer({ script: 'bench/bare-fastify.ts', readyPath: '/readyz', logPath, cpuProfile, env: {} });
+}

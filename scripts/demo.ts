@@ -1,0 +1,262 @@
+/**
+ * `npm run demo`: the whole story on a laptop, with no Google account and no network. Starts the bundled emulator
+ * with a service whose newest revision is bad, starts lastgood on SQLite in a temp dir as its own process, fires a
+ * real-shaped SLO burn-rate alert at it, and shows the rollback; then fires a second alert and shows it refused.
+ * `npm run demo -- --cloud-deploy` tells the same story through a Cloud Deploy delivery pipeline.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, openSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Emulator, startEmulator } from '../src/emulator/emulator.ts';
+import { loadFixtureFile } from '../src/emulator/fixture.ts';
+import { burnRateAlert } from '../test/fixtures/alerts.ts';
+
+const SERVICE = 'projects/demo-project/locations/us-central1/services/checkout';
+const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
+const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
+const say = (text = '') => process.stdout.write(`${text}\n`);
+
+interface Status {
+  decision: {
+    id: string;
+    action: string;
+    reason: string;
+    confidence: number;
+    factors: { name: string; value: unknown; effect: string }[];
+    nextEligibleAt: string | null;
+  };
+  rollback: {
+    state: string;
+    fromRevision: string | null;
+    toRevision: string | null;
+    lkgRule: string | null;
+    errorCode: string | null;
+    errorMessage: string | null;
+  } | null;
+  timeline: { at: string; step: string; detail: Record<string, unknown> }[];
+}
+
+/** What differs between the Cloud Run and the Cloud Deploy story. */
+interface Scenario {
+  target: string;
+  resource: string;
+  bad: string;
+  /** What is serving, in one line. */
+  serving(emulator: Emulator): string;
+}
+
+const CLOUD_RUN: Scenario = {
+  target: 'checkout',
+  resource: `emulated Cloud Run service ${SERVICE}`,
+  bad: 'checkout-00002-xyz',
+  serving(emulator) {
+    const statuses = emulator.state.cloudRun.service(SERVICE)?.trafficStatuses ?? [];
+    const traffic = statuses
+      .filter((entry) => entry.percent > 0)
+      .map((entry) => `${entry.revision} ${entry.percent}%`)
+      .join(', ');
+    return `traffic: ${traffic}`;
+  },
+};
+
+const CLOUD_DEPLOY: Scenario = {
+  target: 'storefront',
+  resource: `emulated Cloud Deploy pipeline ${PIPELINE}, target production`,
+  bad: 'rel-002',
+  serving(emulator) {
+    const pipeline = emulator.state.cloudDeploy.pipeline(PIPELINE);
+    const production = pipeline?.targets.find((target) => target.targetId === 'production');
+    const release = (production?.currentRelease ?? '').split('/').pop();
+    return `production runs release ${release}; pipeline ${pipeline?.suspended ? 'SUSPENDED (frozen)' : 'active'}`;
+  },
+};
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+async function waitUntilReady(baseUrl: string, child: ChildProcess, logPath: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`lastgood exited with ${child.exitCode}; see ${logPath}`);
+    try {
+      if ((await fetch(`${baseUrl}/readyz`)).ok) return;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`lastgood did not become ready; see ${logPath}`);
+}
+
+async function postAlert(baseUrl: string, token: string, payload: unknown) {
+  const response = await fetch(`${baseUrl}/webhook/error-budget-alert?auth_token=${token}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(payload),
+  });
+  if (response.status !== 202)
+    throw new Error(`webhook answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as { alertId: string; decisionId: string; action: string; reason: string };
+}
+
+async function status(baseUrl: string, operatorToken: string, decisionId: string): Promise<Status> {
+  const response = await fetch(`${baseUrl}/rollback/status/${decisionId}`, {
+    headers: { authorization: `Bearer ${operatorToken}` },
+  });
+  if (!response.ok) throw new Error(`status answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as Status;
+}
+
+async function waitForOutcome(baseUrl: string, operatorToken: string, decisionId: string): Promise<Status> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const current = await status(baseUrl, operatorToken, decisionId);
+    if (current.rollback && !['queued', 'running'].includes(current.rollback.state)) return current;
+    if (Date.now() > deadline) throw new Error(`rollback still ${current.rollback?.state} after 20 s`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+function printDecision(decision: Status['decision']): void {
+  say(
+    `  decision: ${bold(`${decision.action} / ${decision.reason}`)}, confidence ${decision.confidence.toFixed(3)}`,
+  );
+  for (const factor of decision.factors)
+    say(`    - ${factor.name} = ${String(factor.value)}  (${factor.effect})`);
+}
+
+async function main(scenario: Scenario): Promise<void> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'lastgood-demo-'));
+  const webhookToken = randomBytes(24).toString('hex');
+  const operatorToken = randomBytes(24).toString('hex');
+  const operatorHash = createHash('sha256').update(operatorToken).digest('hex');
+
+  const emulator = await startEmulator({
+    fixture: await loadFixtureFile(new URL('../examples/emulator-fixture.yaml', import.meta.url).pathname),
+    adminPort: null,
+  });
+  say(bold('1. A bad release is serving'));
+  say(`  ${scenario.resource}`);
+  say(`  ${scenario.serving(emulator)}   (${scenario.bad} is the bad release)`);
+
+  const port = await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const logPath = join(dataDir, 'lastgood.log');
+  const log = openSync(logPath, 'a');
+  const child = spawn(process.execPath, [new URL('../src/main.ts', import.meta.url).pathname], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LASTGOOD_CONFIG: new URL('../examples/lastgood.yaml', import.meta.url).pathname,
+      LASTGOOD_DATA_DIR: dataDir,
+      LASTGOOD_WEBHOOK_TOKENS: webhookToken,
+      LASTGOOD_OPERATOR_TOKENS: `demo-operator:operator:${operatorHash}`,
+      CLOUD_RUN_EMULATOR_HOST: emulator.host,
+      CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+      LASTGOOD_POLL_INTERVAL: '25ms',
+    },
+    stdio: ['ignore', log, log],
+  });
+  try {
+    await waitUntilReady(baseUrl, child, logPath);
+    say();
+    say(bold('2. lastgood is running'));
+    say(`  ${baseUrl} on SQLite in ${dataDir} (log: ${logPath})`);
+
+    say();
+    say(
+      bold('3. Cloud Monitoring fires the SLO fast-burn alert: 18.2x burn on a 99.9% SLO (14.4x threshold)'),
+    );
+    const sentAt = Date.now();
+    const accepted = await postAlert(
+      baseUrl,
+      webhookToken,
+      burnRateAlert({ burnRate: 18.2, target: scenario.target, service: scenario.target }),
+    );
+    const ackMs = Date.now() - sentAt;
+    say(`  webhook answered 202 in ${ackMs} ms: alert ${accepted.alertId}, decision ${accepted.decisionId}`);
+    const done = await waitForOutcome(baseUrl, operatorToken, accepted.decisionId);
+    printDecision(done.decision);
+
+    say();
+    say(bold('4. What lastgood did'));
+    const lkg = done.timeline.find((event) => event.step === 'lkg_selected');
+    if (lkg) {
+      const chosen = lkg.detail.revision ?? lkg.detail.release;
+      say(`  last known good: ${chosen} by rule "${lkg.detail.rule}": ${lkg.detail.explanation}`);
+    }
+    const start = new Date(done.timeline[0]!.at).getTime();
+    for (const event of done.timeline) {
+      say(`    +${String(new Date(event.at).getTime() - start).padStart(4)} ms  ${event.step}`);
+    }
+    const calls = emulator.calls.list().map((call) => call.method);
+    say(`  Google calls made: ${calls.join(', ')}`);
+    say(
+      `  rollback: ${bold(done.rollback?.state ?? 'none')} (${done.rollback?.fromRevision} -> ${done.rollback?.toRevision})`,
+    );
+    say(`  now: ${bold(scenario.serving(emulator))}`);
+    const finished = done.timeline.find((event) => event.step === 'succeeded');
+    if (finished)
+      say(`  alert to rollback done and verified: ${bold(`${new Date(finished.at).getTime() - start} ms`)}`);
+    if (done.rollback?.state !== 'succeeded')
+      throw new Error(`the rollback ended ${done.rollback?.state}: ${done.rollback?.errorMessage}`);
+
+    say();
+    say(bold('5. A second alert for the same service arrives while the first rollback cools down'));
+    const second = await postAlert(
+      baseUrl,
+      webhookToken,
+      burnRateAlert({ burnRate: 22, target: scenario.target, service: scenario.target }),
+    );
+    const refused = await status(baseUrl, operatorToken, second.decisionId);
+    printDecision(refused.decision);
+    const mutations = emulator.calls
+      .list()
+      .filter((call) => ['UpdateService', 'RollbackTarget'].includes(call.method))
+      .filter((call) => (call.request as { validateOnly?: boolean }).validateOnly !== true).length;
+    say(
+      `  refused: no second rollback before ${refused.decision.nextEligibleAt}; mutating calls so far: ${mutations}`,
+    );
+    if (refused.decision.reason !== 'COOLDOWN')
+      throw new Error(`expected COOLDOWN, got ${refused.decision.reason}`);
+    if (scenario === CLOUD_DEPLOY) {
+      say();
+      say(bold('6. The fix is ready: an operator unfreezes the pipeline'));
+      const unfrozen = await fetch(`${baseUrl}/v1/targets/${scenario.target}/unfreeze`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${operatorToken}` },
+      });
+      if (!unfrozen.ok) throw new Error(`unfreeze answered ${unfrozen.status}: ${await unfrozen.text()}`);
+      say(
+        `  POST /v1/targets/${scenario.target}/unfreeze -> ${unfrozen.status}; ${scenario.serving(emulator)}`,
+      );
+    }
+    say();
+    say(`All of this came from GET /rollback/status/:id; runbooks/ walks through it on a real setup.`);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('exit', resolve));
+    await emulator.stop();
+  }
+}
+
+main(process.argv.includes('--cloud-deploy') ? CLOUD_DEPLOY : CLOUD_RUN).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,143 @@
+import { hostname } from 'node:os';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Clock } from './clock.ts';
+import type { Config, TargetKind } from './config.ts';
+import { LastgoodError } from './errors.ts';
+import { staticTokenSource, type TokenSource } from './http/auth.ts';
+import { answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
+import { googlePushVerifier, type PushVerifier, pushIntakeDisabled } from './http/pubsub-auth.ts';
+import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
+import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
+import { allRoutes } from './http/routes/index.ts';
+import { installSecurityHeaders } from './http/security-headers.ts';
+import type { Controls } from './ingest/intake.ts';
+import { RollbackWorker } from './jobs/rollback-worker.ts';
+import type { Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { createChannels } from './notify/channels.ts';
+import { type Backoff, DeliveryWorker } from './notify/delivery-worker.ts';
+import type { Store } from './store/store.ts';
+import type { RollbackExecutor } from './targets/executor.ts';
+
+/** Cloud Monitoring payloads are a few KB; anything near this is not an alert. */
+export const BODY_LIMIT_BYTES = 256 * 1024;
+
+export interface AppDeps {
+  config: Config;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  webhookTokens?: TokenSource;
+  /** Verifies Pub/Sub push tokens; default: Google's certificates, when `config.pubsub` is set. */
+  pushVerifier?: PushVerifier;
+  controls?: Controls;
+  /** One executor per target kind; without them lastgood decides and queues but never acts. */
+  executors?: Partial<Record<TargetKind, RollbackExecutor>>;
+  /** Default: a fresh registry over `store`. Pass the one the executors report Google calls to. */
+  metrics?: Metrics;
+  /** Waits between notification attempts; default 5 s doubling to 10 min. */
+  notifyBackoff?: Backoff;
+}
+
+export interface App {
+  server: FastifyInstance;
+  /** Runs queued rollback jobs; null when the app was built without executors. */
+  worker: RollbackWorker | null;
+  /** Delivers the notification outbox to the configured channels; started and stopped by the caller. */
+  deliveries: DeliveryWorker;
+  /** Stops taking new work: /readyz turns 503 and intake answers 503. */
+  drain(): void;
+}
+
+/** Wires lastgood together. Only `src/main.ts` loads config and listens; tests call this and use `inject`. */
+export function buildApp(deps: AppDeps): App {
+  let accepting = true;
+  const { config } = deps;
+  const server: FastifyInstance = Fastify({
+    loggerInstance: deps.logger as FastifyBaseLogger,
+    logController: new OneLineRequestLog(),
+    bodyLimit: BODY_LIMIT_BYTES,
+    return503OnClosing: true,
+    frameworkErrors: answerFrameworkError,
+    // A hop count, not `true`: trusting every X-Forwarded-For entry would let a client pick its own address,
+    // and with it a fresh rate-limit budget per request.
+    trustProxy: trustProxyHops(config.http.trustProxyHops),
+  });
+  const webhookTokens = deps.webhookTokens ?? staticTokenSource(config.webhookTokens);
+  const controls = deps.controls ?? { enabled: () => config.enabled };
+  const executors = deps.executors ?? {};
+  const metrics = deps.metrics ?? createMetrics(deps.store, config.targets.keys());
+  const owner = config.jobs.workerId ?? `${hostname()}-${process.pid}`;
+  const deliveries = new DeliveryWorker({
+    store: deps.store,
+    channels: createChannels(config.notify, deps.clock),
+    targets: config.targets,
+    clock: deps.clock,
+    logger: deps.logger,
+    owner,
+    pollMs: config.jobs.pollMs,
+    timeoutMs: config.notify.timeoutMs,
+    maxAttempts: config.notify.maxAttempts,
+    publicUrl: config.notify.publicUrl,
+    ...(deps.notifyBackoff === undefined ? {} : { backoff: deps.notifyBackoff }),
+  });
+  const worker =
+    deps.executors === undefined
+      ? null
+      : new RollbackWorker({
+          store: deps.store,
+          targets: config.targets,
+          executors,
+          controls,
+          clock: deps.clock,
+          logger: deps.logger,
+          owner,
+          leaseMs: config.jobs.leaseMs,
+          pollMs: config.jobs.pollMs,
+          concurrency: 4,
+          metrics,
+        });
+  installErrorHandling(server);
+  installSecurityHeaders(server, config.http.corsOrigins);
+  installJsonBodyParser(server);
+  const rateLimits = installRateLimits(server, config.http.rateLimits);
+  const pushVerifier =
+    deps.pushVerifier ?? (config.pubsub === null ? pushIntakeDisabled : googlePushVerifier(config.pubsub));
+  registerRoutes(
+    server,
+    allRoutes({
+      store: deps.store,
+      targets: config.targets,
+      controls,
+      clock: deps.clock,
+      webhookTokens,
+      metrics,
+      accepting: () => accepting,
+      rollbackQueued: () => worker?.wake(),
+      notificationQueued: () => deliveries.wake(),
+      checkRequestedRevision: async (target, revision) =>
+        executors[target.kind]?.checkRequestedRevision(target, revision),
+      unfreezeTarget: async (target) => {
+        const executor = executors[target.kind];
+        if (executor?.unfreeze === undefined) {
+          // Only an app built without Google clients (tests, replay) lacks one; say so rather than answer 500.
+          throw new LastgoodError(
+            'LASTGOOD_ERR_UNAVAILABLE',
+            `This process has no ${target.kind} client to unfreeze with`,
+          );
+        }
+        await executor.unfreeze(target);
+      },
+    }),
+    { webhookTokens, operatorTokens: config.operatorTokens, pushVerifier, rateLimits },
+    metrics,
+  );
+  return {
+    server,
+    worker,
+    deliveries,
+    drain() {
+      accepting = false;
+    },
+  };
+}

@@ -1,0 +1,588 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { FaultInjector } from './faults.ts';
+import {
+  CLOUD_DEPLOY_ID,
+  CLOUD_DEPLOY_PIPELINE_NAME,
+  CLOUD_DEPLOY_TARGET_NAME,
+  type CloudDeployFixture,
+  FixtureError,
+  type ROLLOUT_STATES,
+} from './fixture.ts';
+import type { OperationMessage, OperationStore } from './operations.ts';
+import type { ApiProtos } from './protos.ts';
+import {
+  aborted,
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  notFound,
+  unimplemented,
+} from './rpc-error.ts';
+import type { Scheduler } from './scheduler.ts';
+import { paginate, toTimestamp } from './wire.ts';
+
+/** The protos the Cloud Deploy emulation is built from, inside `@google-cloud/deploy` and its google-gax. */
+export const CLOUD_DEPLOY_PROTO_FILES = ['google/cloud/deploy/v1/cloud_deploy.proto'] as const;
+export const CLOUD_DEPLOY_SERVICE = 'google.cloud.deploy.v1.CloudDeploy';
+/** UpdateDeliveryPipeline's operation: a DeliveryPipeline when done, OperationMetadata meanwhile (see the proto). */
+const PIPELINE_TYPE = 'google.cloud.deploy.v1.DeliveryPipeline';
+const OPERATION_METADATA_TYPE = 'google.cloud.deploy.v1.OperationMetadata';
+
+const RELEASE_NAME = /^(projects\/[^/]+\/locations\/[^/]+\/deliveryPipelines\/[^/]+)\/releases\/([^/]+)$/;
+const ROLLOUT_NAME =
+  /^(projects\/[^/]+\/locations\/[^/]+\/deliveryPipelines\/[^/]+\/releases\/[^/]+)\/rollouts\/([^/]+)$/;
+/** Fields UpdateDeliveryPipeline changes; its update_mask is required. */
+const UPDATABLE_FIELDS = ['suspended', 'labels', 'annotations', 'description'] as const;
+type UpdatableField = (typeof UPDATABLE_FIELDS)[number];
+/** List orders the emulator honours: its natural order, newest first. */
+const NEWEST_FIRST_ORDERS = ['', 'create_time desc', 'createTime desc'];
+/** Rollouts that reached the target or are on their way; a failed or cancelled one never replaced what ran there. */
+const LANDED_OR_LANDING: readonly RolloutState[] = ['SUCCEEDED', 'IN_PROGRESS', 'PENDING'];
+
+type RolloutState = (typeof ROLLOUT_STATES)[number];
+
+interface RolloutRecord {
+  name: string;
+  releaseName: string;
+  targetId: string;
+  uid: string;
+  state: RolloutState;
+  createTime: number;
+  deployStartTime: number | null;
+  deployEndTime: number | null;
+  failureReason: string;
+  rollbackOfRollout: string;
+  rolledBackByRollouts: string[];
+}
+
+interface ReleaseRecord {
+  name: string;
+  uid: string;
+  createTime: number;
+  images: Record<string, string>;
+  abandoned: boolean;
+  rollouts: RolloutRecord[];
+}
+
+interface PipelineRecord {
+  name: string;
+  project: string;
+  location: string;
+  uid: string;
+  createTime: number;
+  updateTime: number;
+  etag: string;
+  suspended: boolean;
+  stages: string[];
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  description: string;
+  releases: ReleaseRecord[];
+}
+
+interface TargetRecord {
+  name: string;
+  targetId: string;
+  uid: string;
+  createTime: number;
+  run: string;
+}
+
+/** A rollout as the admin endpoint and tests see it. */
+export interface CloudDeployRolloutSnapshot {
+  name: string;
+  targetId: string;
+  state: RolloutState;
+  createTime: string;
+  failureReason: string;
+  rollbackOfRollout: string;
+}
+
+/** A delivery pipeline as the admin endpoint and tests see it. */
+export interface CloudDeployPipelineSnapshot {
+  name: string;
+  suspended: boolean;
+  etag: string;
+  /** Per stage, what runs there: the latest successful rollout and its release ('' when nothing was deployed). */
+  targets: { targetId: string; currentRollout: string; currentRelease: string }[];
+  /** Newest first, each with its rollouts newest first. */
+  releases: { name: string; createTime: string; rollouts: CloudDeployRolloutSnapshot[] }[];
+}
+
+interface NameRequest {
+  name?: string;
+}
+interface ListRequest {
+  parent?: string;
+  pageSize?: number;
+  pageToken?: string;
+  filter?: string;
+  orderBy?: string;
+}
+interface UpdateDeliveryPipelineRequest {
+  deliveryPipeline?: {
+    name?: string;
+    etag?: string;
+    suspended?: boolean;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    description?: string;
+  };
+  updateMask?: { paths?: string[] };
+  validateOnly?: boolean;
+}
+interface RollbackTargetRequest {
+  name?: string;
+  targetId?: string;
+  rolloutId?: string;
+  releaseId?: string;
+  rolloutToRollBack?: string;
+  validateOnly?: boolean;
+}
+
+/** What the Cloud Deploy emulation needs from the rest of the emulator. */
+export interface CloudDeployDeps {
+  protos: ApiProtos;
+  operations: OperationStore;
+  faults: FaultInjector;
+  scheduler: Scheduler;
+  /** How long an UpdateDeliveryPipeline operation runs before it is done. */
+  operationDelayMs: number;
+  /** How long a rollout created by RollbackTarget stays PENDING, and then IN_PROGRESS. */
+  rolloutPhaseDelayMs: number;
+}
+
+/**
+ * Cloud Deploy v1, stateful: delivery pipelines with releases and their rollouts, and targets. RollbackTarget
+ * creates a rollout that moves PENDING -> IN_PROGRESS -> SUCCEEDED (or FAILED when a fault says so); what runs on a
+ * target is its latest successful rollout.
+ */
+export class CloudDeployEmulation {
+  readonly #deps: CloudDeployDeps;
+  #pipelines = new Map<string, PipelineRecord>();
+  #targets = new Map<string, TargetRecord>();
+
+  constructor(deps: CloudDeployDeps) {
+    this.#deps = deps;
+  }
+
+  /** Replaces the state with the fixture's; throws `FixtureError` when a reference does not resolve. */
+  seed(fixture: CloudDeployFixture): void {
+    const problems: string[] = [];
+    const targets = new Map<string, TargetRecord>();
+    for (const target of fixture.targets) {
+      const [, , , targetId = ''] = CLOUD_DEPLOY_TARGET_NAME.exec(target.name) ?? [];
+      targets.set(target.name, {
+        name: target.name,
+        targetId,
+        uid: randomUUID(),
+        createTime: 0,
+        run: target.run,
+      });
+    }
+    const pipelines = new Map<string, PipelineRecord>();
+    fixture.pipelines.forEach((pipelineFixture, index) => {
+      const path = `cloudDeploy.pipelines.${index}`;
+      const [, project = '', location = ''] = CLOUD_DEPLOY_PIPELINE_NAME.exec(pipelineFixture.name) ?? [];
+      for (const stage of pipelineFixture.stages) {
+        if (!targets.has(`projects/${project}/locations/${location}/targets/${stage}`)) {
+          problems.push(`${path}.stages: no target "${stage}" in projects/${project}/locations/${location}`);
+        }
+      }
+      const releases = pipelineFixture.releases.map((releaseFixture, releaseIndex): ReleaseRecord => {
+        const releaseName = `${pipelineFixture.name}/releases/${releaseFixture.id}`;
+        const rollouts = releaseFixture.rollouts.map((rollout, rolloutIndex): RolloutRecord => {
+          if (!pipelineFixture.stages.includes(rollout.target)) {
+            problems.push(
+              `${path}.releases.${releaseIndex}.rollouts.${rolloutIndex}.target: "${rollout.target}" is not a stage`,
+            );
+          }
+          const finished = rollout.state === 'SUCCEEDED' || rollout.state === 'FAILED';
+          return {
+            name: `${releaseName}/rollouts/${rollout.id}`,
+            releaseName,
+            targetId: rollout.target,
+            uid: randomUUID(),
+            state: rollout.state,
+            createTime: rollout.createTime,
+            deployStartTime: rollout.state === 'PENDING' ? null : rollout.createTime,
+            deployEndTime: finished ? rollout.createTime : null,
+            failureReason: rollout.failureReason,
+            rollbackOfRollout: '',
+            rolledBackByRollouts: [],
+          };
+        });
+        return {
+          name: releaseName,
+          uid: randomUUID(),
+          createTime: releaseFixture.createTime,
+          images: releaseFixture.images,
+          abandoned: releaseFixture.abandoned,
+          rollouts: rollouts.sort(newestFirst),
+        };
+      });
+      const createTime = Math.min(...releases.map((release) => release.createTime), Date.now());
+      pipelines.set(pipelineFixture.name, {
+        name: pipelineFixture.name,
+        project,
+        location,
+        uid: randomUUID(),
+        createTime,
+        updateTime: createTime,
+        etag: newEtag(),
+        suspended: pipelineFixture.suspended,
+        stages: pipelineFixture.stages,
+        labels: {},
+        annotations: {},
+        description: '',
+        releases: releases.sort(newestFirst),
+      });
+    });
+    if (problems.length > 0) throw new FixtureError(`Invalid fixture:\n  ${problems.join('\n  ')}`);
+    this.#targets = targets;
+    this.#pipelines = pipelines;
+  }
+
+  /** A delivery pipeline's current state, or null when it does not exist. */
+  pipeline(name: string): CloudDeployPipelineSnapshot | null {
+    const pipeline = this.#pipelines.get(name);
+    return pipeline ? pipelineSnapshot(pipeline) : null;
+  }
+
+  pipelines(): CloudDeployPipelineSnapshot[] {
+    return [...this.#pipelines.values()].map(pipelineSnapshot);
+  }
+
+  /** Handlers of `google.cloud.deploy.v1.CloudDeploy`. */
+  handlers() {
+    return {
+      GetDeliveryPipeline: (request: NameRequest) =>
+        this.#pipelineMessage(this.#requirePipeline(request.name)),
+      UpdateDeliveryPipeline: (request: UpdateDeliveryPipelineRequest) => this.#updatePipeline(request),
+      GetTarget: (request: NameRequest) => {
+        if (!CLOUD_DEPLOY_TARGET_NAME.test(request.name ?? '')) {
+          throw invalidArgument(`name "${request.name ?? ''}" is not like projects/P/locations/L/targets/T.`);
+        }
+        const target = this.#targets.get(request.name ?? '');
+        if (!target) throw notFound(`Target ${request.name}`);
+        return targetMessage(target);
+      },
+      ListReleases: (request: ListRequest) => {
+        const pipeline = this.#requirePipeline(request.parent);
+        checkListOptions(request);
+        const { page, nextPageToken } = paginate(pipeline.releases, request.pageSize, request.pageToken);
+        return { releases: page.map(releaseMessage), nextPageToken };
+      },
+      GetRelease: (request: NameRequest) => releaseMessage(this.#requireRelease(request.name)),
+      ListRollouts: (request: ListRequest) => {
+        const release = this.#requireRelease(request.parent);
+        checkListOptions(request);
+        const { page, nextPageToken } = paginate(release.rollouts, request.pageSize, request.pageToken);
+        return { rollouts: page.map(rolloutMessage), nextPageToken };
+      },
+      GetRollout: (request: NameRequest) => {
+        const [, releaseName] = ROLLOUT_NAME.exec(request.name ?? '') ?? [];
+        if (!releaseName) {
+          throw invalidArgument(`name "${request.name ?? ''}" is not like .../releases/R/rollouts/ROLLOUT.`);
+        }
+        const rollout = this.#requireRelease(releaseName).rollouts.find((r) => r.name === request.name);
+        if (!rollout) throw notFound(`Rollout ${request.name}`);
+        return rolloutMessage(rollout);
+      },
+      RollbackTarget: (request: RollbackTargetRequest) => this.#rollbackTarget(request),
+    };
+  }
+
+  #updatePipeline(request: UpdateDeliveryPipelineRequest): OperationMessage {
+    const incoming = request.deliveryPipeline;
+    const pipeline = this.#requirePipeline(incoming?.name);
+    const paths = request.updateMask?.paths ?? [];
+    if (paths.length === 0) throw invalidArgument('update_mask is required.');
+    const fields = new Set(paths.map(updatableField));
+    if (incoming?.etag && incoming.etag !== pipeline.etag) {
+      throw aborted(
+        `The delivery pipeline ${pipeline.name} changed since it was read: etag "${incoming.etag}" is stale.`,
+      );
+    }
+    const change = {
+      suspended: fields.has('suspended') ? (incoming?.suspended ?? false) : pipeline.suspended,
+      labels: fields.has('labels') ? { ...incoming?.labels } : pipeline.labels,
+      annotations: fields.has('annotations') ? { ...incoming?.annotations } : pipeline.annotations,
+      description: fields.has('description') ? (incoming?.description ?? '') : pipeline.description,
+    };
+    const parent = `projects/${pipeline.project}/locations/${pipeline.location}`;
+    const startTime = Date.now();
+    if (request.validateOnly) {
+      const metadata = this.#operationMetadata(pipeline, startTime, Date.now());
+      const preview = this.#deps.protos.pack(
+        PIPELINE_TYPE,
+        this.#pipelineMessage({ ...pipeline, ...change }),
+      );
+      return this.#deps.operations.completed(parent, metadata, { response: preview });
+    }
+    const failure = this.#deps.faults.takeOperationFailure('UpdateDeliveryPipeline');
+    const operation = this.#deps.operations.start(parent, this.#operationMetadata(pipeline, startTime, null));
+    // The change lands when the operation completes, so a failed operation leaves the pipeline as it was.
+    this.#deps.scheduler.after(this.#deps.operationDelayMs, () => {
+      const metadata = this.#operationMetadata(pipeline, startTime, Date.now());
+      if (failure) {
+        this.#deps.operations.finish(operation.name, { error: failure }, metadata);
+        return;
+      }
+      Object.assign(pipeline, change, { etag: newEtag(), updateTime: Date.now() });
+      const response = this.#deps.protos.pack(PIPELINE_TYPE, this.#pipelineMessage(pipeline));
+      this.#deps.operations.finish(operation.name, { response }, metadata);
+    });
+    return operation;
+  }
+
+  /**
+   * Creates a rollout of an earlier release on a target. The checks follow the API reference: a valid rollout id,
+   * the release (given, or the one of the previous successful rollout there), a rollout id not yet used under that
+   * release (so a retry with a pinned release answers ALREADY_EXISTS), a pipeline that is not suspended, and
+   * `rollout_to_roll_back` naming the latest rollout on the target.
+   */
+  #rollbackTarget(request: RollbackTargetRequest) {
+    const pipeline = this.#requirePipeline(request.name);
+    const targetId = request.targetId ?? '';
+    if (!targetId) throw invalidArgument('target_id is required.');
+    if (!pipeline.stages.includes(targetId)) {
+      throw invalidArgument(`Target "${targetId}" is not a stage of ${pipeline.name}.`);
+    }
+    const rolloutId = request.rolloutId ?? '';
+    if (!CLOUD_DEPLOY_ID.test(rolloutId)) {
+      throw invalidArgument(`rollout_id "${rolloutId}" must match ${CLOUD_DEPLOY_ID.source}.`);
+    }
+    const onTarget = pipeline.releases
+      .flatMap((release) => release.rollouts)
+      .filter((rollout) => rollout.targetId === targetId)
+      .sort(newestFirst);
+    const current = onTarget.find((rollout) => rollout.state === 'SUCCEEDED');
+    if (!current)
+      throw failedPrecondition(
+        `Nothing was deployed to target "${targetId}", so there is nothing to roll back.`,
+      );
+    const release = request.releaseId
+      ? this.#requireRelease(`${pipeline.name}/releases/${request.releaseId}`)
+      : previousRelease(pipeline, onTarget, current);
+    if (release.abandoned) throw failedPrecondition(`Release ${release.name} is abandoned.`);
+    const name = `${release.name}/rollouts/${rolloutId}`;
+    if (release.rollouts.some((rollout) => rollout.name === name))
+      throw alreadyExists(`Rollout ${name} already exists.`);
+    if (pipeline.suspended) {
+      throw failedPrecondition(`Delivery pipeline ${pipeline.name} is suspended; it refuses new rollouts.`);
+    }
+    const latest = onTarget.find((rollout) => LANDED_OR_LANDING.includes(rollout.state));
+    if (request.rolloutToRollBack && request.rolloutToRollBack !== latest?.name) {
+      throw failedPrecondition(
+        `rollout_to_roll_back ${request.rolloutToRollBack} is not the latest rollout on target "${targetId}" ` +
+          `(${latest?.name ?? 'none'}).`,
+      );
+    }
+
+    const rollout: RolloutRecord = {
+      name,
+      releaseName: release.name,
+      targetId,
+      uid: randomUUID(),
+      state: 'PENDING',
+      createTime: Date.now(),
+      deployStartTime: null,
+      deployEndTime: null,
+      failureReason: '',
+      rollbackOfRollout: current.name,
+      rolledBackByRollouts: [],
+    };
+    const response = { rollbackConfig: { rollout: rolloutMessage(rollout), startingPhaseId: 'stable' } };
+    if (request.validateOnly) return response;
+
+    release.rollouts.unshift(rollout);
+    current.rolledBackByRollouts.push(rollout.name);
+    this.#progress(rollout, this.#deps.faults.takeRolloutFailure(targetId));
+    return response;
+  }
+
+  #progress(rollout: RolloutRecord, failureReason: string | null): void {
+    const { scheduler, rolloutPhaseDelayMs } = this.#deps;
+    scheduler.after(rolloutPhaseDelayMs, () => {
+      rollout.state = 'IN_PROGRESS';
+      rollout.deployStartTime = Date.now();
+      scheduler.after(rolloutPhaseDelayMs, () => {
+        rollout.state = failureReason === null ? 'SUCCEEDED' : 'FAILED';
+        rollout.failureReason = failureReason ?? '';
+        rollout.deployEndTime = Date.now();
+      });
+    });
+  }
+
+  #requirePipeline(name: string | undefined): PipelineRecord {
+    if (!name || !CLOUD_DEPLOY_PIPELINE_NAME.test(name)) {
+      throw invalidArgument(
+        `"${name ?? ''}" is not a delivery pipeline name like projects/P/locations/L/deliveryPipelines/D.`,
+      );
+    }
+    const pipeline = this.#pipelines.get(name);
+    if (!pipeline) throw notFound(`Delivery pipeline ${name}`);
+    return pipeline;
+  }
+
+  #requireRelease(name: string | undefined): ReleaseRecord {
+    const [, pipelineName] = RELEASE_NAME.exec(name ?? '') ?? [];
+    if (!pipelineName)
+      throw invalidArgument(`"${name ?? ''}" is not a release name like .../deliveryPipelines/D/releases/R.`);
+    const release = this.#requirePipeline(pipelineName).releases.find((candidate) => candidate.name === name);
+    if (!release) throw notFound(`Release ${name}`);
+    return release;
+  }
+
+  #pipelineMessage(pipeline: PipelineRecord) {
+    const updateTime = toTimestamp(pipeline.updateTime);
+    return {
+      name: pipeline.name,
+      uid: pipeline.uid,
+      description: pipeline.description,
+      annotations: pipeline.annotations,
+      labels: pipeline.labels,
+      createTime: toTimestamp(pipeline.createTime),
+      updateTime,
+      serialPipeline: { stages: pipeline.stages.map((targetId) => ({ targetId })) },
+      condition: {
+        pipelineReadyCondition: { status: true, updateTime },
+        targetsPresentCondition: { status: true, updateTime },
+      },
+      etag: pipeline.etag,
+      suspended: pipeline.suspended,
+    };
+  }
+
+  #operationMetadata(pipeline: PipelineRecord, startTime: number, endTime: number | null) {
+    return this.#deps.protos.pack(OPERATION_METADATA_TYPE, {
+      createTime: toTimestamp(startTime),
+      ...(endTime === null ? {} : { endTime: toTimestamp(endTime) }),
+      target: pipeline.name,
+      verb: 'update',
+      apiVersion: 'v1',
+    });
+  }
+}
+
+/** The release of the latest successful rollout on the target before the current one, with a different release. */
+function previousRelease(
+  pipeline: PipelineRecord,
+  onTarget: readonly RolloutRecord[],
+  current: RolloutRecord,
+): ReleaseRecord {
+  const previous = onTarget.find(
+    (rollout) =>
+      rollout.state === 'SUCCEEDED' &&
+      rollout.createTime <= current.createTime &&
+      rollout.releaseName !== current.releaseName,
+  );
+  const release = pipeline.releases.find((candidate) => candidate.name === previous?.releaseName);
+  if (!release) {
+    throw failedPrecondition(
+      `No earlier successful rollout on target "${current.targetId}" to roll back to; give release_id.`,
+    );
+  }
+  return release;
+}
+
+function updatableField(path: string): UpdatableField {
+  const field = UPDATABLE_FIELDS.find((candidate) => candidate === path);
+  if (!field) {
+    throw invalidArgument(
+      `update_mask path "${path}" is not supported by the emulator; it updates ${UPDATABLE_FIELDS.join(', ')}.`,
+    );
+  }
+  return field;
+}
+
+function checkListOptions(request: ListRequest): void {
+  if (request.filter) throw unimplemented('The emulator does not support filters on list calls.');
+  if (!NEWEST_FIRST_ORDERS.includes(request.orderBy ?? '')) {
+    throw unimplemented(
+      `The emulator lists newest first only; order_by "${request.orderBy}" is not supported.`,
+    );
+  }
+}
+
+function newestFirst(
+  a: { createTime: number; name: string },
+  b: { createTime: number; name: string },
+): number {
+  return b.createTime - a.createTime || b.name.localeCompare(a.name);
+}
+
+function newEtag(): string {
+  return randomBytes(9).toString('base64url');
+}
+
+function targetMessage(target: TargetRecord) {
+  return {
+    name: target.name,
+    targetId: target.targetId,
+    uid: target.uid,
+    createTime: toTimestamp(target.createTime),
+    updateTime: toTimestamp(target.createTime),
+    run: { location: target.run },
+    requireApproval: false,
+  };
+}
+
+function releaseMessage(release: ReleaseRecord) {
+  return {
+    name: release.name,
+    uid: release.uid,
+    abandoned: release.abandoned,
+    createTime: toTimestamp(release.createTime),
+    renderStartTime: toTimestamp(release.createTime),
+    renderEndTime: toTimestamp(release.createTime),
+    renderState: 'SUCCEEDED',
+    buildArtifacts: Object.entries(release.images).map(([image, tag]) => ({ image, tag })),
+    condition: { releaseReadyCondition: { status: true } },
+  };
+}
+
+function rolloutMessage(rollout: RolloutRecord) {
+  return {
+    name: rollout.name,
+    uid: rollout.uid,
+    createTime: toTimestamp(rollout.createTime),
+    ...(rollout.deployStartTime === null ? {} : { deployStartTime: toTimestamp(rollout.deployStartTime) }),
+    ...(rollout.deployEndTime === null ? {} : { deployEndTime: toTimestamp(rollout.deployEndTime) }),
+    targetId: rollout.targetId,
+    approvalState: 'DOES_NOT_NEED_APPROVAL',
+    state: rollout.state,
+    failureReason: rollout.failureReason,
+    ...(rollout.state === 'FAILED' ? { deployFailureCause: 'EXECUTION_FAILED' } : {}),
+    rollbackOfRollout: rollout.rollbackOfRollout,
+    rolledBackByRollouts: rollout.rolledBackByRollouts,
+  };
+}
+
+function pipelineSnapshot(pipeline: PipelineRecord): CloudDeployPipelineSnapshot {
+  const rollouts = pipeline.releases.flatMap((release) => release.rollouts).sort(newestFirst);
+  return {
+    name: pipeline.name,
+    suspended: pipeline.suspended,
+    etag: pipeline.etag,
+    targets: pipeline.stages.map((targetId) => {
+      const current = rollouts.find(
+        (rollout) => rollout.targetId === targetId && rollout.state === 'SUCCEEDED',
+      );
+      return { targetId, currentRollout: current?.name ?? '', currentRelease: current?.releaseName ?? '' };
+    }),
+    releases: pipeline.releases.map((release) => ({
+      name: release.name,
+      createTime: new Date(release.createTime).toISOString(),
+      rollouts: release.rollouts.map((rollout) => ({
+        name: rollout.name,
+        targetId: rollout.targetId,
+        state: rollout.state,
+        createTime: new Date(rollout.createTime).toISOString(),
+        failureReason: rollout.failureReason,
+        rollbackOfRollout: rollout.rollbackOfRollout,
+      })),
+    })),
+  };
+}

@@ -1,0 +1,121 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { OperatorToken, Role } from '../config.ts';
+import { ROLES } from '../config.ts';
+import { LastgoodError } from '../errors.ts';
+
+/**
+ * Where valid webhook tokens come from (environment today, Secret Manager too). Several may be valid at once, so a
+ * token can be rotated without a gap.
+ */
+export interface TokenSource {
+  tokens(): readonly string[];
+  /** Told when a presented token matched none, so a source may refresh (at a rate it chooses). */
+  onMiss(): void;
+  /** Whether the source is serving fresh tokens; shown in /readyz. */
+  health(): { ok: boolean; detail: string };
+}
+
+/** Tokens fixed at start, from `LASTGOOD_WEBHOOK_TOKENS`. */
+export function staticTokenSource(tokens: readonly string[]): TokenSource {
+  return {
+    tokens: () => tokens,
+    onMiss: () => {},
+    health: () => ({ ok: true, detail: `${tokens.length} token(s) from the environment` }),
+  };
+}
+
+export function sha256(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+/**
+ * Compares against every candidate without stopping at the first match, on fixed-length digests, so neither the
+ * position nor the length of a valid token leaks through timing.
+ */
+function matchesAnyDigest(presented: Buffer, candidates: readonly Buffer[]): number {
+  let found = -1;
+  for (let i = 0; i < candidates.length; i++) {
+    const candidate = candidates[i]!;
+    if (timingSafeEqual(presented, candidate) && found === -1) found = i;
+  }
+  return found;
+}
+
+/** The credential a webhook request presents: `?auth_token=` (token-auth channel) or Basic auth's password. */
+function presentedWebhookToken(request: FastifyRequest): string | null {
+  const query = request.query as Record<string, unknown> | undefined;
+  const fromQuery = query?.auth_token;
+  if (typeof fromQuery === 'string' && fromQuery.length > 0) return fromQuery;
+  const header = request.headers.authorization;
+  if (typeof header === 'string' && header.startsWith('Basic ')) {
+    const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon === -1 ? null : decoded.slice(colon + 1);
+  }
+  return null;
+}
+
+/**
+ * Checks a webhook request's token. Cloud Monitoring's basic-auth channel first calls without credentials and
+ * expects a 401 challenge, so every refusal carries `WWW-Authenticate: Basic`.
+ */
+export function verifyWebhookToken(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  source: TokenSource,
+): string {
+  const presented = presentedWebhookToken(request);
+  if (presented !== null) {
+    const digest = sha256(presented);
+    // The rate-limit key: a short digest names the token without the store ever holding the token itself.
+    if (matchesAnyDigest(digest, source.tokens().map(sha256)) !== -1) return digest.toString('hex', 0, 8);
+    source.onMiss();
+  }
+  reply.header('WWW-Authenticate', 'Basic realm="lastgood"');
+  throw new LastgoodError(
+    'LASTGOOD_ERR_UNAUTHORIZED',
+    presented === null ? 'A webhook token is required' : 'The webhook token is not valid',
+  );
+}
+
+/** Who made an operator call: the token's configured name and role. */
+export interface Principal {
+  name: string;
+  role: Role;
+}
+
+export function roleAllows(held: Role, needed: Role): boolean {
+  return ROLES.indexOf(held) >= ROLES.indexOf(needed);
+}
+
+/** Throws LASTGOOD_ERR_FORBIDDEN unless the principal's role is at least `needed`. */
+export function requireRole(principal: Principal, needed: Role): void {
+  if (!roleAllows(principal.role, needed)) {
+    throw new LastgoodError(
+      'LASTGOOD_ERR_FORBIDDEN',
+      `Token "${principal.name}" has role ${principal.role}; this call needs ${needed}`,
+    );
+  }
+}
+
+/**
+ * Resolves an operator's `Authorization: Bearer` token against the configured SHA-256 hashes. The role is checked
+ * apart (`requireRole`), so a refused call is still counted against, and logged with, the token that made it.
+ */
+export function createOperatorAuth(tokens: readonly OperatorToken[]) {
+  const digests = tokens.map((token) => Buffer.from(token.sha256, 'hex'));
+  return function authenticate(request: FastifyRequest): Principal {
+    const header = request.headers.authorization;
+    if (typeof header !== 'string' || !header.startsWith('Bearer ') || header.length <= 7) {
+      throw new LastgoodError(
+        'LASTGOOD_ERR_UNAUTHORIZED',
+        'An operator token is required (Authorization: Bearer)',
+      );
+    }
+    const index = matchesAnyDigest(sha256(header.slice(7).trim()), digests);
+    if (index === -1) throw new LastgoodError('LASTGOOD_ERR_UNAUTHORIZED', 'The operator token is not valid');
+    const token = tokens[index]!;
+    return { name: token.name, role: token.role };
+  };
+}

@@ -1,0 +1,26 @@
+import type { Clock } from '../clock.ts';
+import type { TargetConfig } from '../config.ts';
+import type { Controls } from '../ingest/intake.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Store } from '../store/store.ts';
+import type { TokenSource } from './auth.ts';
+
+/** What the HTTP layer needs from the rest of lastgood. `src/app.ts` builds it. */
+export interface HttpDeps {
+  store: Store;
+  targets: ReadonlyMap<string, TargetConfig>;
+  controls: Controls;
+  clock: Clock;
+  webhookTokens: TokenSource;
+  metrics: Metrics;
+  /** False once shutdown has begun: /readyz answers 503 and intake refuses new work. */
+  accepting(): boolean;
+  /** Told when a decision queued a rollback, so a worker in this process starts it at once. */
+  rollbackQueued(): void;
+  /** Told when a notification was queued again, so this process sends it at once. */
+  notificationQueued(): void;
+  /** Throws LASTGOOD_ERR_REVISION_UNUSABLE unless the revision a manual request names exists and is ready. */
+  checkRequestedRevision(target: TargetConfig, revision: string): Promise<void>;
+  /** Resumes the delivery pipeline of a Cloud Deploy target. */
+  unfreezeTarget(target: TargetConfig): Promise<void>;
+}

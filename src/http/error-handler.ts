@@ -1,0 +1,81 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { type ErrorCode, isLastgoodError } from '../errors.ts';
+import { API_HEADERS } from './security-headers.ts';
+
+/** Fastify's own errors, mapped onto the catalogue so clients see one set of codes. */
+const FASTIFY_CODES: Readonly<Record<string, ErrorCode>> = {
+  FST_ERR_CTP_BODY_TOO_LARGE: 'LASTGOOD_ERR_BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'LASTGOOD_ERR_UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'LASTGOOD_ERR_VALIDATION',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'LASTGOOD_ERR_BAD_JSON',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'LASTGOOD_ERR_BAD_JSON',
+  FST_ERR_BAD_URL: 'LASTGOOD_ERR_VALIDATION',
+};
+
+const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
+  400: 'LASTGOOD_ERR_VALIDATION',
+  401: 'LASTGOOD_ERR_UNAUTHORIZED',
+  403: 'LASTGOOD_ERR_FORBIDDEN',
+  404: 'LASTGOOD_ERR_NOT_FOUND',
+  413: 'LASTGOOD_ERR_BODY_TOO_LARGE',
+  415: 'LASTGOOD_ERR_UNSUPPORTED_MEDIA_TYPE',
+  429: 'LASTGOOD_ERR_RATE_LIMITED',
+  503: 'LASTGOOD_ERR_UNAVAILABLE',
+};
+
+/**
+ * The one error handler: every failure answers `{code, message, details?}`. Client errors say what was wrong;
+ * server errors are logged whole and answered with a fixed message, so no internals or secrets leak.
+ */
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (isLastgoodError(error)) {
+      if (error.statusCode >= 500) request.log.error({ err: error }, error.message);
+      else request.log.info({ code: error.code }, error.message);
+      return reply.code(error.statusCode).send({
+        code: error.code,
+        message: error.message,
+        ...(error.details === undefined ? {} : { details: error.details }),
+      });
+    }
+    const status = error.statusCode ?? 500;
+    if (status < 500) {
+      const code =
+        (error.code ? FASTIFY_CODES[error.code] : undefined) ??
+        (error instanceof SyntaxError ? 'LASTGOOD_ERR_BAD_JSON' : undefined) ??
+        STATUS_CODES[status] ??
+        'LASTGOOD_ERR_VALIDATION';
+      request.log.info({ code, fastifyCode: error.code }, error.message);
+      return reply.code(status).send({ code, message: error.message });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply
+      .code(500)
+      .send({ code: 'LASTGOOD_ERR_INTERNAL', message: 'Internal error; see the server log' });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({
+      code: 'LASTGOOD_ERR_NOT_FOUND',
+      message: `No route ${request.method} ${request.url.split('?')[0]}`,
+    }),
+  );
+}
+
+/**
+ * Fastify's `frameworkErrors`: failures found before routing (a badly percent-encoded URL, an overlong path
+ * parameter). Fastify's default answer quotes the whole URL, `?auth_token=` included, so these get the catalogue's
+ * shape and a message that quotes nothing.
+ */
+export function answerFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  request.log.info({ fastifyCode: error.code }, 'request refused before routing');
+  reply.headers(API_HEADERS);
+  if (error.code === 'FST_ERR_BAD_URL' || error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    reply.code(400).send({ code: 'LASTGOOD_ERR_VALIDATION', message: 'The URL is malformed or too long' });
+    return;
+  }
+  reply.code(500).send({ code: 'LASTGOOD_ERR_INTERNAL', message: 'Internal error; see the server log' });
+}

@@ -1,0 +1,54 @@
+import type { HttpDeps } from '../deps.ts';
+import type { BoundRoute, RouteSpec } from '../route.ts';
+import { auditListRoute, auditRoutes, auditVerifyRoute } from './audit.ts';
+import {
+  controlRoutes,
+  getKillSwitchRoute,
+  putKillSwitchRoute,
+  putModeRoute,
+  resumeRoute,
+} from './controls.ts';
+import { healthRoutes, healthzRoute, readyzRoute } from './health.ts';
+import { deadLettersRoute, notificationRoutes, retryNotificationRoute } from './notifications.ts';
+import { acknowledgeRoute, manualRollbackRoute, operatorRoutes, unfreezeRoute } from './operator.ts';
+import { prometheusMetricsRoute, prometheusRoutes } from './prometheus.ts';
+import { pubsubRoute, pubsubRoutes } from './pubsub.ts';
+import { metricsRoute, recentRoute, statusRoute, statusRoutes } from './status.ts';
+import { webhookRoute, webhookRoutes } from './webhook.ts';
+
+/** Every route lastgood serves, in the order openapi.yaml lists them. */
+export const ROUTE_SPECS: readonly RouteSpec[] = [
+  webhookRoute,
+  pubsubRoute,
+  statusRoute,
+  recentRoute,
+  metricsRoute,
+  acknowledgeRoute,
+  manualRollbackRoute,
+  unfreezeRoute,
+  resumeRoute,
+  getKillSwitchRoute,
+  putKillSwitchRoute,
+  putModeRoute,
+  auditListRoute,
+  auditVerifyRoute,
+  deadLettersRoute,
+  retryNotificationRoute,
+  prometheusMetricsRoute,
+  healthzRoute,
+  readyzRoute,
+];
+
+export function allRoutes(deps: HttpDeps): BoundRoute[] {
+  return [
+    ...webhookRoutes(deps),
+    ...pubsubRoutes(deps),
+    ...statusRoutes(deps),
+    ...operatorRoutes(deps),
+    ...controlRoutes(deps),
+    ...auditRoutes(deps),
+    ...notificationRoutes(deps),
+    ...prometheusRoutes(deps),
+    ...healthRoutes(deps),
+  ];
+}

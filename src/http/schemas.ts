@@ -1,0 +1,184 @@
+import { z } from 'zod';
+import { REASONS, ROLLBACK_STATES } from '../domain/types.ts';
+import { ERROR_CODES } from '../errors.ts';
+import type {
+  AlertRecord,
+  DecisionRecord,
+  RollbackRecord,
+  StatusView,
+  TimelineEvent,
+} from '../store/store.ts';
+
+/** Every error response: a stable code, a message for people, and structured details where they help. */
+export const errorSchema = z
+  .object({
+    code: z.enum(Object.keys(ERROR_CODES) as [keyof typeof ERROR_CODES, ...(keyof typeof ERROR_CODES)[]]),
+    message: z.string(),
+    details: z.unknown().optional(),
+  })
+  .meta({ id: 'Error' });
+
+const isoTime = z.string().meta({ format: 'date-time' });
+
+export const factorSchema = z.object({
+  name: z.string(),
+  value: z.union([z.number(), z.string(), z.boolean(), z.null()]),
+  effect: z.string(),
+});
+
+export const decisionSchema = z
+  .object({
+    id: z.string(),
+    alertId: z.string().nullable(),
+    target: z.string().nullable(),
+    action: z.enum(['rollback', 'none']),
+    reason: z.enum(REASONS),
+    confidence: z.number(),
+    factors: z.array(factorSchema),
+    mode: z.string().nullable(),
+    wouldRollback: z.boolean(),
+    nextEligibleAt: isoTime.nullable(),
+    requestedBy: z.string().nullable(),
+    requestedRevision: z.string().nullable(),
+    decidedAt: isoTime,
+  })
+  .meta({ id: 'Decision' });
+
+export const rollbackSchema = z
+  .object({
+    state: z.enum(ROLLBACK_STATES),
+    target: z.string(),
+    fromRevision: z.string().nullable(),
+    toRevision: z.string().nullable(),
+    lkgRule: z.string().nullable(),
+    error: z.object({ code: z.string(), message: z.string() }).nullable(),
+    createdAt: isoTime,
+    finishedAt: isoTime.nullable(),
+    verification: z
+      .enum(['pending', 'healed', 'not_healed'])
+      .nullable()
+      .meta({
+        description:
+          'Whether the rollback healed the service: `pending` until the incident closes (`healed`) or `verifyBy` ' +
+          'passes (`not_healed`: escalated, and the target needs a person); null unless the rollback succeeded.',
+      }),
+    verifyBy: isoTime.nullable(),
+    verifiedAt: isoTime.nullable(),
+  })
+  .meta({ id: 'Rollback' });
+
+export const alertSchema = z
+  .object({
+    id: z.string(),
+    source: z.string(),
+    incidentId: z.string(),
+    state: z.enum(['open', 'closed']),
+    isTest: z.boolean(),
+    policyName: z.string(),
+    conditionName: z.string(),
+    observedValue: z.number().nullable(),
+    thresholdValue: z.number().nullable(),
+    startedAt: isoTime,
+    receivedAt: isoTime,
+    target: z.string().nullable(),
+    acknowledgedBy: z.string().nullable(),
+    acknowledgedAt: isoTime.nullable(),
+  })
+  .meta({ id: 'Alert' });
+
+export const timelineEventSchema = z.object({
+  at: isoTime,
+  step: z.string(),
+  /** Milliseconds since the previous step. */
+  sincePreviousMs: z.number().nullable(),
+  detail: z.record(z.string(), z.unknown()),
+});
+
+export const statusSchema = z
+  .object({
+    decision: decisionSchema,
+    alert: alertSchema.nullable(),
+    rollback: rollbackSchema.nullable(),
+    timeline: z.array(timelineEventSchema),
+  })
+  .meta({ id: 'Status' });
+
+function iso(date: Date | null): string | null {
+  return date === null ? null : date.toISOString();
+}
+
+export function decisionView(decision: DecisionRecord): z.infer<typeof decisionSchema> {
+  return {
+    id: decision.id,
+    alertId: decision.alertId,
+    target: decision.targetName,
+    action: decision.action,
+    reason: decision.reason,
+    confidence: decision.confidence,
+    factors: decision.factors,
+    mode: decision.mode,
+    wouldRollback: decision.wouldRollback,
+    nextEligibleAt: iso(decision.nextEligibleAt),
+    requestedBy: decision.requestedBy,
+    requestedRevision: decision.requestedRevision,
+    decidedAt: decision.decidedAt.toISOString(),
+  };
+}
+
+export function rollbackView(rollback: RollbackRecord | null): z.infer<typeof rollbackSchema> | null {
+  if (rollback === null) return null;
+  return {
+    state: rollback.state,
+    target: rollback.targetName,
+    fromRevision: rollback.fromRevision,
+    toRevision: rollback.toRevision,
+    lkgRule: rollback.lkgRule,
+    error:
+      rollback.errorCode === null ? null : { code: rollback.errorCode, message: rollback.errorMessage ?? '' },
+    createdAt: rollback.createdAt.toISOString(),
+    finishedAt: iso(rollback.finishedAt),
+    verification: rollback.verification,
+    verifyBy: iso(rollback.verifyBy),
+    verifiedAt: iso(rollback.verifiedAt),
+  };
+}
+
+export function alertView(alert: AlertRecord): z.infer<typeof alertSchema> {
+  return {
+    id: alert.id,
+    source: alert.source,
+    incidentId: alert.signal.incidentId,
+    state: alert.signal.state,
+    isTest: alert.signal.isTest,
+    policyName: alert.signal.policyName,
+    conditionName: alert.signal.conditionName,
+    observedValue: alert.signal.observedValue,
+    thresholdValue: alert.signal.thresholdValue,
+    startedAt: alert.signal.startedAt.toISOString(),
+    receivedAt: alert.receivedAt.toISOString(),
+    target: alert.targetName,
+    acknowledgedBy: alert.acknowledgedBy,
+    acknowledgedAt: iso(alert.acknowledgedAt),
+  };
+}
+
+function timelineView(events: TimelineEvent[]): z.infer<typeof timelineEventSchema>[] {
+  return events.map((event, index) => ({
+    at: event.at.toISOString(),
+    step: event.step,
+    sincePreviousMs: index === 0 ? null : event.at.getTime() - events[index - 1]!.at.getTime(),
+    detail: event.detail,
+  }));
+}
+
+export function statusView(status: StatusView): z.infer<typeof statusSchema> {
+  return {
+    decision: decisionView(status.decision),
+    alert: status.alert === null ? null : alertView(status.alert),
+    rollback: rollbackView(status.rollback),
+    timeline: timelineView(status.timeline),
+  };
+}
+
+/** The `alt_`/`dec_` ids lastgood hands out; anything else is refused before the store is touched. */
+export const recordId = z.string().regex(/^(alt|dec)_[0-9a-z]{26}$/, 'expected an alt_... or dec_... id');

@@ -1,0 +1,110 @@
+import type { Clock } from '../clock.ts';
+import type { TargetConfig } from '../config.ts';
+import { decide, decideManual, historyWindowMs } from '../domain/decide.ts';
+import { routeSignal } from '../domain/routing.ts';
+import type { Policy, Signal } from '../domain/types.ts';
+import type { DecisionOutcome, Store, StoredControls } from '../store/store.ts';
+import type { ParsedAlert } from './cloud-monitoring.ts';
+
+/**
+ * The global kill switch's default (`LASTGOOD_ENABLED`), for when nobody has set it over the API; read at every
+ * decision so that flipping it takes effect at once.
+ */
+export interface Controls {
+  enabled(): boolean;
+}
+
+/**
+ * The kill switch and mode in force: what a person set at run time (`PUT /v1/kill-switch`,
+ * `PUT /v1/targets/:name/mode`), else `LASTGOOD_ENABLED` and the policy file.
+ */
+export function effectiveControls<P extends Policy | null>(
+  stored: StoredControls,
+  defaults: Controls,
+  policy: P,
+): { enabled: boolean; policy: P } {
+  return {
+    enabled: stored.enabled?.value ?? defaults.enabled(),
+    policy: (stored.mode === null || policy === null ? policy : { ...policy, mode: stored.mode.value }) as P,
+  };
+}
+
+export interface IntakeDeps {
+  store: Store;
+  targets: ReadonlyMap<string, TargetConfig>;
+  controls: Controls;
+  clock: Clock;
+}
+
+function routableTargets(targets: ReadonlyMap<string, TargetConfig>) {
+  return [...targets.values()].map((target) => ({
+    name: target.name,
+    serviceName: target.kind === 'cloud-run' ? target.service : null,
+  }));
+}
+
+/** Finds the configured target for an alert (label first, then Cloud Run service name). */
+export function targetFor(signal: Signal, targets: ReadonlyMap<string, TargetConfig>): TargetConfig | null {
+  const name = routeSignal(signal, routableTargets(targets));
+  return name === null ? null : (targets.get(name) ?? null);
+}
+
+/**
+ * Stores an alert and decides on it in one transaction: ingest -> decide -> store. Returns before anything
+ * touches Google; a rollback decision leaves a queued job for the worker.
+ */
+export function intakeAlert(
+  deps: IntakeDeps,
+  parsed: ParsedAlert,
+  rawBody: string,
+): Promise<DecisionOutcome> {
+  const now = deps.clock.now();
+  const target = parsed.signal.isTest ? null : targetFor(parsed.signal, deps.targets);
+  const policy = target?.policy ?? null;
+  return deps.store.recordDecision({
+    alert: {
+      source: parsed.signal.source,
+      dedupeKey: parsed.dedupeKey,
+      receivedAt: now,
+      targetName: target?.name ?? null,
+      signal: parsed.signal,
+      rawBody,
+    },
+    targetName: target?.name ?? null,
+    historySince: new Date(now.getTime() - (policy ? historyWindowMs(policy) : 0)),
+    now,
+    decide: (history, stored) => {
+      const { enabled, policy: effective } = effectiveControls(stored, deps.controls, policy);
+      return {
+        ...decide(parsed.signal, effective, history, { target: target?.name ?? null, enabled }, now),
+        mode: effective?.mode ?? null,
+        requestedBy: null,
+        requestedRevision: null,
+      };
+    },
+  });
+}
+
+/** Records an operator's manual rollback request, decided under the same per-target lock as alerts. */
+export function intakeManualRollback(
+  deps: IntakeDeps,
+  request: { target: TargetConfig; requestedBy: string; requestedRevision: string | null },
+): Promise<DecisionOutcome> {
+  const now = deps.clock.now();
+  const { target } = request;
+  return deps.store.recordDecision({
+    alert: null,
+    targetName: target.name,
+    historySince: new Date(now.getTime() - historyWindowMs(target.policy)),
+    now,
+    decide: (history, stored) => {
+      const { enabled, policy } = effectiveControls(stored, deps.controls, target.policy);
+      return {
+        ...decideManual(request.requestedBy, policy, history, { target: target.name, enabled }),
+        mode: policy.mode,
+        requestedBy: request.requestedBy,
+        requestedRevision: request.requestedRevision,
+      };
+    },
+  });
+}

@@ -1,0 +1,292 @@
+import type { Clock } from '../clock.ts';
+import type { TargetConfig, TargetKind } from '../config.ts';
+import { isLastgoodError } from '../errors.ts';
+import { type Controls, effectiveControls } from '../ingest/intake.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { newId } from '../store/ids.ts';
+import type { JobRecord, RollbackOutcome, Store } from '../store/store.ts';
+import {
+  type ExecutionContext,
+  LeaseLostError,
+  outcomeWithoutChange,
+  type RollbackExecutor,
+} from '../targets/executor.ts';
+
+const INCIDENT_LOOKBACK_MS = 7 * 24 * 3_600_000;
+
+export interface WorkerOptions {
+  store: Store;
+  targets: ReadonlyMap<string, TargetConfig>;
+  executors: Partial<Record<TargetKind, RollbackExecutor>>;
+  controls: Controls;
+  clock: Clock;
+  logger: Logger;
+  /** This process's name in job leases. */
+  owner: string;
+  leaseMs: number;
+  /** How often to look for jobs when not woken (jobs enqueued by other replicas, expired leases). */
+  pollMs: number;
+  concurrency: number;
+  metrics: Pick<Metrics, 'rollbackFinished' | 'rollbacksNotHealed'>;
+}
+
+/**
+ * Runs rollback jobs from the store. Each job is held under a lease that is renewed while it runs; a job whose
+ * owner died is taken over once its lease expires. Every job ends with a recorded terminal state.
+ */
+export class RollbackWorker {
+  readonly #options: WorkerOptions;
+  readonly #running = new Map<string, Promise<void>>();
+  /** Aborted for a job given up at shutdown, so it starts no more Google calls. */
+  readonly #abandon = new Map<string, AbortController>();
+  #timer: NodeJS.Timeout | null = null;
+  #stopped = true;
+  #claiming = false;
+  #claimAgain = false;
+
+  constructor(options: WorkerOptions) {
+    this.#options = options;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#schedule();
+    this.wake();
+  }
+
+  /** Looks for work now: called when this process has just queued a rollback. */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#claiming) {
+      this.#claimAgain = true;
+      return;
+    }
+    void this.#claimLoop();
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.wake();
+      void this.#sweepVerifications();
+      this.#schedule();
+    }, this.#options.pollMs);
+    this.#timer.unref();
+  }
+
+  /** Rollbacks whose verification window ended without the incident closing did not heal: escalate them. */
+  async #sweepVerifications(): Promise<void> {
+    try {
+      const notHealed = await this.#options.store.expireVerifications(this.#options.clock.now());
+      if (notHealed > 0) {
+        this.#options.metrics.rollbacksNotHealed(notHealed);
+        this.#options.logger.error(
+          { rollbacks: notHealed },
+          'rollback did not heal the service; a person is needed',
+        );
+      }
+    } catch (error) {
+      this.#options.logger.error(
+        { err: error },
+        'checking rollback verifications failed; retrying at the next poll',
+      );
+    }
+  }
+
+  async #claimLoop(): Promise<void> {
+    this.#claiming = true;
+    try {
+      do {
+        this.#claimAgain = false;
+        while (!this.#stopped && this.#running.size < this.#options.concurrency) {
+          const job = await this.#options.store.claimJob(
+            this.#options.owner,
+            this.#options.clock.now(),
+            this.#options.leaseMs,
+          );
+          if (job === null) break;
+          const abandon = new AbortController();
+          this.#abandon.set(job.id, abandon);
+          const run = this.#run(job, abandon.signal).finally(() => {
+            this.#running.delete(job.id);
+            this.#abandon.delete(job.id);
+            this.wake();
+          });
+          this.#running.set(job.id, run);
+        }
+      } while (this.#claimAgain && !this.#stopped);
+    } catch (error) {
+      this.#options.logger.error({ err: error }, 'claiming rollback jobs failed; retrying at the next poll');
+    } finally {
+      this.#claiming = false;
+    }
+  }
+
+  /**
+   * Stops claiming, lets running jobs finish for up to `graceMs`, then gives back the leases of those still
+   * running so another replica takes them over at once instead of after the lease expires.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    const all = Promise.allSettled([...this.#running.values()]);
+    let timeout: NodeJS.Timeout | undefined;
+    const finished = await Promise.race([
+      all.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timeout = setTimeout(() => resolve(false), graceMs);
+      }),
+    ]);
+    clearTimeout(timeout);
+    if (finished) return;
+    for (const jobId of this.#running.keys()) {
+      await this.#options.store.releaseJob(jobId, this.#options.owner, this.#options.clock.now());
+      this.#abandon.get(jobId)?.abort();
+    }
+  }
+
+  get activeJobs(): number {
+    return this.#running.size;
+  }
+
+  async #run(job: JobRecord, signal: AbortSignal): Promise<void> {
+    const { store, clock, logger } = this.#options;
+    const log = logger.child({ decisionId: job.decisionId, target: job.targetName, jobId: job.id });
+    const renewEvery = Math.max(50, Math.floor(this.#options.leaseMs / 3));
+    let owned = true;
+    const renewal = setInterval(() => {
+      void store
+        .renewLease(job.id, job.leaseOwner, clock.now(), this.#options.leaseMs)
+        .then((still) => {
+          owned &&= still;
+        })
+        .catch((error: unknown) => log.warn({ err: error }, 'lease renewal failed'));
+    }, renewEvery);
+    try {
+      const outcome = await this.#execute(job, () => owned, signal);
+      const finishedAt = clock.now();
+      const recorded = await store.completeJob(
+        job,
+        outcome,
+        {
+          at: finishedAt,
+          step: outcome.state,
+          detail: {
+            fromRevision: outcome.fromRevision,
+            toRevision: outcome.toRevision,
+            ...(outcome.errorCode === null
+              ? {}
+              : { errorCode: outcome.errorCode, error: outcome.errorMessage }),
+          },
+        },
+        // A target gone from the configuration never succeeds (its job is skipped), so no window is needed.
+        this.#options.targets.get(job.targetName)?.execution.verificationWindowMs ?? 0,
+      );
+      if (!recorded) {
+        log.warn('lost the lease before recording the outcome; the new owner finishes the job');
+        return;
+      }
+      this.#options.metrics.rollbackFinished(
+        job.targetName,
+        outcome.state,
+        outcome.state === 'succeeded' ? await this.#sinceAlert(job.decisionId, finishedAt) : null,
+      );
+      if (outcome.state === 'succeeded') log.info({ outcome }, 'rollback succeeded');
+      else if (outcome.state === 'failed') log.error({ outcome }, 'rollback failed');
+      else log.warn({ outcome }, `rollback ended ${outcome.state}`);
+    } catch (error) {
+      if (error instanceof LeaseLostError) log.warn(error.message);
+      else log.error({ err: error }, 'rollback job crashed; its lease will expire and it will be retried');
+    } finally {
+      clearInterval(renewal);
+    }
+  }
+
+  /** Time to rollback as `GET /rollback/metrics` measures it: from the alert's arrival (or the manual request). */
+  async #sinceAlert(decisionId: string, finishedAt: Date): Promise<number | null> {
+    const status = await this.#options.store.getStatus(decisionId);
+    if (status === null) return null;
+    const startedAt = status.alert?.receivedAt ?? status.decision.decidedAt;
+    return finishedAt.getTime() - startedAt.getTime();
+  }
+
+  async #execute(job: JobRecord, owned: () => boolean, signal: AbortSignal): Promise<RollbackOutcome> {
+    const { store, clock, controls } = this.#options;
+    const status = await store.getStatus(job.decisionId);
+    const target = this.#options.targets.get(job.targetName);
+    if (status === null || target === undefined) {
+      return outcomeWithoutChange(
+        'skipped',
+        'UNKNOWN_TARGET',
+        `Target ${job.targetName} is no longer configured`,
+      );
+    }
+    // The kill switch may have been flipped between the decision and now, here or on another replica; it wins.
+    const { enabled, policy } = effectiveControls(await store.controls(target.name), controls, target.policy);
+    if (!enabled || policy.mode === 'off') {
+      return outcomeWithoutChange('skipped', 'KILL_SWITCH', 'lastgood was disabled before the rollback ran');
+    }
+    const executor = this.#options.executors[target.kind];
+    if (executor === undefined) {
+      return outcomeWithoutChange(
+        'failed',
+        'INTERNAL',
+        `No executor for ${target.kind} targets in this process`,
+      );
+    }
+    // Steps an executor asks for together may commit in any order on PostgreSQL; their ids, made now, keep the
+    // timeline in the order they were asked for.
+    const timelineStep = (step: string, detail: Record<string, unknown>) => {
+      const at = clock.now();
+      return { at, step, detail, id: newId('evt', at.getTime()) };
+    };
+    const context: ExecutionContext = {
+      decisionId: job.decisionId,
+      target,
+      requestedRevision: status.decision.requestedRevision,
+      previous: {
+        fromRevision: status.rollback?.fromRevision ?? null,
+        toRevision: status.rollback?.toRevision ?? null,
+        lkgRule: status.rollback?.lkgRule ?? null,
+      },
+      now: () => clock.now(),
+      signal,
+      progress: async (step, detail, learnt = {}) => {
+        await store.recordProgress(job.decisionId, learnt, [timelineStep(step, detail)]);
+      },
+      beforeMutation: async (step, detail, learnt = {}) =>
+        owned() &&
+        (await store.recordProgress(job.decisionId, learnt, [timelineStep(step, detail)], {
+          jobId: job.id,
+          owner: job.leaseOwner,
+          now: clock.now(),
+          leaseMs: this.#options.leaseMs,
+        })),
+      trafficHistory: () =>
+        store.trafficHistory(target.name, new Date(clock.now().getTime() - INCIDENT_LOOKBACK_MS)),
+      incidents: () =>
+        store.incidentWindows(target.name, new Date(clock.now().getTime() - INCIDENT_LOOKBACK_MS)),
+      observeTraffic: (observation) => store.recordTrafficObservation(target.name, observation),
+    };
+    try {
+      return await executor.execute(context);
+    } catch (error) {
+      if (error instanceof LeaseLostError) throw error;
+      const known = context.previous;
+      if (isLastgoodError(error) && error.code === 'LASTGOOD_ERR_GOOGLE_API') {
+        return outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', error.message, known);
+      }
+      if (isLastgoodError(error) && error.code === 'LASTGOOD_ERR_REVISION_UNUSABLE') {
+        return outcomeWithoutChange('failed', 'REVISION_UNUSABLE', error.message, known);
+      }
+      this.#options.logger.error({ err: error, decisionId: job.decisionId }, 'rollback executor failed');
+      return outcomeWithoutChange(
+        'failed',
+        'INTERNAL',
+        error instanceof Error ? error.message : String(error),
+        known,
+      );
+    }
+  }
+}

@@ -1,0 +1,182 @@
+import type { Clock } from '../clock.ts';
+import type { TargetConfig } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import type { NotificationOutcome, OutboxItem, Store } from '../store/store.ts';
+import { DeliveryError, type Notification, type NotificationChannel } from './channel.ts';
+
+/** Exponential backoff between attempts: `baseMs`, then doubled each time, never more than `maxMs`. */
+export interface Backoff {
+  baseMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_BACKOFF: Backoff = { baseMs: 5_000, maxMs: 10 * 60_000 };
+
+/** How many notifications one claim takes. */
+const BATCH = 20;
+
+export interface DeliveryOptions {
+  store: Store;
+  channels: readonly NotificationChannel[];
+  targets: ReadonlyMap<string, TargetConfig>;
+  clock: Clock;
+  logger: Logger;
+  /** This process's name in outbox leases. */
+  owner: string;
+  pollMs: number;
+  /** Per send; a receiver that does not answer in time counts as a failed attempt. */
+  timeoutMs: number;
+  /** Attempts before a notification is dead-lettered. */
+  maxAttempts: number;
+  /** `LASTGOOD_PUBLIC_URL`, for links to a decision's status; null leaves links out. */
+  publicUrl: string | null;
+  backoff?: Backoff;
+}
+
+/** The wait before attempt `attempts + 1`. */
+export function backoffDelay(backoff: Backoff, attempts: number): number {
+  return Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, attempts - 1));
+}
+
+function serviceOf(target: TargetConfig | undefined): string | null {
+  if (target === undefined) return null;
+  return target.kind === 'cloud-run' ? target.service : `${target.pipeline}/${target.target}`;
+}
+
+/**
+ * Delivers the outbox: claims due notifications under a lease (so replicas share the work and a dead process's
+ * claims come back), sends each to every channel that wants it and has not taken it yet, and records the result:
+ * delivered, retried later with exponential backoff, or dead-lettered after `maxAttempts` (at once when a
+ * receiver refuses the request itself). It runs apart from rollbacks, which never wait for it.
+ */
+export class DeliveryWorker {
+  readonly #options: DeliveryOptions;
+  readonly #backoff: Backoff;
+  #timer: NodeJS.Timeout | null = null;
+  #stopped = true;
+  #running: Promise<void> | null = null;
+  #again = false;
+
+  constructor(options: DeliveryOptions) {
+    this.#options = options;
+    this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#schedule();
+    this.wake();
+  }
+
+  /** Looks for due notifications now. */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running !== null) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#drain().finally(() => {
+      this.#running = null;
+      if (this.#again) {
+        this.#again = false;
+        this.wake();
+      }
+    });
+  }
+
+  /** Stops claiming and waits for the sends under way (each bounded by the timeout). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    await this.#running;
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.wake();
+      this.#schedule();
+    }, this.#options.pollMs);
+    this.#timer.unref();
+  }
+
+  async #drain(): Promise<void> {
+    const { store, clock, logger, owner, timeoutMs } = this.#options;
+    try {
+      while (!this.#stopped) {
+        // The lease outlives every channel's timeout, so a live sender never loses a claim it is working on.
+        const leaseMs = timeoutMs * (this.#options.channels.length + 1) + 5_000;
+        const items = await store.claimNotifications(owner, clock.now(), leaseMs, BATCH);
+        if (items.length === 0) return;
+        await Promise.all(items.map((item) => this.#deliver(item)));
+      }
+    } catch (error) {
+      logger.error({ err: error }, 'delivering notifications failed; retrying at the next poll');
+    }
+  }
+
+  async #deliver(item: OutboxItem): Promise<void> {
+    const { store, clock, logger, owner, channels, timeoutMs, maxAttempts } = this.#options;
+    const notification = this.#notification(item);
+    const todo = channels.filter(
+      (channel) => channel.wants(item.event) && !item.deliveredTo.includes(channel.name),
+    );
+    const results = await Promise.allSettled(
+      todo.map((channel) => channel.send(notification, AbortSignal.timeout(timeoutMs))),
+    );
+    const deliveredTo = [...item.deliveredTo];
+    const failures: { channel: string; error: DeliveryError }[] = [];
+    results.forEach((result, index) => {
+      const channel = todo[index]!.name;
+      if (result.status === 'fulfilled') deliveredTo.push(channel);
+      else {
+        const error =
+          result.reason instanceof DeliveryError
+            ? result.reason
+            : new DeliveryError(result.reason instanceof Error ? result.reason.message : 'failed', false);
+        failures.push({ channel, error });
+      }
+    });
+    const now = clock.now();
+    const giveUp =
+      failures.length > 0 && (item.attempts >= maxAttempts || failures.every(({ error }) => error.permanent));
+    const outcome: NotificationOutcome = {
+      state: failures.length === 0 ? 'delivered' : giveUp ? 'dead' : 'pending',
+      deliveredTo,
+      lastError:
+        failures.length === 0
+          ? null
+          : failures.map(({ channel, error }) => `${channel}: ${error.message}`).join('; '),
+      nextAttemptAt: new Date(now.getTime() + backoffDelay(this.#backoff, item.attempts)),
+      at: now,
+    };
+    if (!(await store.finishNotification(item.id, owner, outcome))) {
+      logger.warn({ notificationId: item.id }, 'lost the lease on a notification; another sender has it');
+      return;
+    }
+    if (failures.length === 0) return;
+    const log = {
+      notificationId: item.id,
+      type: item.event.type,
+      attempts: item.attempts,
+      error: outcome.lastError,
+    };
+    if (giveUp) logger.error(log, 'notification dead-lettered; see GET /v1/notifications/dead-letters');
+    else
+      logger.warn({ ...log, retryAt: outcome.nextAttemptAt.toISOString() }, 'notification not delivered yet');
+  }
+
+  #notification(item: OutboxItem): Notification {
+    const { event } = item;
+    const { publicUrl, targets } = this.#options;
+    return {
+      id: item.id,
+      event,
+      service: event.target === null ? null : serviceOf(targets.get(event.target)),
+      statusUrl:
+        publicUrl === null || event.decisionId === null
+          ? null
+          : `${publicUrl}/v1/rollback/status/${event.decisionId}`,
+    };
+  }
+}

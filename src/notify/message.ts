@@ -1,0 +1,87 @@
+import type { RecordedEvent } from '../events/event.ts';
+import type { Notification } from './channel.ts';
+
+/** What every channel says about an event, worded once. */
+export interface Message {
+  /** One line: what happened to which target. */
+  title: string;
+  /** Labelled facts, in display order; absent facts are left out. */
+  fields: [label: string, value: string][];
+  /** Longer text: the error, or what a person should do next. */
+  detail: string | null;
+}
+
+function text(value: unknown): string | null {
+  return value === null || value === undefined || value === '' ? null : String(value);
+}
+
+function headline(event: RecordedEvent): string {
+  const data = event.data;
+  switch (event.type) {
+    case 'decision':
+      if (data.action === 'rollback')
+        return data.reason === 'MANUAL' ? 'manual rollback started' : 'rolling back';
+      if (data.reason === 'NEEDS_PERSON')
+        return 'alert ignored: waiting for a person after the last rollback';
+      return `rollback refused (${String(data.reason)})`;
+    case 'rollback_succeeded':
+      return 'rolled back; watching for the service to heal';
+    case 'rollback_failed':
+      return `rollback FAILED (${String(data.errorCode)}): a person is needed`;
+    case 'rollback_no_lkg':
+      return 'rollback impossible: no last known good release';
+    case 'rollback_skipped':
+      return `rollback skipped (${String(data.errorCode)})`;
+    case 'rollback_healed':
+      return 'healed after the rollback';
+    case 'rollback_not_healed':
+      return 'NOT healed after the rollback: a person is needed';
+    case 'target_resumed':
+      return `handed back to lastgood by ${event.actor}`;
+    case 'kill_switch_changed':
+      return data.enabled === false
+        ? `lastgood DISABLED by ${event.actor}`
+        : data.enabled === true
+          ? `lastgood enabled by ${event.actor}`
+          : `kill switch back to its default, by ${event.actor}`;
+    case 'mode_changed':
+      return `mode set to ${String(data.mode ?? 'the policy file default')} by ${event.actor}`;
+    default:
+      return event.type;
+  }
+}
+
+function nextStep(event: RecordedEvent): string | null {
+  if (event.type === 'rollback_failed' || event.type === 'rollback_not_healed') {
+    return `lastgood will not roll ${event.target} back again on its own. Roll back by hand if needed, then POST /v1/targets/${event.target}/resume.`;
+  }
+  if (event.type === 'rollback_no_lkg') return 'Deploy a fix forward, or roll back to a revision you name.';
+  return null;
+}
+
+/** Words the event for people: the title, the facts (service, revisions, reason, confidence) and what to do. */
+export function describe(notification: Notification): Message {
+  const { event } = notification;
+  const data = event.data;
+  const from = text(data.fromRevision);
+  const to = text(data.toRevision) ?? text(data.requestedRevision);
+  const revisions = from === null && to === null ? null : `${from ?? '?'} → ${to ?? '?'}`;
+  const confidence = typeof data.confidence === 'number' ? data.confidence.toFixed(2) : null;
+  const candidates: [string, string | null][] = [
+    ['Service', notification.service ?? event.target],
+    ['Revisions', revisions],
+    ['Reason', text(data.reason)],
+    ['Confidence', confidence],
+    ['Mode', event.type === 'mode_changed' ? null : text(data.mode)],
+    ['Requested by', text(data.requestedBy)],
+    ['Next eligible', text(data.nextEligibleAt)],
+  ];
+  const fields = candidates.filter((field): field is [string, string] => field[1] !== null);
+  const error = text(data.errorMessage);
+  const step = nextStep(event);
+  return {
+    title: `${event.target ?? 'lastgood'}: ${headline(event)}`,
+    fields,
+    detail: [error, step].filter((part) => part !== null).join('\n') || null,
+  };
+}

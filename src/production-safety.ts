@@ -1,0 +1,96 @@
+import { createHash } from 'node:crypto';
+import type { Config } from './config.ts';
+import { LastgoodError } from './errors.ts';
+
+/** Webhook tokens shorter than this are guessable enough to matter for a service that moves production traffic. */
+export const MIN_PRODUCTION_TOKEN_LENGTH = 32;
+
+/**
+ * Credentials published in `examples/lastgood.env` and the README. Anyone can read them, so production refuses
+ * them; a test keeps this list and the example file in step.
+ */
+export const EXAMPLE_WEBHOOK_TOKENS: readonly string[] = [
+  'example-webhook-token-replace-me-0123456789abcdef',
+];
+export const EXAMPLE_OPERATOR_TOKENS: readonly string[] = [
+  'example-operator-token-replace-me-0123456789abcd',
+];
+
+const GENERATE = 'generate one with `openssl rand -base64 32`';
+
+/**
+ * Why a webhook token is too weak for production (published, or too short), or null. Used for the environment's
+ * tokens at start and for each Secret Manager version as it is loaded.
+ */
+export function weakTokenReason(token: string): string | null {
+  if (EXAMPLE_WEBHOOK_TOKENS.includes(token))
+    return 'is the published example token from examples/lastgood.env';
+  if (token.length < MIN_PRODUCTION_TOKEN_LENGTH) {
+    return `is ${token.length} characters; production needs at least ${MIN_PRODUCTION_TOKEN_LENGTH}`;
+  }
+  return null;
+}
+
+function problemsOf(config: Config): string[] {
+  const problems: string[] = [];
+  if (config.webhookTokens.length === 0 && config.webhookTokenSecret === null) {
+    problems.push(
+      'no webhook token is configured, so nothing could authenticate Cloud Monitoring. Fix: set ' +
+        `LASTGOOD_WEBHOOK_TOKEN_SECRET=projects/P/secrets/S (rotation without restarts) or LASTGOOD_WEBHOOK_TOKENS; ${GENERATE}.`,
+    );
+  }
+  // Problems name a token by its position, never by its value: this message goes to stderr and the logs.
+  config.webhookTokens.forEach((token, index) => {
+    const reason = weakTokenReason(token);
+    if (reason !== null) {
+      problems.push(
+        `LASTGOOD_WEBHOOK_TOKENS[${index}] ${reason}. Fix: use a secret of your own; ${GENERATE}.`,
+      );
+    }
+  });
+  if (config.operatorTokens.length === 0) {
+    problems.push(
+      'LASTGOOD_OPERATOR_TOKENS is empty, so no person could acknowledge, roll back or unfreeze. Fix: add ' +
+        'name:role:sha256hex entries, the hash from `printf %s "$TOKEN" | sha256sum`.',
+    );
+  }
+  const exampleHashes = new Set(
+    EXAMPLE_OPERATOR_TOKENS.map((token) => createHash('sha256').update(token).digest('hex')),
+  );
+  for (const token of config.operatorTokens) {
+    if (exampleHashes.has(token.sha256)) {
+      problems.push(
+        `LASTGOOD_OPERATOR_TOKENS entry "${token.name}" is the hash of the published example token. Fix: ` +
+          `hash a secret of your own (${GENERATE}).`,
+      );
+    }
+  }
+  if (config.http.corsOrigins.includes('*')) {
+    problems.push(
+      'LASTGOOD_CORS_ORIGINS contains "*", which lets any web page call the operator API. Fix: list the exact ' +
+        'origins of your dashboards (https://ops.example.com), or leave it unset.',
+    );
+  }
+  const emulators = Object.entries(config.emulators).filter(([, host]) => host !== null);
+  if (emulators.length > 0) {
+    problems.push(
+      `an emulator host is set (${emulators.map(([api]) => api).join(', ')}), so rollbacks would go to a local ` +
+        'fake over plaintext. Fix: unset CLOUD_RUN_EMULATOR_HOST, CLOUD_DEPLOY_EMULATOR_HOST and SECRET_MANAGER_EMULATOR_HOST.',
+    );
+  }
+  return problems;
+}
+
+/**
+ * Refuses, under `NODE_ENV=production`, configurations that would let someone without a credential change
+ * production traffic. Every problem is listed with its fix, so one failed start shows them all.
+ */
+export function assertProductionSafe(config: Config): void {
+  if (!config.production) return;
+  const problems = problemsOf(config);
+  if (problems.length === 0) return;
+  throw new LastgoodError(
+    'LASTGOOD_ERR_CONFIG',
+    `Refusing to start with NODE_ENV=production:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`,
+  );
+}

@@ -1,0 +1,343 @@
+import type { v1 } from '@google-cloud/deploy';
+import type { google } from '@google-cloud/deploy/build/protos/protos.js';
+import type { CloudDeployTargetConfig, TargetConfig } from '../config.ts';
+import { LastgoodError } from '../errors.ts';
+import type { RollbackOutcome } from '../store/store.ts';
+import {
+  type ExecutionContext,
+  LeaseLostError,
+  outcomeWithoutChange,
+  type RollbackExecutor,
+} from './executor.ts';
+import {
+  callGoogleRecorded,
+  callOptions,
+  type GoogleCallPolicy,
+  GRPC,
+  googleErrorCode,
+  pollUntil,
+} from './google-call.ts';
+
+type Rollout = google.cloud.deploy.v1.IRollout;
+
+/** Rollout.State by number, since gax may hand enums over either way. */
+const ROLLOUT_STATES = [
+  'STATE_UNSPECIFIED',
+  'SUCCEEDED',
+  'FAILED',
+  'IN_PROGRESS',
+  'PENDING_APPROVAL',
+  'APPROVAL_REJECTED',
+  'PENDING',
+  'PENDING_RELEASE',
+  'CANCELLING',
+  'CANCELLED',
+  'HALTED',
+] as const;
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'HALTED', 'CANCELLED', 'APPROVAL_REJECTED']);
+
+function rolloutState(rollout: Rollout): string {
+  const state = rollout.state;
+  return typeof state === 'number' ? (ROLLOUT_STATES[state] ?? 'STATE_UNSPECIFIED') : String(state ?? '');
+}
+
+function lastSegment(name: string | null | undefined): string {
+  return (name ?? '').split('/').pop() ?? '';
+}
+
+/** `projects/p/locations/r/deliveryPipelines/d/releases/REL/rollouts/RO` -> `REL`. */
+function releaseOf(rollout: Rollout): string {
+  const parts = (rollout.name ?? '').split('/');
+  return parts[parts.indexOf('releases') + 1] ?? '';
+}
+
+function createdMs(rollout: Rollout): number {
+  return Number(rollout.createTime?.seconds ?? 0) * 1000 + Math.floor((rollout.createTime?.nanos ?? 0) / 1e6);
+}
+
+function pipelineName(target: CloudDeployTargetConfig): string {
+  return `projects/${target.project}/locations/${target.region}/deliveryPipelines/${target.pipeline}`;
+}
+
+/**
+ * The rollout id for a decision's rollback. Derived, never random, so a retry or a takeover after a crash asks
+ * for the same rollout and Cloud Deploy answers ALREADY_EXISTS instead of creating a second one.
+ */
+export function rolloutIdFor(decisionId: string): string {
+  const id = `lastgood-rb-${decisionId
+    .replace(/^dec_/, '')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')}`;
+  return id.slice(0, 63).replace(/-+$/, '');
+}
+
+interface DeployPlan {
+  fromRelease: string;
+  toRelease: string;
+  rule: string;
+  /** The latest rollout on the target: the rollback is refused if a newer deploy lands first. */
+  rolloutToRollBack: string;
+}
+
+/**
+ * Rolls a Cloud Deploy target back through `rollbackTarget`, so the pipeline's own view of what is deployed
+ * stays right and the next promotion does not bring the bad release back. Optionally suspends the pipeline
+ * afterwards so the bad release is not promoted again until a person unfreezes it.
+ */
+export class CloudDeployExecutor implements RollbackExecutor {
+  readonly #client: v1.CloudDeployClient;
+  readonly #policy: GoogleCallPolicy;
+
+  constructor(client: v1.CloudDeployClient, policy: GoogleCallPolicy) {
+    this.#client = client;
+    this.#policy = policy;
+  }
+
+  #call<T>(context: ExecutionContext | null, method: string, call: () => Promise<T>): Promise<T> {
+    return callGoogleRecorded(context, method, this.#policy, call);
+  }
+
+  /** Every rollout to the target, newest first. */
+  async #rolloutsOnTarget(
+    context: ExecutionContext | null,
+    target: CloudDeployTargetConfig,
+  ): Promise<Rollout[]> {
+    const [releases] = await this.#call(context, 'ListReleases', () =>
+      this.#client.listReleases({ parent: pipelineName(target) }, callOptions(this.#policy)),
+    );
+    const perRelease = await Promise.all(
+      releases.map(async (release) => {
+        const [rollouts] = await this.#call(context, 'ListRollouts', () =>
+          this.#client.listRollouts({ parent: release.name ?? '' }, callOptions(this.#policy)),
+        );
+        return rollouts.filter((rollout) => rollout.targetId === target.target);
+      }),
+    );
+    return perRelease.flat().sort((a, b) => createdMs(b) - createdMs(a));
+  }
+
+  async checkRequestedRevision(target: TargetConfig, release: string): Promise<void> {
+    if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
+    const succeededHere = (await this.#rolloutsOnTarget(null, target)).some(
+      (rollout) => releaseOf(rollout) === release && rolloutState(rollout) === 'SUCCEEDED',
+    );
+    if (!succeededHere) {
+      throw new LastgoodError(
+        'LASTGOOD_ERR_REVISION_UNUSABLE',
+        `Release ${release} never rolled out successfully to target ${target.target}`,
+        { details: { release, problem: 'never_succeeded_on_target' } },
+      );
+    }
+  }
+
+  async execute(context: ExecutionContext): Promise<RollbackOutcome> {
+    const target = context.target;
+    if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
+    const pipeline = pipelineName(target);
+    const rolloutId = rolloutIdFor(context.decisionId);
+    const previous = context.previous;
+    const known = { fromRevision: previous.fromRevision ?? null, toRevision: previous.toRevision ?? null };
+
+    // A retry or takeover first looks for the rollout an earlier attempt may already have created.
+    if (previous.toRevision) {
+      const existing = await this.#findRollout(
+        context,
+        `${pipeline}/releases/${previous.toRevision}/rollouts/${rolloutId}`,
+      );
+      if (existing) {
+        await context.progress('rollout_found', { rollout: existing.name, state: rolloutState(existing) });
+        return this.#follow(context, existing.name ?? '', { ...known, lkgRule: previous.lkgRule ?? null });
+      }
+    }
+
+    const [deliveryPipeline] = await this.#call(context, 'GetDeliveryPipeline', () =>
+      this.#client.getDeliveryPipeline({ name: pipeline }, callOptions(this.#policy)),
+    );
+    if (deliveryPipeline.suspended) {
+      await context.progress('pipeline_suspended', { pipeline });
+      return outcomeWithoutChange(
+        'skipped',
+        'PIPELINE_SUSPENDED',
+        `Delivery pipeline ${target.pipeline} is suspended; Cloud Deploy refuses rollbacks until it is resumed`,
+      );
+    }
+    const plan = await this.#plan(context, target);
+    if ('outcome' in plan) return plan.outcome;
+
+    const request = {
+      name: pipeline,
+      targetId: target.target,
+      rolloutId,
+      releaseId: plan.toRelease,
+      rolloutToRollBack: plan.rolloutToRollBack,
+    };
+    await this.#call(context, 'RollbackTarget', () =>
+      this.#client.rollbackTarget({ ...request, validateOnly: true }, callOptions(this.#policy)),
+    );
+    const [, owner] = await Promise.all([
+      context.progress('rollback_validated', { rolloutId, release: plan.toRelease }),
+      context.beforeMutation('api_call_issued', { method: 'RollbackTarget', ...request }),
+    ]);
+    if (!owner) throw new LeaseLostError(context.decisionId);
+    let rolloutName = `${pipeline}/releases/${plan.toRelease}/rollouts/${rolloutId}`;
+    try {
+      const [response] = await this.#call(context, 'RollbackTarget', () =>
+        this.#client.rollbackTarget(request, callOptions(this.#policy)),
+      );
+      rolloutName = response.rollbackConfig?.rollout?.name ?? rolloutName;
+      await context.progress('rollout_created', { rollout: rolloutName });
+    } catch (error) {
+      // Our own id already exists: an earlier attempt created this very rollout. Follow it, never make another.
+      if (googleErrorCode(error) !== GRPC.ALREADY_EXISTS) throw error;
+      await context.progress('rollout_already_exists', { rollout: rolloutName });
+    }
+    return this.#follow(context, rolloutName, {
+      fromRevision: plan.fromRelease,
+      toRevision: plan.toRelease,
+      lkgRule: plan.rule,
+    });
+  }
+
+  async #findRollout(context: ExecutionContext, name: string): Promise<Rollout | null> {
+    try {
+      const [rollout] = await this.#call(context, 'GetRollout', () =>
+        this.#client.getRollout({ name }, callOptions(this.#policy)),
+      );
+      return rollout;
+    } catch (error) {
+      if (googleErrorCode(error) === GRPC.NOT_FOUND) return null;
+      throw error;
+    }
+  }
+
+  /** Cloud Deploy's own default: the newest release that last rolled out successfully before the current one. */
+  async #plan(
+    context: ExecutionContext,
+    target: CloudDeployTargetConfig,
+  ): Promise<DeployPlan | { outcome: RollbackOutcome }> {
+    const rollouts = await this.#rolloutsOnTarget(context, target);
+    const latest = rollouts[0];
+    if (latest === undefined) {
+      await context.progress('no_lkg', { explanation: 'the target has no rollouts' });
+      return { outcome: outcomeWithoutChange('no_lkg', 'NO_LKG', `Target ${target.target} has no rollouts`) };
+    }
+    const fromRelease = releaseOf(latest);
+    let toRelease: string | null = null;
+    let rule = 'previous_succeeded';
+    let explanation = '';
+    if (context.requestedRevision !== null) {
+      await this.checkRequestedRevision(context.target, context.requestedRevision);
+      toRelease = context.requestedRevision;
+      rule = 'requested';
+      explanation = 'named in the manual request';
+    } else {
+      const previousGood = rollouts.find(
+        (rollout) =>
+          rollout !== latest && releaseOf(rollout) !== fromRelease && rolloutState(rollout) === 'SUCCEEDED',
+      );
+      if (previousGood) {
+        toRelease = releaseOf(previousGood);
+        explanation = `last release to roll out successfully to ${target.target} before ${fromRelease}`;
+      }
+    }
+    if (toRelease === null) {
+      const why = `no release rolled out successfully to ${target.target} before ${fromRelease}`;
+      await context.progress('no_lkg', { explanation: why, current: fromRelease });
+      return { outcome: outcomeWithoutChange('no_lkg', 'NO_LKG', why, { fromRevision: fromRelease }) };
+    }
+    const plan = { fromRelease, toRelease, rule, rolloutToRollBack: latest.name ?? '' };
+    await context.progress(
+      'lkg_selected',
+      { release: toRelease, rule, explanation, rolloutToRollBack: lastSegment(plan.rolloutToRollBack) },
+      { fromRevision: fromRelease, toRevision: toRelease, lkgRule: rule },
+    );
+    return plan;
+  }
+
+  /** Polls the rollback rollout to a terminal state, recording each change; freezes the pipeline on success. */
+  async #follow(
+    context: ExecutionContext,
+    rolloutName: string,
+    known: { fromRevision: string | null; toRevision: string | null; lkgRule: string | null },
+  ): Promise<RollbackOutcome> {
+    let lastState = '';
+    const final = await pollUntil<string>(
+      this.#policy,
+      context.now,
+      async () => {
+        const [rollout] = await this.#call(context, 'GetRollout', () =>
+          this.#client.getRollout({ name: rolloutName }, callOptions(this.#policy)),
+        );
+        const state = rolloutState(rollout);
+        if (state !== lastState) {
+          lastState = state;
+          await context.progress('rollout_state', { rollout: rolloutName, state });
+        }
+        return TERMINAL.has(state) ? state : undefined;
+      },
+      async () => 'DEADLINE',
+    );
+    if (final !== 'SUCCEEDED') {
+      const message =
+        final === 'DEADLINE'
+          ? `Rollout ${lastSegment(rolloutName)} did not finish within ${this.#policy.completionTimeoutMs} ms (last state ${lastState})`
+          : `Rollout ${lastSegment(rolloutName)} ended ${final}`;
+      return outcomeWithoutChange(
+        'failed',
+        final === 'DEADLINE' ? 'VERIFY_TIMEOUT' : 'ROLLOUT_FAILED',
+        message,
+        known,
+      );
+    }
+    if (context.target.execution.freezeAfterRollback) {
+      try {
+        await this.#setSuspended(context, context.target, true);
+      } catch (error) {
+        // The rollback itself succeeded; a pipeline left unfrozen is worth a warning, not a failed rollback.
+        await context.progress('freeze_failed', {
+          error: error instanceof Error ? error.message : String(error),
+        });
+      }
+    }
+    return { state: 'succeeded', ...known, errorCode: null, errorMessage: null };
+  }
+
+  async #setSuspended(
+    context: ExecutionContext | null,
+    target: TargetConfig,
+    suspended: boolean,
+  ): Promise<void> {
+    if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
+    const name = pipelineName(target);
+    const [operation] = await this.#call(context, 'UpdateDeliveryPipeline', () =>
+      this.#client.updateDeliveryPipeline(
+        { deliveryPipeline: { name, suspended }, updateMask: { paths: ['suspended'] } },
+        callOptions(this.#policy),
+      ),
+    );
+    const failure = await pollUntil<string | null>(
+      this.#policy,
+      () => new Date(),
+      async () => {
+        const progress = await this.#call(context, 'GetOperation', () =>
+          this.#client.checkUpdateDeliveryPipelineProgress(operation.name ?? ''),
+        );
+        if (!progress.done) return undefined;
+        const error = progress.error as { code?: number; message?: string } | undefined;
+        return error && (error.code ?? 0) !== 0 ? (error.message ?? `code ${error.code}`) : null;
+      },
+      async () => 'the operation did not finish in time',
+    );
+    if (failure !== null) {
+      throw new LastgoodError('LASTGOOD_ERR_GOOGLE_API', `UpdateDeliveryPipeline failed: ${failure}`, {
+        details: { method: 'UpdateDeliveryPipeline', grpcCode: null },
+      });
+    }
+    await context?.progress(suspended ? 'pipeline_frozen' : 'pipeline_unfrozen', { pipeline: name });
+  }
+
+  /** Resumes a pipeline lastgood froze after a rollback. */
+  unfreeze(target: TargetConfig): Promise<void> {
+    return this.#setSuspended(null, target, false);
+  }
+}

@@ -1,0 +1,396 @@
+import type { google } from '@google-cloud/run/build/protos/protos.js';
+import type { CloudRunTargetConfig, TargetConfig } from '../config.ts';
+import {
+  findLastKnownGood,
+  type IncidentWindow,
+  type RevisionInfo,
+  type TrafficObservation,
+} from '../domain/last-known-good.ts';
+import { LastgoodError } from '../errors.ts';
+import type { RollbackOutcome } from '../store/store.ts';
+import {
+  type ExecutionContext,
+  LeaseLostError,
+  outcomeWithoutChange,
+  type RollbackExecutor,
+} from './executor.ts';
+import {
+  callGoogleRecorded,
+  callOptions,
+  type GoogleCallPolicy,
+  GRPC,
+  googleErrorCode,
+  pollUntil,
+} from './google-call.ts';
+import type { CloudRunClients } from './google-clients.ts';
+
+type Service = google.cloud.run.v2.IService;
+type TrafficTarget = google.cloud.run.v2.ITrafficTarget;
+type TrafficTargetStatus = google.cloud.run.v2.ITrafficTargetStatus;
+
+const REVISION_TYPE = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION';
+const LATEST_TYPE = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST';
+const CONDITION_SUCCEEDED = 'CONDITION_SUCCEEDED';
+/** A rollback re-plans at most this many times when someone else keeps changing the service under it. */
+const MAX_CONFLICTS = 2;
+const HISTORY_WINDOW_MS = 7 * 24 * 3_600_000;
+
+/** `projects/p/locations/r/services/s/revisions/s-00001-abc` and `s-00001-abc` both name the same revision. */
+function shortName(name: string | null | undefined): string {
+  return (name ?? '').split('/').pop() ?? '';
+}
+
+function serviceName(target: CloudRunTargetConfig): string {
+  return `projects/${target.project}/locations/${target.region}/services/${target.service}`;
+}
+
+function isType(value: unknown, name: string): boolean {
+  return value === name || value === (name === REVISION_TYPE ? 2 : 1);
+}
+
+function succeeded(state: unknown): boolean {
+  return state === CONDITION_SUCCEEDED || state === 4;
+}
+
+/** What the last-known-good search reads: the service's revisions, lastgood's traffic history and incidents. */
+type LkgEvidence = [RevisionInfo[], TrafficObservation[], IncidentWindow[]];
+
+interface Plan {
+  from: string;
+  to: string;
+  rule: string;
+}
+
+/** How traffic actually flows: `traffic_statuses` when Cloud Run reports them, else the requested split. */
+interface TrafficSnapshot {
+  etag: string;
+  /** Revision receiving the largest share: the one being rolled back. */
+  serving: string | null;
+  /** Revision receiving 100%, if one does. */
+  full: string | null;
+  split: Record<string, number>;
+}
+
+function snapshotOf(service: Service): TrafficSnapshot {
+  const entries: (TrafficTarget | TrafficTargetStatus)[] =
+    service.trafficStatuses && service.trafficStatuses.length > 0
+      ? service.trafficStatuses
+      : (service.traffic ?? []);
+  const split: Record<string, number> = {};
+  for (const entry of entries) {
+    const revision = isType(entry.type, LATEST_TYPE)
+      ? shortName(service.latestReadyRevision)
+      : shortName(entry.revision);
+    if (!revision || !entry.percent) continue;
+    split[revision] = (split[revision] ?? 0) + entry.percent;
+  }
+  const ranked = Object.entries(split).sort((a, b) => b[1] - a[1]);
+  const top = ranked[0];
+  return {
+    etag: service.etag ?? '',
+    serving: top ? top[0] : null,
+    full: top && top[1] === 100 ? top[0] : null,
+    split,
+  };
+}
+
+/**
+ * The new traffic list: 100% to the last known good revision. The list replaces the whole traffic block, so every
+ * existing tag is carried over at 0% or it would be dropped.
+ */
+function rollbackTraffic(service: Service, revision: string): TrafficTarget[] {
+  const traffic: TrafficTarget[] = [{ type: REVISION_TYPE, revision, percent: 100 }];
+  for (const entry of service.traffic ?? []) {
+    if (!entry.tag) continue;
+    const entryRevision = shortName(entry.revision);
+    if (!isType(entry.type, LATEST_TYPE) && entryRevision === revision) {
+      traffic[0]!.tag = entry.tag;
+      continue;
+    }
+    traffic.push(
+      isType(entry.type, LATEST_TYPE)
+        ? { type: LATEST_TYPE, percent: 0, tag: entry.tag }
+        : { type: REVISION_TYPE, revision: entryRevision, percent: 0, tag: entry.tag },
+    );
+  }
+  return traffic;
+}
+
+function revisionInfo(revision: google.cloud.run.v2.IRevision): RevisionInfo {
+  const ready = (revision.conditions ?? []).some((c) => c.type === 'Ready' && succeeded(c.state));
+  const seconds = Number(revision.createTime?.seconds ?? 0);
+  return {
+    name: shortName(revision.name),
+    ready,
+    createdAt: new Date(seconds * 1000 + Math.floor((revision.createTime?.nanos ?? 0) / 1e6)),
+  };
+}
+
+/**
+ * Rolls a Cloud Run service back by moving 100% of its traffic to the last known good revision with one
+ * UpdateService call guarded by the service's etag. A retry or a takeover re-reads the service first, so a
+ * rollback that already landed is verified, never sent twice.
+ */
+export class CloudRunExecutor implements RollbackExecutor {
+  readonly #clients: Pick<CloudRunClients, 'services' | 'revisions'>;
+  readonly #policy: GoogleCallPolicy;
+
+  constructor(clients: Pick<CloudRunClients, 'services' | 'revisions'>, policy: GoogleCallPolicy) {
+    this.#clients = clients;
+    this.#policy = policy;
+  }
+
+  #call<T>(context: ExecutionContext | null, method: string, call: () => Promise<T>): Promise<T> {
+    return callGoogleRecorded(context, method, this.#policy, call);
+  }
+
+  async #getService(context: ExecutionContext, name: string): Promise<Service> {
+    const [service] = await this.#call(context, 'GetService', () =>
+      this.#clients.services.getService({ name }, callOptions(this.#policy)),
+    );
+    return service;
+  }
+
+  async #listRevisions(context: ExecutionContext, parent: string): Promise<RevisionInfo[]> {
+    const [revisions] = await this.#call(context, 'ListRevisions', () =>
+      this.#clients.revisions.listRevisions({ parent }, callOptions(this.#policy)),
+    );
+    return revisions.map(revisionInfo);
+  }
+
+  async checkRequestedRevision(target: TargetConfig, revision: string): Promise<void> {
+    if (target.kind !== 'cloud-run') throw new Error(`${target.name} is not a Cloud Run target`);
+    const name = `${serviceName(target)}/revisions/${revision}`;
+    let found: RevisionInfo;
+    try {
+      const [message] = await this.#call(null, 'GetRevision', () =>
+        this.#clients.revisions.getRevision({ name }, callOptions(this.#policy)),
+      );
+      found = revisionInfo(message);
+    } catch (error) {
+      if (googleErrorCode(error) !== GRPC.NOT_FOUND) throw error;
+      throw new LastgoodError('LASTGOOD_ERR_REVISION_UNUSABLE', `Revision ${revision} does not exist`, {
+        details: { revision, problem: 'not_found' },
+      });
+    }
+    if (!found.ready) {
+      throw new LastgoodError('LASTGOOD_ERR_REVISION_UNUSABLE', `Revision ${revision} is not Ready`, {
+        details: { revision, problem: 'not_ready' },
+      });
+    }
+  }
+
+  async execute(context: ExecutionContext): Promise<RollbackOutcome> {
+    const target = context.target;
+    if (target.kind !== 'cloud-run') throw new Error(`${target.name} is not a Cloud Run target`);
+    const name = serviceName(target);
+    let plan =
+      context.previous.toRevision && context.previous.fromRevision
+        ? {
+            from: context.previous.fromRevision,
+            to: context.previous.toRevision,
+            rule: context.previous.lkgRule ?? '',
+          }
+        : null;
+    // What the last-known-good search reads does not depend on the service's current state, so it is fetched
+    // alongside the first GetService rather than after it: one Google round trip fewer before UpdateService.
+    // (Leaving out the traffic observation this attempt records changes nothing: it is of the serving
+    // revision, which is never a candidate.)
+    const evidence =
+      plan === null && context.requestedRevision === null ? this.#lkgEvidence(context, name) : null;
+    // Awaited only once the service is read; until then a failure must not count as an unhandled rejection.
+    evidence?.catch(() => {});
+    for (let conflicts = 0; ; conflicts++) {
+      const service = await this.#getService(context, name);
+      const before = snapshotOf(service);
+      // What was read is recorded together with whatever follows from it: writes asked for in the same turn
+      // share one commit (SQLite group commit), so reading, planning and the lease check cost one fsync before
+      // acting. Nothing is written until the plan is known, so they are all asked for at once.
+      const recordReading = () => [
+        context.observeTraffic({ observedAt: context.now(), fullRevision: before.full }),
+        context.progress('service_read', { traffic: before.split, etag: before.etag }),
+      ];
+
+      if (plan !== null && before.full === plan.to) {
+        await Promise.all([...recordReading(), context.progress('already_on_lkg', { revision: plan.to })]);
+        return this.#verify(context, name, plan);
+      }
+      if (plan !== null && before.serving !== plan.from) {
+        await Promise.all(recordReading());
+        // Someone else moved traffic since lastgood planned: their change stands.
+        return outcomeWithoutChange(
+          'skipped',
+          'CONCURRENT_CHANGE',
+          `Traffic changed under lastgood (now ${JSON.stringify(before.split)}); it did not overwrite it`,
+          { fromRevision: plan.from, toRevision: plan.to, lkgRule: plan.rule },
+        );
+      }
+      let recordChoice: () => Promise<void> = async () => {};
+      if (plan === null) {
+        const chosen = await this.#plan(context, service, before, evidence);
+        if ('noLkg' in chosen) {
+          await Promise.all([
+            ...recordReading(),
+            context.progress('no_lkg', { explanation: chosen.noLkg, serving: before.serving }),
+          ]);
+          return outcomeWithoutChange('no_lkg', 'NO_LKG', chosen.noLkg, {
+            fromRevision: before.serving ?? '',
+          });
+        }
+        const selected: Plan = { from: chosen.from, to: chosen.to, rule: chosen.rule };
+        plan = selected;
+        recordChoice = () =>
+          context.progress(
+            'lkg_selected',
+            { revision: selected.to, rule: selected.rule, explanation: chosen.explanation },
+            { fromRevision: selected.from, toRevision: selected.to, lkgRule: selected.rule },
+          );
+      }
+      const traffic = rollbackTraffic(service, plan.to);
+      // Reading, planning and the fenced announcement of the call are asked for in one turn, so they share one
+      // commit (SQLite group commit): one fsync between reading the service and changing it.
+      const [, , owner] = await Promise.all([
+        Promise.all(recordReading()),
+        recordChoice(),
+        context.beforeMutation('api_call_issued', { method: 'UpdateService', etag: before.etag, traffic }),
+      ]);
+      if (!owner) throw new LeaseLostError(context.decisionId);
+      let operationName: string;
+      try {
+        const [operation] = await this.#call(context, 'UpdateService', () =>
+          this.#clients.services.updateService(
+            { service: { name, traffic, etag: before.etag }, updateMask: { paths: ['traffic'] } },
+            callOptions(this.#policy),
+          ),
+        );
+        if (!operation.name) throw new Error('UpdateService returned an operation without a name');
+        operationName = operation.name;
+      } catch (error) {
+        if (googleErrorCode(error) === GRPC.ABORTED && conflicts < MAX_CONFLICTS) {
+          await context.progress('etag_conflict', { etag: before.etag, action: 're-read and re-decide' });
+          continue;
+        }
+        throw error;
+      }
+      const failure = await this.#awaitOperation(context, operationName);
+      if (failure !== null) {
+        return outcomeWithoutChange('failed', 'OPERATION_FAILED', failure, {
+          fromRevision: plan.from,
+          toRevision: plan.to,
+          lkgRule: plan.rule,
+        });
+      }
+      return this.#verify(context, name, plan);
+    }
+  }
+
+  #lkgEvidence(context: ExecutionContext, name: string): Promise<LkgEvidence> {
+    return Promise.all([this.#listRevisions(context, name), context.trafficHistory(), context.incidents()]);
+  }
+
+  /**
+   * Chooses where to go: the requested revision, else the last known good one. It writes nothing: `execute`
+   * records the choice together with the other steps before the call, in one commit.
+   */
+  async #plan(
+    context: ExecutionContext,
+    service: Service,
+    before: TrafficSnapshot,
+    /** Fetched by `execute` unless a revision was requested. */
+    evidence: Promise<LkgEvidence> | null,
+  ): Promise<(Plan & { explanation: string }) | { noLkg: string }> {
+    const from = before.serving ?? '';
+    if (context.requestedRevision !== null) {
+      await this.checkRequestedRevision(context.target, context.requestedRevision);
+      return {
+        from,
+        to: context.requestedRevision,
+        rule: 'requested',
+        explanation: 'named in the manual request',
+      };
+    }
+    const settings = context.target.execution;
+    const since = new Date(context.now().getTime() - HISTORY_WINDOW_MS);
+    if (evidence === null)
+      throw new Error('execute() fetches the evidence whenever it has no plan to follow');
+    const [revisions, history, incidents] = await evidence;
+    const tagged = (service.traffic ?? []).find(
+      (entry) => entry.tag === settings.stableTag && entry.revision,
+    );
+    const choice = findLastKnownGood({
+      revisions,
+      servingRevision: before.serving,
+      taggedRevision: tagged ? shortName(tagged.revision) : null,
+      history: history.filter((observation) => observation.observedAt >= since),
+      incidents,
+      minHealthyServingMs: settings.minHealthyServingMs,
+    });
+    if (choice.revision === null) return { noLkg: choice.explanation };
+    return { from, to: choice.revision, rule: choice.rule, explanation: choice.explanation };
+  }
+
+  /** Polls the operation until done; returns its error message, or null when it succeeded. */
+  #awaitOperation(context: ExecutionContext, operationName: string): Promise<string | null> {
+    return pollUntil(
+      this.#policy,
+      context.now,
+      async () => {
+        const operation = await this.#call(context, 'GetOperation', () =>
+          this.#clients.services.checkUpdateServiceProgress(operationName),
+        );
+        if (!operation.done) return undefined;
+        const error = operation.error as { code?: number; message?: string } | undefined;
+        if (error && (error.code ?? 0) !== 0) {
+          await context.progress('operation_failed', {
+            operation: operationName,
+            code: error.code,
+            message: error.message,
+          });
+          return `UpdateService operation failed: ${error.message ?? `code ${error.code}`}`;
+        }
+        await context.progress('operation_done', { operation: operationName });
+        return null;
+      },
+      async () => {
+        await context.progress('operation_timeout', { operation: operationName });
+        return `UpdateService operation did not finish within ${this.#policy.completionTimeoutMs} ms`;
+      },
+    );
+  }
+
+  /** Proves the rollback landed: all traffic on the LKG, not reconciling, terminal condition succeeded. */
+  #verify(
+    context: ExecutionContext,
+    name: string,
+    plan: { from: string; to: string; rule: string },
+  ): Promise<RollbackOutcome> {
+    const known = { fromRevision: plan.from, toRevision: plan.to, lkgRule: plan.rule };
+    let last: { split: Record<string, number>; reconciling: boolean } = { split: {}, reconciling: true };
+    return pollUntil<RollbackOutcome>(
+      this.#policy,
+      context.now,
+      async () => {
+        const service = await this.#getService(context, name);
+        const after = snapshotOf(service);
+        last = { split: after.split, reconciling: service.reconciling ?? false };
+        if (service.reconciling || !succeeded(service.terminalCondition?.state) || after.full !== plan.to) {
+          return undefined;
+        }
+        await Promise.all([
+          context.observeTraffic({ observedAt: context.now(), fullRevision: after.full }),
+          context.progress('verified', { traffic: after.split }),
+        ]);
+        return { state: 'succeeded', ...known, errorCode: null, errorMessage: null };
+      },
+      async () => {
+        await context.progress('verify_timeout', last);
+        return outcomeWithoutChange(
+          'failed',
+          'VERIFY_TIMEOUT',
+          `Traffic is ${JSON.stringify(last.split)}, not 100% on ${plan.to}, after ${this.#policy.completionTimeoutMs} ms`,
+          known,
+        );
+      },
+    );
+  }
+}

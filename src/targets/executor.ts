@@ -1,0 +1,79 @@
+import type { TargetConfig } from '../config.ts';
+import type { IncidentWindow, TrafficObservation } from '../domain/last-known-good.ts';
+import type { RollbackOutcome, RollbackProgress } from '../store/store.ts';
+
+/** Why a rollback ended without succeeding; stored as the rollback's `errorCode`. */
+export const ROLLBACK_ERROR_CODES = [
+  'NO_LKG',
+  'REVISION_UNUSABLE',
+  'GOOGLE_API_ERROR',
+  'OPERATION_FAILED',
+  'ROLLOUT_FAILED',
+  'VERIFY_TIMEOUT',
+  'CONCURRENT_CHANGE',
+  'PIPELINE_SUSPENDED',
+  'KILL_SWITCH',
+  'UNKNOWN_TARGET',
+  'INTERNAL',
+] as const;
+export type RollbackErrorCode = (typeof ROLLBACK_ERROR_CODES)[number];
+
+/** What the job runner gives an executor: the rollback to do, and ways to record and check as it goes. */
+export interface ExecutionContext {
+  decisionId: string;
+  target: TargetConfig;
+  /** A revision (Cloud Run) or release (Cloud Deploy) named in a manual request. */
+  requestedRevision: string | null;
+  /** What an earlier attempt already chose, so a retry or a takeover finishes the same rollback. */
+  previous: RollbackProgress;
+  now(): Date;
+  /** Aborted when the worker gives the job up (shutdown past its grace): no Google call may start after that. */
+  signal: AbortSignal;
+  /** Records one step of the rollback and anything it learnt, before the next step runs. */
+  progress(step: string, detail: Record<string, unknown>, learnt?: RollbackProgress): Promise<void>;
+  /**
+   * Records the step announcing a mutating call (and what it learnt), only while this worker still holds the
+   * job's lease, renewing it. False means another worker owns the job now: nothing was written and the call must
+   * not be made. The fence before every mutation.
+   */
+  beforeMutation(step: string, detail: Record<string, unknown>, learnt?: RollbackProgress): Promise<boolean>;
+  trafficHistory(): Promise<TrafficObservation[]>;
+  incidents(): Promise<IncidentWindow[]>;
+  observeTraffic(observation: TrafficObservation): Promise<void>;
+}
+
+/** Puts a target's last known good release back. One implementation per target kind, in this folder. */
+export interface RollbackExecutor {
+  /** Runs the rollback to a terminal outcome. Throws `LeaseLostError` when it stopped because the lease was lost. */
+  execute(context: ExecutionContext): Promise<RollbackOutcome>;
+  /** For a manual request: throws LASTGOOD_ERR_REVISION_UNUSABLE unless the named revision exists and is ready. */
+  checkRequestedRevision(target: TargetConfig, revision: string): Promise<void>;
+  /** Lifts the freeze a rollback put on the target's pipeline, where the kind has one. */
+  unfreeze?(target: TargetConfig): Promise<void>;
+}
+
+/** The executor stopped before a mutation because another worker now owns the job. */
+export class LeaseLostError extends Error {
+  readonly code = 'LEASE_LOST';
+  constructor(decisionId: string, why = 'another worker owns it') {
+    super(`Lost the lease on the rollback job of ${decisionId}; ${why}`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/** A terminal outcome that changed nothing in production. */
+export function outcomeWithoutChange(
+  state: 'failed' | 'no_lkg' | 'skipped',
+  errorCode: RollbackErrorCode,
+  errorMessage: string,
+  known: RollbackProgress = {},
+): RollbackOutcome {
+  return {
+    state,
+    fromRevision: known.fromRevision ?? null,
+    toRevision: known.toRevision ?? null,
+    lkgRule: known.lkgRule ?? null,
+    errorCode,
+    errorMessage,
+  };
+}

@@ -1,0 +1,47 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Config, TargetKind } from '../config.ts';
+import { CloudDeployExecutor } from './cloud-deploy.ts';
+import { CloudRunExecutor } from './cloud-run.ts';
+import type { RollbackExecutor } from './executor.ts';
+import type { GoogleCallObservation, GoogleCallPolicy } from './google-call.ts';
+import { createCloudDeployClient, createCloudRunClients } from './google-clients.ts';
+
+export interface Executors {
+  byKind: Partial<Record<TargetKind, RollbackExecutor>>;
+  close(): Promise<void>;
+}
+
+/**
+ * One executor per target kind the policy file uses, each with real Google clients (pointed at an emulator when
+ * its `*_EMULATOR_HOST` is set). Kinds no target uses get no client, so no credentials are looked up for them.
+ * `observe` is told of every Google call attempt (lastgood's metrics).
+ */
+export function createExecutors(
+  config: Config,
+  observe?: (observation: GoogleCallObservation) => void,
+): Executors {
+  const policy: GoogleCallPolicy = {
+    ...config.google,
+    sleep: (ms) => sleep(ms),
+    ...(observe === undefined ? {} : { observe }),
+  };
+  const kinds = new Set([...config.targets.values()].map((target) => target.kind));
+  const byKind: Partial<Record<TargetKind, RollbackExecutor>> = {};
+  const closers: (() => Promise<void>)[] = [];
+  if (kinds.has('cloud-run')) {
+    const clients = createCloudRunClients(config.emulators.cloudRun);
+    byKind['cloud-run'] = new CloudRunExecutor(clients, policy);
+    closers.push(() => clients.close());
+  }
+  if (kinds.has('cloud-deploy')) {
+    const client = createCloudDeployClient(config.emulators.cloudDeploy);
+    byKind['cloud-deploy'] = new CloudDeployExecutor(client, policy);
+    closers.push(() => client.close());
+  }
+  return {
+    byKind,
+    close: async () => {
+      await Promise.all(closers.map((close) => close()));
+    },
+  };
+}

@@ -1,0 +1,138 @@
+import { LastgoodError } from '../errors.ts';
+import { LeaseLostError } from './executor.ts';
+
+/** gRPC status codes lastgood reacts to. */
+export const GRPC = {
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  UNAVAILABLE: 14,
+} as const;
+
+const RETRYABLE = new Set<number>([GRPC.UNAVAILABLE, GRPC.DEADLINE_EXCEEDED]);
+
+/** One attempt at a Google call: its method, gRPC code (0 on success, null when the error had none) and duration. */
+export interface GoogleCallObservation {
+  method: string;
+  grpcCode: number | null;
+  durationMs: number;
+}
+
+/** Deadlines and retries for every Google call; shortened in tests. */
+export interface GoogleCallPolicy {
+  /** Per-call deadline. */
+  deadlineMs: number;
+  /** Waits before each retry of UNAVAILABLE / DEADLINE_EXCEEDED; its length is the number of retries. */
+  retryDelaysMs: readonly number[];
+  /** Interval between polls of an operation, a rollout or the service's serving state. */
+  pollMs: number;
+  /** How long a rollback may wait for Google to finish and for the result to verify. */
+  completionTimeoutMs: number;
+  sleep(ms: number): Promise<void>;
+  /** Told of every attempt (lastgood's metrics), so targets/ need not know where the numbers go. */
+  observe?: (observation: GoogleCallObservation) => void;
+}
+
+export function grpcCode(error: unknown): number | null {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : null;
+}
+
+/** gax call options: our own deadline, and no gax retries, so every retry is ours and lands in the timeline. */
+export function callOptions(policy: GoogleCallPolicy) {
+  return { timeout: policy.deadlineMs, retry: null };
+}
+
+/**
+ * Calls Google with the policy's retries of transient failures. Other errors, and the last transient one, are
+ * raised as LASTGOOD_ERR_GOOGLE_API carrying the method and gRPC code.
+ */
+export async function callGoogle<T>(
+  method: string,
+  policy: GoogleCallPolicy,
+  call: () => Promise<T>,
+  onRetry: (attempt: number, code: number, delayMs: number) => Promise<void>,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const startedAt = performance.now();
+    try {
+      const result = await call();
+      policy.observe?.({ method, grpcCode: 0, durationMs: performance.now() - startedAt });
+      return result;
+    } catch (error) {
+      const code = grpcCode(error);
+      policy.observe?.({ method, grpcCode: code, durationMs: performance.now() - startedAt });
+      const delay = policy.retryDelaysMs[attempt];
+      if (code !== null && RETRYABLE.has(code) && delay !== undefined) {
+        await onRetry(attempt + 1, code, delay);
+        await policy.sleep(delay);
+        continue;
+      }
+      throw googleApiError(method, error);
+    }
+  }
+}
+
+/** Something that records a rollback's steps; retries are recorded as `google_retry` steps. */
+export interface StepRecorder {
+  decisionId: string;
+  signal: AbortSignal;
+  progress(step: string, detail: Record<string, unknown>): Promise<void>;
+}
+
+/** `callGoogle` with each retry recorded in the rollback's timeline (when there is a rollback to record it in). */
+export function callGoogleRecorded<T>(
+  recorder: StepRecorder | null,
+  method: string,
+  policy: GoogleCallPolicy,
+  call: () => Promise<T>,
+): Promise<T> {
+  // A job given up at shutdown keeps running until its current await settles; it must not start new calls, whose
+  // clients are being closed (another worker takes the job over).
+  if (recorder?.signal.aborted) {
+    return Promise.reject(
+      new LeaseLostError(recorder.decisionId, 'the worker gave it up while shutting down'),
+    );
+  }
+  return callGoogle(method, policy, call, async (attempt, code, delayMs) => {
+    await recorder?.progress('google_retry', { method, attempt, grpcCode: code, delayMs });
+  });
+}
+
+export function googleApiError(method: string, error: unknown): LastgoodError {
+  const code = grpcCode(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return new LastgoodError('LASTGOOD_ERR_GOOGLE_API', `${method} failed: ${message}`, {
+    details: { method, grpcCode: code },
+    cause: error,
+  });
+}
+
+/** The gRPC code behind a LASTGOOD_ERR_GOOGLE_API error, or of a raw gRPC error. */
+export function googleErrorCode(error: unknown): number | null {
+  if (error instanceof LastgoodError && error.code === 'LASTGOOD_ERR_GOOGLE_API') {
+    return (error.details as { grpcCode: number | null }).grpcCode;
+  }
+  return grpcCode(error);
+}
+
+/**
+ * Asks `probe` every `pollMs` until it answers, or until the policy's completion timeout has passed; then
+ * `timedOut` gives the answer. Operations, rollouts and serving state all settle this way.
+ */
+export async function pollUntil<T>(
+  policy: GoogleCallPolicy,
+  now: () => Date,
+  probe: () => Promise<T | undefined>,
+  timedOut: () => Promise<T>,
+): Promise<T> {
+  const deadline = now().getTime() + policy.completionTimeoutMs;
+  for (;;) {
+    const answer = await probe();
+    if (answer !== undefined) return answer;
+    if (now().getTime() > deadline) return timedOut();
+    await policy.sleep(policy.pollMs);
+  }
+}

@@ -1,0 +1,233 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
+import {
+  bearer,
+  fireAlert,
+  OPERATOR_TOKEN,
+  startTestApp,
+  type TestApp,
+  VIEWER_TOKEN,
+  waitForRollback,
+} from '../helpers/app.ts';
+import { useExampleEmulator } from '../helpers/emulator.ts';
+
+const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
+const PAYMENTS = 'projects/demo-project/locations/us-central1/services/payments';
+
+let emulator: Emulator;
+let t: TestApp;
+
+useExampleEmulator((started) => {
+  emulator = started;
+});
+beforeEach(async () => {
+  t = await startTestApp({ emulatorHost: emulator.host });
+});
+afterEach(async () => {
+  await t.close();
+});
+
+function trafficOf(service: string): Record<string, number> {
+  const split: Record<string, number> = {};
+  for (const entry of emulator.state.cloudRun.service(service)?.trafficStatuses ?? []) {
+    if (entry.percent > 0) split[entry.revision] = entry.percent;
+  }
+  return split;
+}
+
+function steps(status: { timeline: { step: string }[] }): string[] {
+  return status.timeline.map((event) => event.step);
+}
+
+describe('Cloud Run rollback through the real client and the emulator', () => {
+  it('moves all traffic back to the last known good revision and proves it', async () => {
+    expect(trafficOf(CHECKOUT)).toEqual({ 'checkout-00002-xyz': 100 });
+    const accepted = await fireAlert(t);
+    expect(accepted.reason).toBe('ROLLBACK');
+    const status = await waitForRollback(t.store, accepted.decisionId);
+    expect(status.rollback).toMatchObject({
+      state: 'succeeded',
+      fromRevision: 'checkout-00002-xyz',
+      toRevision: 'checkout-00001-abc',
+      lkgRule: 'previous_ready',
+    });
+    expect(trafficOf(CHECKOUT)).toEqual({ 'checkout-00001-abc': 100 });
+    expect(emulator.calls.count('UpdateService')).toBe(1);
+    expect(steps(status)).toEqual([
+      'alert_received',
+      'decided',
+      'job_claimed',
+      'service_read',
+      'lkg_selected',
+      'api_call_issued',
+      'operation_done',
+      'verified',
+      'succeeded',
+    ]);
+    const api = await t.app.server.inject({
+      method: 'GET',
+      url: `/rollback/status/${accepted.decisionId}`,
+      headers: bearer(VIEWER_TOKEN),
+    });
+    expect(api.json().rollback).toMatchObject({ state: 'succeeded', toRevision: 'checkout-00001-abc' });
+  });
+
+  it('keeps every existing tag, at 0%, when it moves traffic', async () => {
+    const accepted = await t.app.server.inject({
+      method: 'POST',
+      url: '/rollback/manual/payments?target_revision=payments-00007-kpm',
+      headers: bearer(OPERATOR_TOKEN),
+    });
+    expect(accepted.statusCode).toBe(202);
+    await waitForRollback(t.store, accepted.json().decisionId);
+    const traffic = emulator.state.cloudRun.service(PAYMENTS)?.traffic ?? [];
+    expect(traffic).toContainEqual(
+      expect.objectContaining({ revision: 'payments-00007-kpm', percent: 100, tag: 'stable' }),
+    );
+    expect(traffic).toContainEqual(
+      expect.objectContaining({ revision: 'payments-00008-rtz', percent: 0, tag: 'canary' }),
+    );
+  });
+
+  it('re-reads and retries when someone else moved the etag but the bad revision still serves', async () => {
+    emulator.faults.inject({ kind: 'concurrent-traffic-change', service: CHECKOUT });
+    const accepted = await fireAlert(t);
+    const status = await waitForRollback(t.store, accepted.decisionId);
+    expect(status.rollback?.state).toBe('succeeded');
+    expect(steps(status)).toContain('etag_conflict');
+    expect(trafficOf(CHECKOUT)).toEqual({ 'checkout-00001-abc': 100 });
+    expect(emulator.calls.count('UpdateService')).toBe(2);
+  });
+
+  it("never overwrites someone else's traffic change", async () => {
+    emulator.faults.inject({
+      kind: 'concurrent-traffic-change',
+      service: CHECKOUT,
+      traffic: [
+        { revision: 'checkout-00001-abc', percent: 50 },
+        { revision: 'checkout-00002-xyz', percent: 50 },
+      ],
+    });
+    const accepted = await fireAlert(t);
+    const status = await waitForRollback(t.store, accepted.decisionId);
+    expect(status.rollback).toMatchObject({ state: 'skipped', errorCode: 'CONCURRENT_CHANGE' });
+    expect(trafficOf(CHECKOUT)).toEqual({ 'checkout-00001-abc': 50, 'checkout-00002-xyz': 50 });
+  });
+
+  it('retries UNAVAILABLE twice and then succeeds', async () => {
+    emulator.faults.inject({ kind: 'unavailable', method: 'GetService', times: 2 });
+    const accepted = await fireAlert(t);
+    const status = await waitForRollback(t.store, accepted.decisionId);
+    expect(status.rollback?.state).toBe('succeeded');
+    expect(steps(status).filter((step) => step === 'google_retry')).toHaveLength(2);
+    expect(trafficOf(CHECKOUT)).toEqual({ 'checkout-00001-abc': 100 });
+  });
+
+  it('records a failed operation as a failed rollback and leaves traffic alone', async () => {
+    emulator.faults.inject({
+      kind: 'fail-next-operation',
+      method: 'UpdateService',
+      message: 'quota exceeded',
+    });
+    const accepted = await fireAlert(t);
+    const status = await waitForRollback(t.store, accepted.decisionId);
+    expect(status.rollback).toMatchObject({
+      state: 'failed',
+      errorCode: 'OPERATION_FAILED',
+      toRevision: 'checkout-00001-abc',
+    });
+    expect(status.rollback?.errorMessage).toContain('quota exceeded');
+    expect(trafficOf(CHECKOUT)).toEqual({ 'checkout-00002-xyz': 100 });
+    expect(t.logs.some((line) => line.includes('"level":50') && line.includes('rollback failed'))).toBe(true);
+  });
+
+  it('gives up on a Google API that stays down, with a terminal state', async () => {
+    emulator.faults.inject({ kind: 'unavailable', method: 'GetService', times: 'until-cleared' });
+    const accepted = await fireAlert(t);
+    const status = await waitForRollback(t.store, accepted.decisionId);
+    expect(status.rollback).toMatchObject({ state: 'failed', errorCode: 'GOOGLE_API_ERROR' });
+    expect(emulator.calls.count('UpdateService')).toBe(0);
+  });
+
+  it('does nothing in dry-run mode but records that it would have rolled back', async () => {
+    const accepted = await fireAlert(t, { service: 'payments', target: 'payments' });
+    expect(accepted.reason).toBe('DRY_RUN');
+    const status = await t.store.getStatus(accepted.decisionId);
+    expect(status?.decision.wouldRollback).toBe(true);
+    expect(status?.rollback).toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(emulator.calls.count('UpdateService')).toBe(0);
+  });
+
+  it('rolls back to a named revision on a manual request, recording who asked', async () => {
+    const accepted = await t.app.server.inject({
+      method: 'POST',
+      url: '/v1/rollback/manual/checkout?target_revision=checkout-00001-abc',
+      headers: bearer(OPERATOR_TOKEN),
+    });
+    expect(accepted.statusCode).toBe(202);
+    const status = await waitForRollback(t.store, accepted.json().decisionId);
+    expect(status.decision).toMatchObject({ reason: 'MANUAL', requestedBy: 'alice' });
+    expect(status.rollback).toMatchObject({
+      state: 'succeeded',
+      lkgRule: 'requested',
+      toRevision: 'checkout-00001-abc',
+    });
+    expect(trafficOf(CHECKOUT)).toEqual({ 'checkout-00001-abc': 100 });
+  });
+
+  it.each([
+    ['a missing revision', 'checkout-00099-zzz', 'not_found'],
+    ['a revision that is not Ready', 'payments-00009-wqd', 'not_ready'],
+  ])('refuses a manual rollback to %s with 409', async (_name, revision, problem) => {
+    const service = revision.startsWith('payments') ? 'payments' : 'checkout';
+    const response = await t.app.server.inject({
+      method: 'POST',
+      url: `/rollback/manual/${service}?target_revision=${revision}`,
+      headers: bearer(OPERATOR_TOKEN),
+    });
+    expect(response.statusCode).toBe(409);
+    expect(response.json()).toMatchObject({
+      code: 'LASTGOOD_ERR_REVISION_UNUSABLE',
+      details: { revision, problem },
+    });
+    expect(emulator.calls.count('UpdateService')).toBe(0);
+  });
+});
+
+describe('Cloud Run rollback with no last known good revision', () => {
+  it('records NO_LKG and makes no call', async () => {
+    const onlyBadReady = await startEmulator({
+      adminPort: null,
+      fixture: {
+        cloudRun: {
+          services: [
+            {
+              name: CHECKOUT,
+              revisions: [
+                { name: 'checkout-00001-abc', createTime: '2025-06-02T09:00:00Z', ready: false },
+                { name: 'checkout-00002-xyz', createTime: '2025-06-03T14:20:00Z' },
+              ],
+              traffic: [{ revision: 'checkout-00002-xyz', percent: 100 }],
+            },
+          ],
+        },
+      },
+    });
+    const app = await startTestApp({ emulatorHost: onlyBadReady.host });
+    try {
+      const accepted = await fireAlert(app);
+      const status = await waitForRollback(app.store, accepted.decisionId);
+      expect(status.rollback).toMatchObject({
+        state: 'no_lkg',
+        errorCode: 'NO_LKG',
+        fromRevision: 'checkout-00002-xyz',
+      });
+      expect(steps(status)).toContain('no_lkg');
+      expect(onlyBadReady.calls.count('UpdateService')).toBe(0);
+    } finally {
+      await app.close();
+      await onlyBadReady.stop();
+    }
+  });
+});

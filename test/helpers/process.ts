@@ -1,0 +1,282 @@
+/**
+ * lastgood as a real process: `node src/main.ts` spawned with its own environment on a free port, spoken to over
+ * real sockets, killed with real signals. For the tests whose promises (nothing lost, nothing done twice) only
+ * mean something across process death.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { testEnv } from './app.ts';
+import { recordLogLines } from './log-sink.ts';
+import { VIEWER_TOKEN, WEBHOOK_TOKEN } from './tokens.ts';
+
+const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
+export const EXAMPLE_POLICY_PATH = fileURLToPath(new URL('../../examples/lastgood.yaml', import.meta.url));
+
+/**
+ * Timings for processes under test: jobs found and taken over within about a second, Google retries and polls in
+ * milliseconds, a short shutdown grace; rate limits out of the way of bursts and readiness polling.
+ */
+export const REPLICA_ENV: Readonly<Record<string, string>> = {
+  LASTGOOD_JOB_POLL: '100ms',
+  LASTGOOD_JOB_LEASE: '1s',
+  LASTGOOD_POLL_INTERVAL: '10ms',
+  LASTGOOD_GOOGLE_RETRY_DELAYS: '10ms,20ms,30ms',
+  LASTGOOD_GOOGLE_DEADLINE: '5s',
+  LASTGOOD_ROLLBACK_TIMEOUT: '10s',
+  LASTGOOD_SHUTDOWN_GRACE: '3s',
+  LASTGOOD_RATE_LIMIT_INTAKE: '1000000/1m',
+  LASTGOOD_RATE_LIMIT_OPERATOR: '1000000/1m',
+  LASTGOOD_RATE_LIMIT_ANONYMOUS: '1000000/1m',
+};
+
+/** A PostgreSQL URL whose connections all work in `schema` (libpq's `options=-c search_path=`). */
+export function schemaUrl(databaseUrl: string, schema: string): string {
+  const url = new URL(databaseUrl);
+  url.searchParams.set('options', `-c search_path=${schema}`);
+  return url.toString();
+}
+
+export interface ProcessExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** `performance.now()` when the parent saw it exit. */
+  at: number;
+}
+
+export interface LastgoodProcess {
+  /** Also its `LASTGOOD_WORKER_ID`, so job leases and the timeline name it. */
+  readonly name: string;
+  readonly pid: number;
+  /** `http://127.0.0.1:PORT` */
+  readonly url: string;
+  /** Everything it wrote to stdout and stderr so far. */
+  output(): string;
+  readonly exited: Promise<ProcessExit>;
+  /** Resolves once `/readyz` answers 200; fails with the process's output if it exits or takes too long. */
+  waitReady(timeoutMs?: number): Promise<void>;
+  /** SIGKILL: no handler runs, nothing is flushed or released. */
+  kill9(): Promise<ProcessExit>;
+  /** Sends SIGTERM and returns at once, with the moment it was sent (`performance.now()`). */
+  sigterm(): number;
+  /** Makes sure it is gone (SIGKILL when still running); for afterEach. */
+  dispose(): Promise<void>;
+}
+
+export interface StartOptions {
+  name: string;
+  /** Added to (and overriding) the test environment: tokens, example policy, `REPLICA_ENV`. */
+  env: Record<string, string>;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (typeof address !== 'object' || address === null) throw new Error('no free port');
+  return address.port;
+}
+
+/**
+ * Spawns `node src/main.ts` with the test tokens, the example policy and `REPLICA_ENV`, plus `options.env`. The
+ * environment is built from scratch, so nothing of the runner's (a stray `DATABASE_URL`, say) leaks in. Its
+ * output goes to a buffer and to the run's log sink, which the teardown scans for leaked credentials.
+ */
+export async function startLastgood(options: StartOptions): Promise<LastgoodProcess> {
+  const port = await freePort();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    // Node's on-disk cache of compiled modules: a second start skips most of the ~1 s spent compiling the Google
+    // clients, which keeps a suite that starts a dozen processes inside its time budget.
+    NODE_COMPILE_CACHE: join(tmpdir(), 'lastgood-test-compile-cache'),
+    // The SQLite data dir when a test gives none: a fresh one, never a path inside the repository.
+    ...testEnv(join(tmpdir(), `lastgood-replica-unused-${randomBytes(4).toString('hex')}`), {
+      LASTGOOD_CONFIG: EXAMPLE_POLICY_PATH,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LASTGOOD_WORKER_ID: options.name,
+      LOG_LEVEL: 'info',
+      ...REPLICA_ENV,
+      ...options.env,
+    }),
+  };
+  const child: ChildProcess = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: string[] = [];
+  // The sink gets whole lines only: a chunk boundary inside a line would cut a leaked token in two, and the scan
+  // would miss it.
+  const partial = { stdout: '', stderr: '' };
+  const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    chunks.push(text);
+    const lines = (partial[stream] + text).split('\n');
+    partial[stream] = lines.pop() ?? '';
+    if (lines.length > 0) recordLogLines(lines.join('\n'));
+  };
+  child.stdout?.on('data', collect('stdout'));
+  child.stderr?.on('data', collect('stderr'));
+  let exitedAt = 0;
+  child.once('exit', () => {
+    exitedAt = performance.now();
+  });
+  const exited = new Promise<ProcessExit>((resolve) => {
+    // 'close' comes after the output streams ended, so the last partial lines are complete by then.
+    child.once('close', (code, signal) => {
+      for (const rest of Object.values(partial)) if (rest !== '') recordLogLines(rest);
+      resolve({ code, signal, at: exitedAt });
+    });
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const output = () => chunks.join('');
+  let exit: ProcessExit | null = null;
+  void exited.then((value) => {
+    exit = value;
+  });
+
+  return {
+    name: options.name,
+    pid: child.pid ?? -1,
+    url,
+    output,
+    exited,
+    async waitReady(timeoutMs = 15_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        if (exit !== null) {
+          throw new Error(
+            `${options.name} exited (${JSON.stringify(exit)}) before it was ready:\n${output()}`,
+          );
+        }
+        try {
+          if ((await fetch(`${url}/readyz`)).status === 200) return;
+        } catch {
+          // Not listening yet.
+        }
+        if (Date.now() > deadline)
+          throw new Error(`${options.name} was not ready in ${timeoutMs} ms:\n${output()}`);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    },
+    async kill9() {
+      child.kill('SIGKILL');
+      return exited;
+    },
+    sigterm() {
+      const at = performance.now();
+      child.kill('SIGTERM');
+      return at;
+    },
+    async dispose() {
+      if (exit === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** What a webhook POST came to: an HTTP answer, or a transport error (refused, reset, process gone). */
+export interface AlertResult {
+  /** `performance.now()` just before the request was sent, and when its answer (or error) came. */
+  sentAt: number;
+  doneAt: number;
+  status: number | null;
+  body: { alertId?: string; decisionId?: string; duplicate?: boolean; reason?: string; code?: string } | null;
+  error: string | null;
+}
+
+/** Posts a Cloud Monitoring notification to the webhook with the test token. Never throws. */
+export async function postAlert(baseUrl: string, payload: unknown): Promise<AlertResult> {
+  const sentAt = performance.now();
+  try {
+    const response = await fetch(
+      `${baseUrl}/webhook/error-budget-alert?auth_token=${encodeURIComponent(WEBHOOK_TOKEN)}`,
+      { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(payload) },
+    );
+    const text = await response.text();
+    let body: AlertResult['body'] = null;
+    try {
+      body = JSON.parse(text) as AlertResult['body'];
+    } catch {
+      body = null;
+    }
+    return { sentAt, doneAt: performance.now(), status: response.status, body, error: null };
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string; message?: string } }).cause;
+    return {
+      sentAt,
+      doneAt: performance.now(),
+      status: null,
+      body: null,
+      error: cause?.code ?? cause?.message ?? String(error),
+    };
+  }
+}
+
+/** GETs a viewer route (status, recent) and returns its JSON; fails on a non-200 answer. */
+export async function viewerGet<T>(baseUrl: string, path: string): Promise<T> {
+  const response = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${VIEWER_TOKEN}` } });
+  if (response.status !== 200)
+    throw new Error(`GET ${path} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+/** A decision's status as `GET /rollback/status/:id` answers it. */
+export interface StatusBody {
+  decision: { id: string; action: string; reason: string };
+  rollback: {
+    state: string;
+    fromRevision: string | null;
+    toRevision: string | null;
+    error: { code: string; message: string } | null;
+  } | null;
+  timeline: { at: string; step: string; detail: Record<string, unknown> }[];
+}
+
+/** Polls the status route until the decision's rollback is terminal. */
+export async function waitForTerminal(
+  baseUrl: string,
+  decisionId: string,
+  timeoutMs = 15_000,
+): Promise<StatusBody> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = await viewerGet<StatusBody>(baseUrl, `/rollback/status/${decisionId}`);
+    const state = status.rollback?.state;
+    if (state !== undefined && state !== 'queued' && state !== 'running') return status;
+    if (Date.now() > deadline)
+      throw new Error(`rollback of ${decisionId} still ${state} after ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** Every alert id the store holds from the last hour, read through `GET /rollback/recent` page by page. */
+export async function recentAlertIds(baseUrl: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  let cursor: string | null = null;
+  do {
+    const page: { items: { alert: { id: string } | null }[]; nextCursor: string | null } = await viewerGet(
+      baseUrl,
+      `/rollback/recent?hours=1&limit=500${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+    );
+    for (const item of page.items) if (item.alert !== null) ids.add(item.alert.id);
+    cursor = page.nextCursor;
+  } while (cursor !== null);
+  return ids;
+}
+
+/** Resolves when `condition` holds, checking every few milliseconds; fails after `timeoutMs` naming `what`. */
+export async function until(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

@@ -1,0 +1,207 @@
+import type { v1 } from '@google-cloud/secret-manager';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.ts';
+import type { Emulator } from '../../src/emulator/emulator.ts';
+import { createLogger } from '../../src/logger.ts';
+import { createSecretManagerClient } from '../../src/targets/google-clients.ts';
+import {
+  createSecretManagerTokenSource,
+  createWebhookTokens,
+  type SecretManagerTokenSource,
+} from '../../src/targets/secret-manager.ts';
+import { startExampleEmulator } from '../emulator/helpers.ts';
+import { burnRateAlert } from '../fixtures/alerts.ts';
+import { EXAMPLE_POLICY, ManualClock, startTestApp, type TestApp, webhookUrl } from '../helpers/app.ts';
+import { logSinkStream, registerSecret } from '../helpers/log-sink.ts';
+
+const SECRET = 'projects/demo-project/secrets/lastgood-webhook-token';
+/** Version 1 of the secret in examples/emulator-fixture.yaml. */
+const FIXTURE_TOKEN = 'demo-webhook-token-0123456789abcdef0123456789';
+const ROTATED = [
+  'rotated-token-2-0123456789abcdef0123456789',
+  'rotated-token-3-0123456789abcdef0123456789',
+  'rotated-token-4-0123456789abcdef0123456789',
+] as const;
+const SHORT_TOKEN = 'short-token';
+for (const token of [FIXTURE_TOKEN, ...ROTATED, SHORT_TOKEN]) registerSecret(token);
+
+let emu: Emulator;
+let client: v1.SecretManagerServiceClient;
+beforeAll(async () => {
+  emu = await startExampleEmulator();
+  client = createSecretManagerClient(emu.host);
+});
+afterAll(async () => {
+  await client.close();
+  await emu.stop();
+});
+
+let clock: ManualClock;
+let source: SecretManagerTokenSource | null = null;
+let t: TestApp | null = null;
+const logs: string[] = [];
+beforeEach(() => {
+  emu.reset();
+  clock = new ManualClock();
+  logs.length = 0;
+});
+afterEach(async () => {
+  await source?.close();
+  source = null;
+  await t?.close();
+  t = null;
+});
+
+async function start(options: { refreshMs?: number; refuseWeakTokens?: boolean } = {}) {
+  source = await createSecretManagerTokenSource({
+    client,
+    secret: SECRET,
+    refreshMs: options.refreshMs ?? 300_000,
+    deadlineMs: 2_000,
+    refuseWeakTokens: options.refuseWeakTokens ?? false,
+    clock,
+    logger: createLogger('info', logSinkStream(logs)),
+  });
+  t = await startTestApp({ webhookTokens: source });
+  return { source, t };
+}
+
+async function addVersion(token: string) {
+  await client.addSecretVersion({ parent: SECRET, payload: { data: Buffer.from(`${token}\n`) } });
+}
+
+const disable = (version: number) => client.disableSecretVersion({ name: `${SECRET}/versions/${version}` });
+
+async function alertWith(token: string): Promise<number> {
+  const response = await t!.app.server.inject({
+    method: 'POST',
+    url: webhookUrl(token),
+    payload: burnRateAlert(),
+  });
+  return response.statusCode;
+}
+
+async function readiness() {
+  const response = await t!.app.server.inject({ method: 'GET', url: '/readyz' });
+  return { status: response.statusCode, webhookTokens: response.json().checks.webhookTokens };
+}
+
+describe('webhook tokens from Secret Manager (real client, emulated API)', () => {
+  it('accepts the old token during the overlap and refuses it once its version is disabled', async () => {
+    const { source } = await start();
+    expect(await alertWith(FIXTURE_TOKEN)).toBe(202);
+
+    await addVersion(ROTATED[0]);
+    await source.refresh();
+    expect(await alertWith(ROTATED[0])).toBe(202);
+    expect(await alertWith(FIXTURE_TOKEN)).toBe(202);
+
+    await disable(1);
+    await source.refresh();
+    expect(await alertWith(FIXTURE_TOKEN)).toBe(401);
+    expect(await alertWith(ROTATED[0])).toBe(202);
+  });
+
+  it('accepts only the two newest enabled versions', async () => {
+    await addVersion(ROTATED[0]);
+    await addVersion(ROTATED[1]);
+    const { source } = await start();
+    expect(source.tokens()).toEqual([ROTATED[1], ROTATED[0]]);
+    expect(await alertWith(FIXTURE_TOKEN)).toBe(401);
+    await disable(3);
+    await source.refresh();
+    expect(source.tokens()).toEqual([ROTATED[0], FIXTURE_TOKEN]);
+  });
+
+  it('refreshes on an unknown token, at most once a minute', async () => {
+    await start();
+    const lists = () => emu.calls.count('ListSecretVersions');
+    const listedAtStart = lists();
+
+    await addVersion(ROTATED[0]);
+    // The miss itself is refused; the refresh it starts lets the sender's retry in.
+    expect(await alertWith(ROTATED[0])).toBe(401);
+    await expect.poll(() => source!.tokens()).toContain(ROTATED[0]);
+    expect(lists()).toBe(listedAtStart + 1);
+    expect(await alertWith(ROTATED[0])).toBe(202);
+
+    await addVersion(ROTATED[1]);
+    for (let i = 0; i < 5; i++) expect(await alertWith(ROTATED[1])).toBe(401);
+    expect(lists()).toBe(listedAtStart + 1);
+
+    clock.advance(60_000);
+    expect(await alertWith(ROTATED[1])).toBe(401);
+    await expect.poll(() => source!.tokens()).toContain(ROTATED[1]);
+    expect(lists()).toBe(listedAtStart + 2);
+    expect(await alertWith(ROTATED[1])).toBe(202);
+  });
+
+  it('picks up a new version on its own refresh interval', async () => {
+    await start({ refreshMs: 20 });
+    await addVersion(ROTATED[0]);
+    await expect.poll(() => source!.tokens(), { timeout: 2_000 }).toContain(ROTATED[0]);
+  });
+
+  it('keeps serving the cached tokens while Secret Manager is down, and says so in /readyz', async () => {
+    const { source } = await start();
+    emu.faults.inject({ kind: 'unavailable', method: 'ListSecretVersions', times: 'until-cleared' });
+    await source.refresh();
+
+    expect(await alertWith(FIXTURE_TOKEN)).toBe(202);
+    const down = await readiness();
+    expect(down.status).toBe(200);
+    expect(down.webhookTokens.ok).toBe(false);
+    expect(down.webhookTokens.detail).toMatch(
+      /Secret Manager unreachable since .*serving 1 cached token\(s\)/,
+    );
+    expect(
+      logs.some((line) => line.includes('"level":40') && line.includes('Secret Manager unreachable')),
+    ).toBe(true);
+
+    emu.faults.clear();
+    await source.refresh();
+    const up = await readiness();
+    expect(up.webhookTokens).toMatchObject({ ok: true });
+    expect(up.webhookTokens.detail).toContain(`${SECRET} versions 1`);
+  });
+
+  it('refuses to start when the secret cannot be read and nothing is cached', async () => {
+    emu.faults.inject({ kind: 'unavailable', method: 'ListSecretVersions', times: 'until-cleared' });
+    await expect(start()).rejects.toMatchObject({ code: 'LASTGOOD_ERR_GOOGLE_API' });
+    await expect(start()).rejects.toThrow(/lastgood-webhook-token.*secretAccessor/s);
+  });
+
+  it('skips, in production, a version holding a weak token, and trims the newline echo leaves', async () => {
+    await addVersion(SHORT_TOKEN);
+    const { source } = await start({ refuseWeakTokens: true });
+    expect(source.tokens()).toEqual([FIXTURE_TOKEN]);
+    expect(
+      logs.some((line) => line.includes('webhook token version refused') && line.includes('"version":2')),
+    ).toBe(true);
+  });
+
+  it('is what LASTGOOD_WEBHOOK_TOKEN_SECRET configures, through SECRET_MANAGER_EMULATOR_HOST', async () => {
+    const config = loadConfig(
+      {
+        LASTGOOD_CONFIG: 'x.yaml',
+        LASTGOOD_WEBHOOK_TOKEN_SECRET: SECRET,
+        SECRET_MANAGER_EMULATOR_HOST: emu.host,
+      },
+      () => EXAMPLE_POLICY,
+    );
+    const tokens = await createWebhookTokens(config, clock, createLogger('info', logSinkStream(logs)));
+    try {
+      expect(tokens.source.tokens()).toEqual([FIXTURE_TOKEN]);
+    } finally {
+      await tokens.close();
+    }
+  });
+
+  it('never logs a token value', async () => {
+    await addVersion(ROTATED[0]);
+    const { source } = await start();
+    await source.refresh();
+    expect(logs.join('\n')).toContain('webhook tokens loaded');
+    for (const token of [FIXTURE_TOKEN, ...ROTATED]) expect(logs.join('\n')).not.toContain(token);
+  });
+});

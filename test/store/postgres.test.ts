@@ -1,0 +1,159 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { TargetHistory } from '../../src/domain/types.ts';
+import { MIGRATIONS } from '../../src/store/migrations.ts';
+import { numberPlaceholders } from '../../src/store/postgres.ts';
+import type { DecisionDraft, DecisionRequest, Store } from '../../src/store/store.ts';
+import { createTestSchema, type TestSchema } from '../helpers/postgres.ts';
+import { storeContract } from './contract.ts';
+
+storeContract('PostgreSQL', async () => {
+  const db = await createTestSchema();
+  let store = await db.openStore();
+  return {
+    get store() {
+      return store;
+    },
+    async reopen() {
+      await store.close();
+      store = await db.openStore();
+      return store;
+    },
+    async sql(statement, params = []) {
+      let n = 0;
+      await db.query(
+        statement.replace(/\?/g, () => `$${++n}`),
+        [...params],
+      );
+    },
+    async destroy() {
+      await store.close();
+      await db.drop();
+    },
+  };
+});
+
+describe('numberPlaceholders', () => {
+  it.each([
+    ['SELECT ? , ?', 'SELECT $1 , $2'],
+    ["SELECT '?', ? WHERE a = 'it''s ?'", "SELECT '?', $1 WHERE a = 'it''s ?'"],
+    [String.raw`SELECT E'\'?', ?`, String.raw`SELECT E'\'?', $1`],
+    ['SELECT "a?b", ?', 'SELECT "a?b", $1'],
+    ['SELECT ? -- why?\n, ?', 'SELECT $1 -- why?\n, $2'],
+    ['SELECT /* a /* nested? */ ? */ ?', 'SELECT /* a /* nested? */ ? */ $1'],
+    ['SELECT $q$ ? $q$, $$?$$, ?', 'SELECT $q$ ? $q$, $$?$$, $1'],
+  ])('leaves quoted and commented ? alone in %j', (sql, expected) => {
+    expect(numberPlaceholders(sql)).toBe(expected);
+  });
+});
+
+const T0 = new Date('2026-11-23T12:00:00Z');
+
+function draft(overrides: Partial<DecisionDraft>): DecisionDraft {
+  return {
+    action: 'none',
+    reason: 'COOLDOWN',
+    confidence: 0.9,
+    factors: [],
+    target: 'checkout',
+    nextEligibleAt: null,
+    wouldRollback: false,
+    mode: 'auto',
+    requestedBy: null,
+    requestedRevision: null,
+    ...overrides,
+  };
+}
+
+const rollbackWhenNoHistory = (history: TargetHistory) =>
+  history.rollbacks.length === 0
+    ? draft({ action: 'rollback', reason: 'ROLLBACK', wouldRollback: true })
+    : draft({ reason: 'COOLDOWN' });
+
+function alertFor(i: number): DecisionRequest {
+  const incidentId = `pg-inc-${i}`;
+  return {
+    alert: {
+      source: 'cloud-monitoring',
+      dedupeKey: `${incidentId}:open`,
+      receivedAt: T0,
+      targetName: 'checkout',
+      rawBody: '{}',
+      signal: {
+        source: 'cloud-monitoring',
+        incidentId,
+        state: 'open',
+        isTest: false,
+        policyName: 'p',
+        conditionName: 'c',
+        observedValue: 18.2,
+        thresholdValue: 14.4,
+        conditionDurationMs: 0,
+        startedAt: T0,
+        endedAt: null,
+        targetLabel: 'checkout',
+        serviceName: 'checkout',
+        summary: 's',
+        url: null,
+      },
+    },
+    targetName: 'checkout',
+    historySince: new Date(T0.getTime() - 3_600_000),
+    now: T0,
+    decide: rollbackWhenNoHistory,
+  };
+}
+
+describe('PostgreSQL store shared by replicas', () => {
+  let db: TestSchema | undefined;
+  const stores: Store[] = [];
+  afterEach(async () => {
+    await Promise.all(stores.splice(0).map((store) => store.close()));
+    // Unset when creating the schema failed: that error is the one to read.
+    await db?.drop();
+    db = undefined;
+  });
+
+  it('lets exactly one of 50 concurrent alerts roll back when they arrive at two replicas', async () => {
+    db = await createTestSchema();
+    stores.push(await db.openStore(), await db.openStore());
+    const outcomes = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => stores[i % 2]!.recordDecision(alertFor(i))),
+    );
+    expect(outcomes.filter((outcome) => outcome.decision.action === 'rollback')).toHaveLength(1);
+    const stats = await stores[0]!.decisionStats(new Date(0));
+    expect(stats.byReason).toEqual({ ROLLBACK: 1, COOLDOWN: 49 });
+    expect(stats.rollbacksByState).toEqual({ queued: 1 });
+  });
+
+  it('decides for several targets on two replicas at once, each target locked in turn, without deadlock', async () => {
+    db = await createTestSchema();
+    stores.push(await db.openStore(), await db.openStore());
+    const targets = ['checkout', 'cart', 'search'];
+    // Each replica gets its alerts in a different target order, so its batches name the targets differently.
+    const outcomes = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => {
+        const target = targets[(i % 2 === 0 ? i : 59 - i) % targets.length]!;
+        const request = alertFor(i);
+        return stores[i % 2]!.recordDecision({
+          ...request,
+          alert: { ...request.alert!, targetName: target },
+          targetName: target,
+        });
+      }),
+    );
+    const rollbacks = outcomes.filter((outcome) => outcome.decision.action === 'rollback');
+    expect(rollbacks.map((outcome) => outcome.decision.targetName).sort()).toEqual([...targets].sort());
+  });
+
+  it('applies each migration once when three replicas start on a fresh database together', async () => {
+    db = await createTestSchema();
+    // Start from no schema at all, so the replicas also race to create it.
+    await db.drop();
+    stores.push(...(await Promise.all([db.openStore(), db.openStore(), db.openStore()])));
+    expect(await stores[2]!.listRecent({ since: new Date(0), limit: 1, action: null, cursor: null })).toEqual(
+      [],
+    );
+    const applied = await db.query('SELECT version FROM schema_migrations ORDER BY version');
+    expect(applied.map((row) => row.version)).toEqual(MIGRATIONS.map((migration) => migration.version));
+  });
+});

@@ -1,0 +1,519 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, parsePolicyFile, TARGET_NAME } from '../../src/config.ts';
+import { healthzRoute, readyzRoute } from '../../src/http/routes/health.ts';
+import { webhookRoute } from '../../src/http/routes/webhook.ts';
+import { EXAMPLE_POLICY, startTestApp, type TestApp } from '../helpers/app.ts';
+import {
+  asObject,
+  block,
+  blocks,
+  dynamicBlock,
+  evaluate,
+  type Json,
+  type JsonObject,
+  loadTerraformDir,
+  resource,
+  squash,
+  type TerraformDir,
+  variable,
+} from './hcl.ts';
+
+const TERRAFORM_ROOT = fileURLToPath(new URL('../../terraform/', import.meta.url));
+const MODULE_NAMES = ['lastgood', 'protected-service', 'cloud-deploy-pipeline'] as const;
+const EXAMPLE_PATH = join(TERRAFORM_ROOT, 'examples/complete');
+/** Stands in for the example's required project_id when rendering its policy file. */
+const EXAMPLE_PROJECT = 'example-project';
+
+let modules: Record<(typeof MODULE_NAMES)[number], TerraformDir>;
+let example: TerraformDir;
+let allDirs: TerraformDir[];
+let testApp: TestApp;
+
+beforeAll(async () => {
+  const loaded = await Promise.all(
+    MODULE_NAMES.map((name) => loadTerraformDir(join(TERRAFORM_ROOT, 'modules', name))),
+  );
+  modules = {
+    lastgood: loaded[0]!,
+    'protected-service': loaded[1]!,
+    'cloud-deploy-pipeline': loaded[2]!,
+  };
+  example = await loadTerraformDir(EXAMPLE_PATH);
+  allDirs = [...loaded, example];
+  testApp = await startTestApp();
+});
+
+afterAll(async () => {
+  await testApp?.close();
+});
+
+function defaults(dir: TerraformDir): JsonObject {
+  return Object.fromEntries(
+    [...dir.variables]
+      .filter(([, declared]) => 'default' in declared)
+      .map(([name, declared]) => [name, declared.default!]),
+  );
+}
+
+function validations(dir: TerraformDir, name: string): string[] {
+  return blocks(variable(dir, name), 'validation').map((rule) => String(rule.condition));
+}
+
+/** The first regex(...) literal in an HCL expression, unescaped. */
+function regexIn(expression: string): string {
+  const match = /regex\("((?:[^"\\]|\\.)*)"/.exec(expression);
+  if (!match) throw new Error(`no regex in ${expression}`);
+  return JSON.parse(`"${match[1]}"`) as string;
+}
+
+/** Locals evaluated against themselves and the given variables, as far as plain references go. */
+function resolvedLocals(dir: TerraformDir, vars: JsonObject): JsonObject {
+  let locals = dir.locals;
+  let previous = '';
+  // Each pass resolves one more link of local-to-local chains; stop when nothing changes.
+  while (JSON.stringify(locals) !== previous) {
+    previous = JSON.stringify(locals);
+    locals = asObject(evaluate(locals, { var: vars, local: locals }), 'locals');
+  }
+  return locals;
+}
+
+function renderTemplate(template: string, vars: JsonObject): string {
+  return template.replace(/\$\{(\w+)\}/g, (_, name: string) => {
+    if (!(name in vars)) throw new Error(`templatefile() would fail: no value for \${${name}}`);
+    return String(vars[name]);
+  });
+}
+
+const WORKBOOK_WINDOWS = {
+  fast: { long: '3600s', short: '300s', burnRate: 14.4, rollsBack: true },
+  slow: { long: '21600s', short: '1800s', burnRate: 6, rollsBack: false },
+};
+
+describe('terraform module conventions', () => {
+  it('gives every module and the example main, variables, outputs and versions files pinning google ~> 6', () => {
+    for (const dir of allDirs) {
+      expect(dir.fileNames, dir.path).toEqual(
+        expect.arrayContaining(['main.tf', 'outputs.tf', 'variables.tf', 'versions.tf']),
+      );
+      const terraform = dir.terraformBlocks[0];
+      expect(terraform?.required_version, dir.path).toBe('>= 1.5');
+      const providers = block(asObject(terraform, 'terraform'), 'required_providers');
+      expect(asObject(providers.google, 'google')).toEqual({ source: 'hashicorp/google', version: '~> 6.0' });
+    }
+  });
+
+  it('describes every variable and output', () => {
+    for (const dir of allDirs) {
+      for (const [kind, declared] of [
+        ['variable', dir.variables],
+        ['output', dir.outputs],
+      ] as const) {
+        for (const [name, body] of declared) {
+          expect(String(body.description ?? '').trim(), `${dir.path}: ${kind} ${name}`).not.toBe('');
+        }
+      }
+    }
+  });
+
+  it('validates the SLO goal, target and resource names, and burn-rate windows', () => {
+    const protectedService = modules['protected-service'];
+    expect(validations(protectedService, 'slo_goal')).toEqual([`\${var.slo_goal > 0 && var.slo_goal < 1}`]);
+    // Target names are lastgood's own rule, read from the app.
+    expect(regexIn(validations(protectedService, 'target_name')[0]!)).toBe(TARGET_NAME.source);
+    expect(regexIn(validations(modules.lastgood, 'policy_yaml')[1]!)).toBe(TARGET_NAME.source);
+    expect(regexIn(validations(protectedService, 'burn_rate_windows')[0]!)).toBe(TARGET_NAME.source);
+
+    const windowRules = validations(protectedService, 'burn_rate_windows').map(squash);
+    const durationRule = new RegExp(regexIn(windowRules[1]!));
+    for (const window of Object.values(WORKBOOK_WINDOWS)) {
+      expect(window.long).toMatch(durationRule);
+      expect(window.short).toMatch(durationRule);
+    }
+    expect(windowRules).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining(
+          'tonumber(trimsuffix(window.short_window, "s")) < tonumber(trimsuffix(window.long_window, "s"))',
+        ),
+        expect.stringContaining('window.burn_rate > 1'),
+      ]),
+    );
+
+    const named: [TerraformDir, string][] = [
+      [protectedService, 'project_id'],
+      [protectedService, 'service_name'],
+      [protectedService, 'cloud_deploy'],
+      [modules.lastgood, 'name'],
+      [modules.lastgood, 'project_id'],
+      [modules['cloud-deploy-pipeline'], 'pipeline_name'],
+      [modules['cloud-deploy-pipeline'], 'stages'],
+      [modules['cloud-deploy-pipeline'], 'canary_percentages'],
+      [example, 'project_id'],
+    ];
+    for (const [dir, name] of named) {
+      expect(validations(dir, name).length, `${dir.path}: ${name}`).toBeGreaterThan(0);
+    }
+  });
+
+  it('documents every module input and output in terraform/README.md', () => {
+    const readme = readFileSync(join(TERRAFORM_ROOT, 'README.md'), 'utf8');
+    for (const name of MODULE_NAMES) {
+      const section = readme.split(`\n### ${name}\n`)[1]?.split('\n### ')[0] ?? '';
+      for (const documented of [...modules[name].variables.keys(), ...modules[name].outputs.keys()]) {
+        expect(section, `${name}: ${documented}`).toContain(`| \`${documented}\` |`);
+      }
+    }
+  });
+
+  it('references only declared variables, locals, resources and module outputs', () => {
+    for (const dir of allDirs) {
+      for (const [, name] of dir.text.matchAll(/\bvar\.([a-z_][a-z0-9_]*)/g)) {
+        expect(dir.variables.has(name!), `${dir.path}: var.${name}`).toBe(true);
+      }
+      for (const [, name] of dir.text.matchAll(/\blocal\.([a-z_][a-z0-9_]*)/g)) {
+        expect(name! in dir.locals, `${dir.path}: local.${name}`).toBe(true);
+      }
+      for (const [, address] of dir.text.matchAll(/\b((?:google|random)_[a-z0-9_]+\.[a-z0-9_]+)\./g)) {
+        expect(dir.resources.has(address!), `${dir.path}: ${address}`).toBe(true);
+      }
+    }
+  });
+
+  it('calls modules with declared variables only, every required one, and existing outputs', async () => {
+    for (const [callName, call] of example.moduleCalls) {
+      const called = await loadTerraformDir(join(EXAMPLE_PATH, String(call.source)));
+      const passed = Object.keys(call).filter((key) => key !== 'source');
+      for (const name of passed) expect(called.variables.has(name), `module.${callName}: ${name}`).toBe(true);
+      for (const [name, declared] of called.variables) {
+        if (!('default' in declared)) expect(passed, `module.${callName} needs ${name}`).toContain(name);
+      }
+      for (const [, output] of example.text.matchAll(
+        new RegExp(`\\bmodule\\.${callName}\\.([a-z0-9_]+)`, 'g'),
+      )) {
+        expect(called.outputs.has(output!), `module.${callName}.${output}`).toBe(true);
+      }
+    }
+  });
+});
+
+describe('protected-service burn-rate alerts', () => {
+  it('defaults to the SRE workbook windows: only the fast burn rolls back, both page', () => {
+    const windows = asObject(defaults(modules['protected-service']).burn_rate_windows, 'burn_rate_windows');
+    expect(Object.keys(windows).sort()).toEqual(['fast', 'slow']);
+    for (const [name, expected] of Object.entries(WORKBOOK_WINDOWS)) {
+      expect(windows[name]).toEqual({
+        long_window: expected.long,
+        short_window: expected.short,
+        burn_rate: expected.burnRate,
+        triggers_rollback: expected.rollsBack,
+      });
+    }
+    // pages is optional(bool, true): both windows page.
+    expect(squash(variable(modules['protected-service'], 'burn_rate_windows').type)).toContain(
+      'pages = optional(bool, true)',
+    );
+  });
+
+  it('ANDs the long and short window of select_slo_burn_rate on the SLO full name, above the burn rate', () => {
+    const dir = modules['protected-service'];
+    const slo = resource(dir, 'google_monitoring_slo.availability');
+    expect(slo.goal).toBe(`\${var.slo_goal}`);
+    expect(defaults(dir).slo_goal).toBe(0.999);
+    expect(slo.rolling_period_days).toBe(`\${var.slo_rolling_period_days}`);
+    expect(defaults(dir).slo_rolling_period_days).toBe(30);
+    const ratio = block(block(slo, 'request_based_sli'), 'good_total_ratio');
+    expect(ratio.bad_service_filter).toBe(
+      `\${local.request_count_filter} AND metric.label."response_code_class"="5xx"`,
+    );
+
+    const policy = resource(dir, 'google_monitoring_alert_policy.burn_rate');
+    expect(policy.for_each).toBe(`\${var.burn_rate_windows}`);
+    const windows = asObject(defaults(dir).burn_rate_windows, 'burn_rate_windows');
+    for (const [name, expected] of Object.entries(WORKBOOK_WINDOWS)) {
+      const rendered = asObject(evaluate(policy, { each: { key: name, value: windows[name]! } }), name);
+      expect(rendered.combiner).toBe('AND');
+      const thresholds = blocks(rendered, 'conditions').map((condition) =>
+        block(condition, 'condition_threshold'),
+      );
+      expect(thresholds.map((threshold) => threshold.filter)).toEqual(
+        // .name is the SLO's full resource name, projects/P/services/S/serviceLevelObjectives/O.
+        [expected.long, expected.short].map(
+          (window) => `select_slo_burn_rate("\${google_monitoring_slo.availability.name}", "${window}")`,
+        ),
+      );
+      for (const threshold of thresholds) {
+        expect(threshold.comparison).toBe('COMPARISON_GT');
+        expect(threshold.threshold_value).toBe(expected.burnRate);
+      }
+    }
+  });
+
+  it('sends only rollback windows to lastgood, labelled with the lastgood_target', () => {
+    const dir = modules['protected-service'];
+    expect(dir.locals.rollback_labels).toEqual({ lastgood_target: `\${var.target_name}` });
+    const policy = resource(dir, 'google_monitoring_alert_policy.burn_rate');
+    expect(squash(policy.user_labels)).toBe(
+      `\${merge( { burn_rate_window = each.key }, each.value.triggers_rollback ? local.rollback_labels : {}, )}`,
+    );
+    expect(squash(policy.notification_channels)).toBe(
+      `\${concat( each.value.triggers_rollback ? [var.lastgood_notification_channel] : [], each.value.pages ? var.paging_notification_channels : [], )}`,
+    );
+  });
+
+  it('links the runbook from every alert', () => {
+    const dir = modules['protected-service'];
+    expect(dir.locals.runbook_url).toBe(`\${trimsuffix(var.runbook_base_url, "/")}/rollback-fired.md`);
+    const documentation = block(resource(dir, 'google_monitoring_alert_policy.burn_rate'), 'documentation');
+    expect(documentation.mime_type).toBe('text/markdown');
+    expect(String(documentation.content)).toContain(`Runbook: \${local.runbook_url}`);
+  });
+});
+
+describe('lastgood module', () => {
+  it('points the notification channel at the webhook route the app registers', () => {
+    const dir = modules.lastgood;
+    expect(testApp.app.server.hasRoute({ method: webhookRoute.method, url: webhookRoute.path })).toBe(true);
+    expect(dir.locals.webhook_path).toBe(webhookRoute.path);
+    expect(dir.locals.webhook_url).toBe(`\${google_cloud_run_v2_service.lastgood.uri}\${local.webhook_path}`);
+
+    const tokenParameter = Object.keys(webhookRoute.query.shape);
+    expect(tokenParameter).toEqual(['auth_token']);
+    expect(dir.locals.token_channel_labels).toEqual({
+      url: `\${local.webhook_url}?${tokenParameter[0]}=\${random_password.webhook_token.result}`,
+    });
+
+    const channel = resource(dir, 'google_monitoring_notification_channel.lastgood');
+    expect(defaults(dir).notification_channel_auth).toBe('token');
+    expect(channel.type).toBe(
+      `\${var.notification_channel_auth == "token" ? "webhook_tokenauth" : "webhook_basicauth"}`,
+    );
+    expect(channel.labels).toBe(
+      `\${var.notification_channel_auth == "token" ? local.token_channel_labels : local.basic_channel_labels}`,
+    );
+  });
+
+  it('probes the health routes the app registers', () => {
+    const dir = modules.lastgood;
+    const container = block(
+      block(resource(dir, 'google_cloud_run_v2_service.lastgood'), 'template'),
+      'containers',
+    );
+    const probePath = (probe: string) =>
+      evaluate(block(block(container, probe), 'http_get').path!, { local: dir.locals });
+    expect(probePath('liveness_probe')).toBe(healthzRoute.path);
+    expect(probePath('startup_probe')).toBe(readyzRoute.path);
+    for (const route of [healthzRoute, readyzRoute]) {
+      expect(testApp.app.server.hasRoute({ method: route.method, url: route.path })).toBe(true);
+    }
+  });
+
+  it('keeps at least one instance with CPU always allocated so rollbacks run after the response', () => {
+    const dir = modules.lastgood;
+    const template = block(resource(dir, 'google_cloud_run_v2_service.lastgood'), 'template');
+    expect(block(block(template, 'containers'), 'resources').cpu_idle).toBe(false);
+    expect(block(template, 'scaling').min_instance_count).toBe(`\${var.min_instances}`);
+    expect(defaults(dir).min_instances).toBe(1);
+    expect(validations(dir, 'min_instances')).toEqual([`\${var.min_instances >= 1}`]);
+  });
+
+  it('configures lastgood with environment variables it accepts and mounts the policy where LASTGOOD_CONFIG points', () => {
+    const dir = modules.lastgood;
+    const locals = resolvedLocals(dir, defaults(dir));
+    const env = asObject(locals.container_env, 'container_env');
+    expect(env.NODE_ENV).toBe('production');
+    expect(env.LASTGOOD_WEBHOOK_TOKEN_SECRET).toBe(`\${google_secret_manager_secret.webhook_token.id}`);
+
+    const template = block(resource(dir, 'google_cloud_run_v2_service.lastgood'), 'template');
+    const container = block(template, 'containers');
+    const mount = blocks(container, 'volume_mounts').find((entry) => entry.name === 'policy');
+    const policyVolume = blocks(template, 'volumes').find((entry) => entry.name === 'policy');
+    const item = block(block(asObject(policyVolume, 'policy volume'), 'secret'), 'items');
+    const mounted = evaluate(`${mount?.mount_path}/${item.path}`, { local: locals });
+    expect(env.LASTGOOD_CONFIG).toBe(mounted);
+
+    // Values only known at apply time or set by optional inputs, as lastgood would see them.
+    const sampleValues: Record<string, string> = {
+      LASTGOOD_ENABLED: 'true',
+      LASTGOOD_WEBHOOK_TOKEN_SECRET: 'projects/p/secrets/lastgood-webhook-token',
+      LASTGOOD_OPERATOR_TOKENS: `oncall:operator:${'a'.repeat(64)}`,
+      DATABASE_URL: 'postgres://lastgood@/lastgood?host=/cloudsql/p:us-central1:db',
+    };
+    // Every env block is dynamic: one over container_env, one per optional input.
+    const envBlocks = (asObject(container.dynamic, 'dynamic').env as Json[]).map((entry) =>
+      asObject(entry, 'dynamic env'),
+    );
+    const names = envBlocks.flatMap((entry) =>
+      entry.for_each === `\${local.container_env}`
+        ? Object.keys(env)
+        : [String(block(entry, 'content').name)],
+    );
+    const containerEnv = Object.fromEntries(
+      names.map((name) => {
+        const value = sampleValues[name] ?? env[name];
+        if (typeof value !== 'string' || value.includes('${')) throw new Error(`no sample value for ${name}`);
+        return [name, value];
+      }),
+    );
+    // NODE_ENV=production also runs lastgood's production safety checks.
+    const config = loadConfig(containerEnv, () => EXAMPLE_POLICY);
+    expect(config.policyFile).toBe(mounted);
+    expect(config.production).toBe(true);
+    expect(config.enabled).toBe(true);
+    expect(config.operatorTokens).toHaveLength(1);
+    expect(config.databaseUrl).toBe(sampleValues.DATABASE_URL);
+    expect(config.webhookTokenSecret).toBe(sampleValues.LASTGOOD_WEBHOOK_TOKEN_SECRET);
+  });
+
+  it('keeps the previous webhook token enabled across a rotation', () => {
+    const dir = modules.lastgood;
+    expect(resource(dir, 'random_password.webhook_token').keepers).toEqual({
+      rotation: `\${var.webhook_token_rotation}`,
+    });
+    const version = resource(dir, 'google_secret_manager_secret_version.webhook_token');
+    expect(version.secret_data).toBe(`\${random_password.webhook_token.result}`);
+    expect(version.deletion_policy).toBe('ABANDON');
+    expect(block(version, 'lifecycle').create_before_destroy).toBe(true);
+  });
+});
+
+describe('IAM', () => {
+  const iamResources = () =>
+    allDirs.flatMap((dir) =>
+      [...dir.resources]
+        .filter(([address]) => /_iam_(member|binding|policy)\./.test(address))
+        .map(([address, body]) => ({ where: `${dir.path}: ${address}`, dir, body })),
+    );
+
+  it('never grants roles/owner or roles/editor', () => {
+    const roles = iamResources().map(({ body }) => String(body.role));
+    expect(roles.length).toBeGreaterThan(5);
+    expect(roles.filter((role) => /roles\/(owner|editor)\b/.test(role))).toEqual([]);
+    expect(validations(modules['protected-service'], 'lastgood_run_role')).toEqual([
+      `\${var.lastgood_run_role == null ? true : !contains(["roles/owner", "roles/editor", "roles/run.admin"], var.lastgood_run_role)}`,
+    ]);
+  });
+
+  it("grants lastgood's service account only what rolling back and reading its own secrets need", () => {
+    const lastgoodMembers = new Set([`\${local.member}`, `\${local.lastgood_member}`]);
+    expect(modules.lastgood.locals.member).toBe(`serviceAccount:\${google_service_account.lastgood.email}`);
+    expect(modules['protected-service'].locals.lastgood_member).toBe(
+      `serviceAccount:\${var.lastgood_service_account_email}`,
+    );
+    const granted = iamResources()
+      .filter(({ body }) => lastgoodMembers.has(String(body.member)))
+      .map(({ where, body }) => ({ where, role: String(body.role), conditioned: 'condition' in body }));
+    expect(new Set(granted.map(({ role }) => role))).toEqual(
+      new Set([
+        'roles/secretmanager.secretAccessor',
+        'roles/secretmanager.viewer',
+        `\${google_project_iam_custom_role.operation_reader.name}`,
+        'roles/cloudsql.client',
+        `\${var.lastgood_run_role}`,
+        'roles/iam.serviceAccountUser',
+        'roles/clouddeploy.operator',
+      ]),
+    );
+    // Project-wide grants: reading operations, and a Cloud SQL client limited to one instance.
+    const projectWide = granted
+      .filter(({ where }) => where.includes('google_project_iam_member'))
+      .map(({ role, conditioned }) => (conditioned ? `${role} (conditioned)` : role))
+      .sort();
+    expect(projectWide).toEqual([
+      `\${google_project_iam_custom_role.operation_reader.name}`,
+      'roles/cloudsql.client (conditioned)',
+    ]);
+
+    const customRoles = Object.fromEntries(
+      [...modules.lastgood.resources]
+        .filter(([address]) => address.startsWith('google_project_iam_custom_role.'))
+        .map(([address, body]) => [address, evaluate(body.permissions!, { local: modules.lastgood.locals })]),
+    );
+    expect(customRoles).toEqual({
+      'google_project_iam_custom_role.rollback': [
+        'run.revisions.get',
+        'run.revisions.list',
+        'run.services.get',
+        'run.services.update',
+      ],
+      'google_project_iam_custom_role.operation_reader': ['clouddeploy.operations.get', 'run.operations.get'],
+    });
+  });
+});
+
+describe('complete example', () => {
+  function exampleValues() {
+    const vars: JsonObject = { ...defaults(example), project_id: EXAMPLE_PROJECT };
+    return { vars, locals: resolvedLocals(example, vars) };
+  }
+
+  it("labels the rollback alerts with a target of the policy file it gives lastgood, parsed by lastgood's parser", () => {
+    const { vars, locals } = exampleValues();
+    const lastgood = asObject(example.moduleCalls.get('lastgood'), 'module.lastgood');
+    expect(lastgood.policy_yaml).toBe(`\${templatefile("\${path.module}/lastgood.yaml", local.policy_vars)}`);
+    const policyText = renderTemplate(
+      readFileSync(join(EXAMPLE_PATH, 'lastgood.yaml'), 'utf8'),
+      asObject(locals.policy_vars, 'policy_vars'),
+    );
+    const targets = parsePolicyFile(policyText, 'terraform/examples/complete/lastgood.yaml');
+
+    const protection = asObject(
+      evaluate(asObject(example.moduleCalls.get('storefront_protection'), 'protection'), {
+        var: vars,
+        local: locals,
+      }),
+      'protection',
+    );
+    const targetName = String(protection.target_name);
+    expect(targets.has(targetName), `policy targets: ${[...targets.keys()]}`).toBe(true);
+    const target = targets.get(targetName)!;
+    if (target.kind !== 'cloud-deploy') throw new Error(`${targetName} should be a cloud-deploy target`);
+    expect(target.policy.signal).toEqual({ kind: 'burn_rate', sloGoal: protection.slo_goal });
+    expect(target.project).toBe(EXAMPLE_PROJECT);
+    expect(target.region).toBe(vars.region);
+    expect(target.target).toBe(asObject(protection.cloud_deploy, 'cloud_deploy').target);
+
+    const pipeline = asObject(
+      evaluate(asObject(example.moduleCalls.get('storefront_pipeline'), 'pipeline'), {
+        var: vars,
+        local: locals,
+      }),
+      'pipeline',
+    );
+    expect(pipeline.pipeline_name).toBe(target.pipeline);
+    const canaryTargets = (pipeline.stages as Json[])
+      .map((stage) => asObject(stage, 'stage'))
+      .filter((stage) => stage.canary === true)
+      .map((stage) => stage.target_id);
+    expect(canaryTargets).toEqual([target.target]);
+  });
+
+  it('lets Cloud Deploy and lastgood own the traffic of the Cloud Run service Terraform creates', () => {
+    const service = resource(example, 'google_cloud_run_v2_service.storefront');
+    expect(block(service, 'lifecycle').ignore_changes).toEqual(expect.arrayContaining([`\${traffic}`]));
+    const protection = asObject(example.moduleCalls.get('storefront_protection'), 'protection');
+    expect(protection.service_name).toBe(`\${google_cloud_run_v2_service.storefront.name}`);
+  });
+});
+
+describe('cloud-deploy-pipeline', () => {
+  it("matches the seed's pipeline: staging, then a production canary of 25%, 50%, then 100%", () => {
+    const dir = modules['cloud-deploy-pipeline'];
+    expect(defaults(dir).stages).toEqual([
+      { target_id: 'staging', profiles: ['staging'] },
+      { target_id: 'production', profiles: ['production'], canary: true },
+    ]);
+    // Cloud Deploy takes the phases below 100; the final 100% stable phase always follows.
+    expect(defaults(dir).canary_percentages).toEqual([25, 50]);
+    const pipeline = resource(dir, 'google_clouddeploy_delivery_pipeline.pipeline');
+    const stage = dynamicBlock(block(pipeline, 'serial_pipeline'), 'stages');
+    expect(stage.for_each).toBe(`\${var.stages}`);
+    const strategy = dynamicBlock(block(stage, 'content'), 'strategy');
+    expect(strategy.for_each).toBe(`\${stages.value.canary ? [stages.value.target_id] : []}`);
+    const canary = block(block(strategy, 'content'), 'canary');
+    expect(block(block(canary, 'runtime_config'), 'cloud_run').automatic_traffic_control).toBe(true);
+    expect(block(canary, 'canary_deployment').percentages).toBe(`\${var.canary_percentages}`);
+  });
+});
