@@ -70,6 +70,15 @@ async function main(): Promise<void> {
       { signal, graceMs: config.shutdownGraceMs },
       'shutting down: no new work, finishing what is in flight',
     );
+    // The grace is what the platform allows before it kills the process: past it, exit with whatever is still
+    // closing. Nothing is lost by that: every answered alert is committed, and running jobs' leases expire.
+    setTimeout(() => {
+      logger.warn(
+        { tookMs: Date.now() - startedAt },
+        'the shutdown grace ran out; exiting before closing all',
+      );
+      process.exit(0);
+    }, config.shutdownGraceMs).unref();
     // /readyz turns 503 at once, so the load balancer stops sending; requests already in flight still complete.
     app.drain();
     // The listener stays open while jobs drain, answering 503 (/readyz, new alerts) until the server closes after

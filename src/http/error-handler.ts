@@ -30,7 +30,11 @@ const STATUS_CODES: Readonly<Record<number, ErrorCode>> = {
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     if (isLastgoodError(error)) {
-      if (error.statusCode >= 500) request.log.error({ err: error }, error.message);
+      // A 5xx with a cause is a failure worth its stack; without one it is a refusal lastgood chose (shutting
+      // down), which a drain answers hundreds of times a second and must stay cheap.
+      if (error.statusCode >= 500 && error.cause !== undefined)
+        request.log.error({ err: error }, error.message);
+      else if (error.statusCode >= 500) request.log.warn({ code: error.code }, error.message);
       else request.log.info({ code: error.code }, error.message);
       return reply.code(error.statusCode).send({
         code: error.code,
