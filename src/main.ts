@@ -70,21 +70,26 @@ async function main(): Promise<void> {
       { signal, graceMs: config.shutdownGraceMs },
       'shutting down: no new work, finishing what is in flight',
     );
-    // The grace is what the platform allows before it kills the process: past it, exit with whatever is still
-    // closing. Nothing is lost by that: every answered alert is committed, and running jobs' leases expire.
-    setTimeout(() => {
-      logger.warn(
-        { tookMs: Date.now() - startedAt },
-        'the shutdown grace ran out; exiting before closing all',
-      );
-      process.exit(0);
-    }, config.shutdownGraceMs).unref();
+    // The grace is what the platform allows before it kills the process, so closing gets a hard deadline: half
+    // the reserve is left over for a busy event loop, so the platform still sees the exit inside its grace.
+    // Nothing is lost by exiting then: every answered alert is committed, and running jobs' leases are handed back.
+    const reserveMs = shutdownReserveMs(config.shutdownGraceMs);
+    setTimeout(
+      () => {
+        logger.warn(
+          { tookMs: Date.now() - startedAt },
+          'shutdown ran out of time; exiting before closing all',
+        );
+        process.exit(0);
+      },
+      config.shutdownGraceMs - reserveMs / 2,
+    ).unref();
     // /readyz turns 503 at once, so the load balancer stops sending; requests already in flight still complete.
     app.drain();
     // The listener stays open while jobs drain, answering 503 (/readyz, new alerts) until the server closes after
     // them. Closing it alongside the worker, as before, refused connections from the signal on: the draining
     // 503 was never seen by a new connection, for as long as a job took to finish (test/replicas/shutdown.test.ts).
-    const drainMs = Math.max(0, config.shutdownGraceMs - shutdownReserveMs(config.shutdownGraceMs));
+    const drainMs = Math.max(0, config.shutdownGraceMs - reserveMs);
     await Promise.all([
       app.worker?.stop(drainMs),
       // Sends under way may finish until the same deadline; one still going is left to its lease, and another
