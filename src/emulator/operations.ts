@@ -103,7 +103,7 @@ export class OperationStore {
     return [...this.#operations.values()].map((op) => ({
       name: op.name,
       done: op.done,
-      responseType: op.response ? op.response.typeUrl.replace('type.googleapis.com/', '') : null,
+      responseType: op.response ? op.response.type_url.replace('type.googleapis.com/', '') : null,
       error: op.error ?? null,
     }));
   }

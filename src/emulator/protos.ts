@@ -13,7 +13,9 @@ export type GoogleClientPackage =
 
 /** A `google.protobuf.Any` as it travels in an operation's `response` and `metadata`. */
 export interface PackedAny {
-  typeUrl: string;
+  // Snake case despite `keepCase: false`: protobufjs defines Any from its built-in copy, which the option does not
+  // rename, so a `typeUrl` field would be dropped on the wire and clients would see an empty type URL.
+  type_url: string;
   value: Buffer;
 }
 
@@ -79,7 +81,7 @@ export function loadApiProtos(clientPackage: GoogleClientPackage, protoFiles: re
     pack(typeName, message) {
       const type = root.lookupType(typeName);
       return {
-        typeUrl: `type.googleapis.com/${typeName}`,
+        type_url: `type.googleapis.com/${typeName}`,
         value: Buffer.from(type.encode(type.fromObject(message)).finish()),
       };
     },

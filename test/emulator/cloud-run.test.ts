@@ -1,3 +1,4 @@
+import type { protos } from '@google-cloud/run';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
@@ -39,6 +40,22 @@ async function shiftCheckoutTo(revision: string) {
     FAST_POLLING,
   );
   return { before: service, operation };
+}
+
+type Operation = protos.google.longrunning.IOperation;
+
+/**
+ * Calls google.longrunning.Operations/WaitOperation on the gRPC stub gax built for `clients`: the client itself only
+ * ever polls GetOperation, and gax's OperationsClient wraps no WaitOperation method.
+ */
+async function waitOperation(clients: CloudRunClients, name: string, timeoutMs: number): Promise<Operation> {
+  const stub = await clients.services.operationsClient.operationsStub;
+  const timeout = { seconds: Math.floor(timeoutMs / 1000), nanos: (timeoutMs % 1000) * 1e6 };
+  return new Promise((resolve, reject) => {
+    stub.waitOperation!({ name, timeout }, (error: Error | null, operation: Operation) =>
+      error ? reject(error) : resolve(operation),
+    );
+  });
 }
 
 describe('Cloud Run v2 emulator through the real @google-cloud/run client', () => {
@@ -140,6 +157,51 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
     expect(resumed.done).toBe(true);
     const [service] = await resumed.promise();
     expect(service.trafficStatuses?.[0]?.revision).toBe(GOOD);
+  });
+
+  it('answers WaitOperation once the update is done, with the service as its response', async () => {
+    const { operation } = await shiftCheckoutTo(GOOD);
+    expect(operation.done).toBe(false);
+
+    const waited = await waitOperation(run, operation.name ?? '', 5_000);
+
+    expect(waited).toMatchObject({ name: operation.name, done: true });
+    expect(waited.response?.type_url).toBe('type.googleapis.com/google.cloud.run.v2.Service');
+    expect(emu.state.operations()).toEqual([
+      expect.objectContaining({ name: operation.name, done: true, error: null }),
+    ]);
+    expect(emu.state.cloudRun.service(CHECKOUT)?.trafficStatuses.map((target) => target.revision)).toEqual([
+      GOOD,
+    ]);
+  });
+
+  it('answers WaitOperation with the operation still running when its timeout passes first', async () => {
+    const slow = await startExampleEmulator({ adminPort: null, operationDelayMs: 60_000 });
+    const slowRun = createCloudRunClients(slow.host);
+    try {
+      const [service] = await slowRun.services.getService({ name: CHECKOUT });
+      const [operation] = await slowRun.services.updateService({
+        service: {
+          name: CHECKOUT,
+          etag: service.etag ?? null,
+          traffic: [{ type: REVISION, revision: GOOD, percent: 100 }],
+        },
+        updateMask: { paths: ['traffic'] },
+      });
+      const started = performance.now();
+
+      const waited = await waitOperation(slowRun, operation.name ?? '', 100);
+
+      expect(performance.now() - started).toBeGreaterThanOrEqual(95);
+      expect(waited).toMatchObject({ name: operation.name, done: false });
+      expect(slow.state.cloudRun.service(CHECKOUT)).toMatchObject({ reconciling: true });
+      expect(slow.state.cloudRun.service(CHECKOUT)?.trafficStatuses.map((target) => target.revision)).toEqual(
+        [BAD],
+      );
+    } finally {
+      await slowRun.close();
+      await slow.stop();
+    }
   });
 
   it('replaces labels, annotations and traffic on an empty update mask, defaulting traffic to LATEST', async () => {
