@@ -27,9 +27,9 @@ afterEach(async () => {
   await t.close();
 });
 
-function trafficOf(service: string): Record<string, number> {
+function trafficOf(service: string, on: Emulator = emulator): Record<string, number> {
   const split: Record<string, number> = {};
-  for (const entry of emulator.state.cloudRun.service(service)?.trafficStatuses ?? []) {
+  for (const entry of on.state.cloudRun.service(service)?.trafficStatuses ?? []) {
     if (entry.percent > 0) split[entry.revision] = entry.percent;
   }
   return split;
@@ -150,6 +150,7 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
   });
 
   it('does nothing in dry-run mode but records that it would have rolled back', async () => {
+    const before = trafficOf(PAYMENTS);
     const accepted = await fireAlert(t, { service: 'payments', target: 'payments' });
     expect(accepted.reason).toBe('DRY_RUN');
     const status = await t.store.getStatus(accepted.decisionId);
@@ -157,6 +158,7 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
     expect(status?.rollback).toBeNull();
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(emulator.calls.count('UpdateService')).toBe(0);
+    expect(trafficOf(PAYMENTS)).toEqual(before);
   });
 
   it('rolls back to a named revision on a manual request, recording who asked', async () => {
@@ -195,8 +197,47 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
   });
 });
 
+describe('GET /rollback/metrics after real rollbacks', () => {
+  it('reports the success rate and p50/p95 time to rollback that the timelines show', async () => {
+    const automatic = await fireAlert(t);
+    const manual = await t.app.server.inject({
+      method: 'POST',
+      url: '/rollback/manual/payments?target_revision=payments-00007-kpm',
+      headers: bearer(OPERATOR_TOKEN),
+    });
+    expect(manual.statusCode).toBe(202);
+    const statuses = await Promise.all(
+      [automatic.decisionId, manual.json().decisionId].map((id) => waitForRollback(t.store, id)),
+    );
+    expect(statuses.map((status) => status.rollback?.state)).toEqual(['succeeded', 'succeeded']);
+    expect(trafficOf(CHECKOUT)).toEqual({ 'checkout-00001-abc': 100 });
+    expect(trafficOf(PAYMENTS)).toEqual({ 'payments-00007-kpm': 100 });
+    // From the alert's arrival, or from the decision for a manual request, which has no alert, to success.
+    const [shorter, longer] = statuses
+      .map((status) => {
+        const end = status.timeline.find((event) => event.step === 'succeeded');
+        return (end?.at.getTime() ?? Number.NaN) - (status.timeline[0]?.at.getTime() ?? Number.NaN);
+      })
+      .sort((a, b) => a - b);
+
+    const response = await t.app.server.inject({
+      method: 'GET',
+      url: '/rollback/metrics',
+      headers: bearer(VIEWER_TOKEN),
+    });
+
+    expect(response.statusCode).toBe(200);
+    const { rollbacks } = response.json();
+    expect(rollbacks).toMatchObject({ total: 2, byState: { succeeded: 2 }, successRate: 1 });
+    // Nearest rank over two values: the median is the shorter, the 95th percentile the longer.
+    expect(rollbacks.timeToRollbackMs).toEqual({ count: 2, p50: shorter, p95: longer });
+    expect(rollbacks.timeToRollbackMs.p50).toBeGreaterThan(0);
+    expect(rollbacks.timeToRollbackMs.p50).toBeLessThanOrEqual(rollbacks.timeToRollbackMs.p95);
+  });
+});
+
 describe('Cloud Run rollback with no last known good revision', () => {
-  it('records NO_LKG and makes no call', async () => {
+  it('records NO_LKG, escalates it as critical and leaves traffic alone', async () => {
     const onlyBadReady = await startEmulator({
       adminPort: null,
       fixture: {
@@ -225,6 +266,23 @@ describe('Cloud Run rollback with no last known good revision', () => {
       });
       expect(steps(status)).toContain('no_lkg');
       expect(onlyBadReady.calls.count('UpdateService')).toBe(0);
+      expect(trafficOf(CHECKOUT, onlyBadReady)).toEqual({ 'checkout-00002-xyz': 100 });
+      const audit = await app.app.server.inject({
+        method: 'GET',
+        url: '/v1/audit',
+        headers: bearer(VIEWER_TOKEN),
+      });
+      expect(audit.statusCode).toBe(200);
+      expect(
+        audit.json().items.filter((event: { type: string }) => event.type === 'rollback_no_lkg'),
+      ).toEqual([
+        expect.objectContaining({
+          severity: 'critical',
+          decisionId: accepted.decisionId,
+          target: 'checkout',
+          data: expect.objectContaining({ errorCode: 'NO_LKG', fromRevision: 'checkout-00002-xyz' }),
+        }),
+      ]);
     } finally {
       await app.close();
       await onlyBadReady.stop();

@@ -153,6 +153,17 @@ describe('GET /rollback/metrics', () => {
       },
     });
   });
+
+  it.each(['hours=0', 'hours=abc', 'hours=721', 'window=24'])('refuses %s with 400', async (query) => {
+    const t = await start();
+    const response = await t.app.server.inject({
+      method: 'GET',
+      url: `/rollback/metrics?${query}`,
+      headers: bearer(VIEWER_TOKEN),
+    });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().code).toBe('LASTGOOD_ERR_VALIDATION');
+  });
 });
 
 describe('POST /alerts/:id/acknowledge', () => {

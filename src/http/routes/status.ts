@@ -119,6 +119,7 @@ export const metricsRoute = defineRoute({
         }),
       }),
     },
+    400: { description: 'A query parameter is out of range.', schema: errorSchema },
     401: { description: 'Missing or wrong operator token.', schema: errorSchema },
   },
 });
