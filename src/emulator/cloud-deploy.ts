@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { FaultInjector } from './faults.ts';
+import type { FaultInjector, RolloutFailure } from './faults.ts';
 import {
   CLOUD_DEPLOY_ID,
   CLOUD_DEPLOY_PIPELINE_NAME,
@@ -154,8 +154,8 @@ export interface CloudDeployDeps {
 
 /**
  * Cloud Deploy v1, stateful: delivery pipelines with releases and their rollouts, and targets. RollbackTarget
- * creates a rollout that moves PENDING -> IN_PROGRESS -> SUCCEEDED (or FAILED when a fault says so); what runs on a
- * target is its latest successful rollout.
+ * creates a rollout that moves PENDING -> IN_PROGRESS -> SUCCEEDED (or FAILED or HALTED when a fault says so); what
+ * runs on a target is its latest successful rollout.
  */
 export class CloudDeployEmulation {
   readonly #deps: CloudDeployDeps;
@@ -402,14 +402,14 @@ export class CloudDeployEmulation {
     return response;
   }
 
-  #progress(rollout: RolloutRecord, failureReason: string | null): void {
+  #progress(rollout: RolloutRecord, failure: RolloutFailure | null): void {
     const { scheduler, rolloutPhaseDelayMs } = this.#deps;
     scheduler.after(rolloutPhaseDelayMs, () => {
       rollout.state = 'IN_PROGRESS';
       rollout.deployStartTime = Date.now();
       scheduler.after(rolloutPhaseDelayMs, () => {
-        rollout.state = failureReason === null ? 'SUCCEEDED' : 'FAILED';
-        rollout.failureReason = failureReason ?? '';
+        rollout.state = failure?.state ?? 'SUCCEEDED';
+        rollout.failureReason = failure?.reason ?? '';
         rollout.deployEndTime = Date.now();
       });
     });

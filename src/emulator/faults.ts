@@ -50,6 +50,8 @@ const faultSpecSchema = z.discriminatedUnion('kind', [
     kind: z.literal('fail-next-rollout'),
     /** The Cloud Deploy target id whose next rollout fails; any target when omitted. */
     targetId: z.string().min(1).optional(),
+    /** The terminal state it ends in instead of SUCCEEDED. */
+    state: z.enum(['FAILED', 'HALTED']).default('FAILED'),
     message: z.string().min(1).default('Injected fault: the deploy job failed.'),
   }),
 ]);
@@ -60,6 +62,7 @@ export type FaultSpec = z.input<typeof faultSpecSchema>;
 export type Fault = z.output<typeof faultSpecSchema>;
 export type ConcurrentTrafficChange = Extract<Fault, { kind: 'concurrent-traffic-change' }>;
 export type OperationFailure = { code: number; message: string };
+export type RolloutFailure = { state: 'FAILED' | 'HALTED'; reason: string };
 
 /**
  * Checks a fault against the emulated state when it is injected (e.g. that a concurrent change names a real
@@ -161,13 +164,13 @@ export class FaultInjector {
     return this.#consume('concurrent-traffic-change', (fault) => fault.service === serviceName) ?? null;
   }
 
-  /** The failure reason the next rollout created on `targetId` must end with, if one was injected; consumes it. */
-  takeRolloutFailure(targetId: string): string | null {
+  /** How the next rollout created on `targetId` must end instead of SUCCEEDED, if a fault says so; consumes it. */
+  takeRolloutFailure(targetId: string): RolloutFailure | null {
     const failure = this.#consume(
       'fail-next-rollout',
       (fault) => fault.targetId === undefined || fault.targetId === targetId,
     );
-    return failure?.message ?? null;
+    return failure ? { state: failure.state, reason: failure.message } : null;
   }
 
   /** Takes one use of the first matching fault of a kind, disarming it when its uses run out. */

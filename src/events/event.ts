@@ -163,12 +163,20 @@ function rollbackData(rollback: RollbackFacts, extra: Record<string, unknown>): 
   };
 }
 
+/**
+ * Skips that leave the alert's cause unhandled with nobody deciding: a deploy under way on the target, which
+ * lastgood will not race, while the SLO burns. Other skips are someone's deliberate act (their traffic change,
+ * a freeze, the kill switch).
+ */
+const SKIPS_THAT_PAGE: ReadonlySet<string> = new Set(['DEPLOY_IN_PROGRESS']);
+
 /** The event a rollback's terminal state appends. */
 export function rollbackFinishedEvent(rollback: RollbackFacts, at: Date): LastgoodEvent {
   const { type, severity } = FINISHED[rollback.state as keyof typeof FINISHED];
   return {
     type,
-    severity,
+    severity:
+      rollback.state === 'skipped' && SKIPS_THAT_PAGE.has(rollback.errorCode ?? '') ? 'critical' : severity,
     at,
     target: rollback.targetName,
     decisionId: rollback.decisionId,

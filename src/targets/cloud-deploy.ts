@@ -35,6 +35,8 @@ const ROLLOUT_STATES = [
   'HALTED',
 ] as const;
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'HALTED', 'CANCELLED', 'APPROVAL_REJECTED']);
+/** A rollout in these states is deploying, or about to, and would land over a rollback started now. */
+const DEPLOYING = new Set(['PENDING', 'IN_PROGRESS']);
 
 function rolloutState(rollout: Rollout): string {
   const state = rollout.state;
@@ -75,7 +77,7 @@ interface DeployPlan {
   fromRelease: string;
   toRelease: string;
   rule: string;
-  /** The latest rollout on the target: the rollback is refused if a newer deploy lands first. */
+  /** The rollout deployed on the target: the rollback is refused if a newer deploy lands first. */
   rolloutToRollBack: string;
 }
 
@@ -210,18 +212,37 @@ export class CloudDeployExecutor implements RollbackExecutor {
     }
   }
 
-  /** Cloud Deploy's own default: the newest release that last rolled out successfully before the current one. */
+  /**
+   * Cloud Deploy's own default, as `gcloud deploy targets rollback` computes it: the current release is that of
+   * the newest SUCCEEDED rollout (a newer FAILED one never replaced it), and the last known good is the newest
+   * other release that succeeded before it.
+   */
   async #plan(
     context: ExecutionContext,
     target: CloudDeployTargetConfig,
   ): Promise<DeployPlan | { outcome: RollbackOutcome }> {
     const rollouts = await this.#rolloutsOnTarget(context, target);
-    const latest = rollouts[0];
-    if (latest === undefined) {
-      await context.progress('no_lkg', { explanation: 'the target has no rollouts' });
-      return { outcome: outcomeWithoutChange('no_lkg', 'NO_LKG', `Target ${target.target} has no rollouts`) };
+    // A deploy under way lands after (or fights) a rollback started now; a person must decide which one wins.
+    const deploying = rollouts.find((rollout) => DEPLOYING.has(rolloutState(rollout)));
+    if (deploying) {
+      const state = rolloutState(deploying);
+      await context.progress('deploy_in_progress', { rollout: deploying.name, state });
+      return {
+        outcome: outcomeWithoutChange(
+          'skipped',
+          'DEPLOY_IN_PROGRESS',
+          `Rollout ${lastSegment(deploying.name)} of release ${releaseOf(deploying)} is ${state} on target ` +
+            `${target.target}; lastgood does not race a deploy`,
+        ),
+      };
     }
-    const fromRelease = releaseOf(latest);
+    const current = rollouts.find((rollout) => rolloutState(rollout) === 'SUCCEEDED');
+    if (current === undefined) {
+      const why = `nothing rolled out successfully to ${target.target}`;
+      await context.progress('no_lkg', { explanation: why });
+      return { outcome: outcomeWithoutChange('no_lkg', 'NO_LKG', `Target ${target.target}: ${why}`) };
+    }
+    const fromRelease = releaseOf(current);
     let toRelease: string | null = null;
     let rule = 'previous_succeeded';
     let explanation = '';
@@ -231,9 +252,16 @@ export class CloudDeployExecutor implements RollbackExecutor {
       rule = 'requested';
       explanation = 'named in the manual request';
     } else {
+      // A release once rolled back off this target is known bad, though its rollout succeeded: after lastgood's
+      // own rollback, the next step back must go past it, not return to it.
+      const rolledBack = new Set(
+        rollouts.filter((rollout) => (rollout.rolledBackByRollouts ?? []).length > 0).map(releaseOf),
+      );
       const previousGood = rollouts.find(
         (rollout) =>
-          rollout !== latest && releaseOf(rollout) !== fromRelease && rolloutState(rollout) === 'SUCCEEDED',
+          releaseOf(rollout) !== fromRelease &&
+          rolloutState(rollout) === 'SUCCEEDED' &&
+          !rolledBack.has(releaseOf(rollout)),
       );
       if (previousGood) {
         toRelease = releaseOf(previousGood);
@@ -245,7 +273,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
       await context.progress('no_lkg', { explanation: why, current: fromRelease });
       return { outcome: outcomeWithoutChange('no_lkg', 'NO_LKG', why, { fromRevision: fromRelease }) };
     }
-    const plan = { fromRelease, toRelease, rule, rolloutToRollBack: latest.name ?? '' };
+    const plan = { fromRelease, toRelease, rule, rolloutToRollBack: current.name ?? '' };
     await context.progress(
       'lkg_selected',
       { release: toRelease, rule, explanation, rolloutToRollBack: lastSegment(plan.rolloutToRollBack) },
