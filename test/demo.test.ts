@@ -1,24 +1,60 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { recordLogLines } from './helpers/log-sink.ts';
+import { OPERATOR_TOKEN, WEBHOOK_TOKEN } from './helpers/tokens.ts';
 
 const run = promisify(execFile);
+
+/**
+ * Runs the demo with the suite's tokens, then hands the log of the lastgood it started to the run's log sink, so
+ * the teardown scans it for credentials as it does a spawned replica's output.
+ */
+async function runDemo(args: string[] = []): Promise<{ stdout: string; log: string }> {
+  // The demo makes its data dir, where lastgood logs, under the OS temp dir: in one of the test's own it is easy
+  // to find and to remove.
+  const dir = mkdtempSync(join(tmpdir(), 'lastgood-demo-test-'));
+  let stdout: string;
+  let log = '';
+  try {
+    ({ stdout } = await run(process.execPath, ['scripts/demo.ts', ...args], {
+      timeout: 60_000,
+      env: {
+        ...process.env,
+        TMPDIR: dir,
+        DEMO_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+        DEMO_OPERATOR_TOKEN: OPERATOR_TOKEN,
+      },
+    }));
+  } finally {
+    // Scanned whether or not the demo succeeded: a failing run may be the one that logged a token.
+    for (const file of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+      if (basename(file) === 'lastgood.log') log += readFileSync(join(dir, file), 'utf8');
+    }
+    recordLogLines(log);
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { stdout, log };
+}
 
 /** `npm run demo` is one of the README's two commands: it must keep telling the story end to end. */
 describe('npm run demo', () => {
   it('rolls the bad Cloud Run revision back and refuses the second alert', async () => {
-    const { stdout } = await run(process.execPath, ['scripts/demo.ts'], { timeout: 60_000 });
+    const { stdout, log } = await runDemo();
     expect(stdout).toContain('rollback: succeeded (checkout-00002-xyz -> checkout-00001-abc)');
     expect(stdout).toContain('traffic: checkout-00001-abc 100%');
     expect(stdout).toContain('none / COOLDOWN');
+    expect(log).toContain('/webhook/error-budget-alert');
   });
 
   it('tells the same story through a Cloud Deploy pipeline with --cloud-deploy', async () => {
-    const { stdout } = await run(process.execPath, ['scripts/demo.ts', '--cloud-deploy'], {
-      timeout: 60_000,
-    });
+    const { stdout, log } = await runDemo(['--cloud-deploy']);
     expect(stdout).toContain('rollback: succeeded (rel-002 -> rel-001)');
     expect(stdout).toContain('production runs release rel-001; pipeline SUSPENDED (frozen)');
     expect(stdout).toContain('unfreeze -> 200; production runs release rel-001; pipeline active');
+    expect(log).toContain('/webhook/error-budget-alert');
   });
 });

@@ -9,15 +9,58 @@ import {
   OPERATOR_TOKEN,
   startTestApp,
   type TestApp,
+  type TestAppOptions,
   VIEWER_TOKEN,
   waitForRollback,
   webhookUrl,
 } from '../helpers/app.ts';
+import { createTestSchema } from '../helpers/postgres.ts';
+
+/** A store the audit log can live on: the options that select it, and a way to edit it behind lastgood's back. */
+interface AuditStore {
+  options: TestAppOptions;
+  edit(app: TestApp, sql: string): Promise<void>;
+  drop(): Promise<void>;
+}
+
+const STORES: [string, () => Promise<AuditStore>][] = [
+  [
+    'SQLite',
+    async () => ({
+      options: {},
+      edit: async (app, sql) => {
+        const db = new DatabaseSync(join(app.dataDir, 'lastgood.db'));
+        try {
+          db.exec(sql);
+        } finally {
+          db.close();
+        }
+      },
+      drop: async () => {},
+    }),
+  ],
+  [
+    'PostgreSQL',
+    async () => {
+      const db = await createTestSchema();
+      return {
+        options: { openStore: () => db.openStore() },
+        edit: async (_app, sql) => {
+          await db.query(sql);
+        },
+        drop: () => db.drop(),
+      };
+    },
+  ],
+];
 
 let t: TestApp | null = null;
+let drop: (() => Promise<void>) | null = null;
 afterEach(async () => {
   await t?.close();
   t = null;
+  await drop?.();
+  drop = null;
 });
 
 async function get(app: TestApp, url: string, token = VIEWER_TOKEN) {
@@ -73,18 +116,15 @@ describe('GET /v1/audit', () => {
   });
 });
 
-describe('GET /v1/audit/verify', () => {
+describe.each(STORES)('GET /v1/audit/verify on %s', (_name, openStore) => {
   it('says the chain is intact, then names the row someone edited in the database', async () => {
-    t = await startTestApp();
+    const store = await openStore();
+    drop = store.drop;
+    t = await startTestApp(store.options);
     for (let i = 0; i < 3; i++) await fire(t, { burnRate: 1 });
     expect((await get(t, '/v1/audit/verify')).json()).toEqual({ ok: true, rows: 3 });
 
-    const db = new DatabaseSync(join(t.dataDir, 'lastgood.db'));
-    try {
-      db.prepare("UPDATE audit_log SET actor = 'mallory' WHERE seq = 2").run();
-    } finally {
-      db.close();
-    }
+    await store.edit(t, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2");
     const broken = await get(t, '/v1/audit/verify');
     expect(broken.statusCode).toBe(200);
     expect(broken.json()).toMatchObject({
