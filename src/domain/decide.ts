@@ -24,8 +24,12 @@ export function historyWindowMs(policy: Policy): number {
   return Math.max(HOUR_MS, policy.cooldownMs);
 }
 
-/** A rollback that touched (or is touching) production: these count against the rate limit and cooldown. */
-function countsAgainstLimits(rollback: PastRollback): boolean {
+/**
+ * A rollback that touched (or is touching) production: these count against the hourly rate limit. Every
+ * rollback, whatever it ended as, starts the cooldown: one that found nothing to go back to, or stood aside, would
+ * otherwise be decided again for every alert of the flood that follows, each one a job and a page.
+ */
+function changedProduction(rollback: PastRollback): boolean {
   return rollback.state !== 'no_lkg' && rollback.state !== 'skipped';
 }
 
@@ -80,8 +84,8 @@ function inProgressFactor(history: TargetHistory): Factor | null {
 }
 
 /**
- * Limits that protect production from lastgood itself: at most `maxRollbacksPerHour` rollbacks in any
- * 60-minute window, and none within `cooldown` of the last. `rollbacks` is newest first.
+ * Limits that protect production from lastgood itself: at most `maxRollbacksPerHour` changes in any 60-minute
+ * window, and no rollback within `cooldown` of the last one tried. `rollbacks` is newest first.
  */
 function checkLimits(
   policy: Policy,
@@ -95,10 +99,10 @@ function checkLimits(
   let oldestInHour: PastRollback | null = null;
   let newest: PastRollback | null = null;
   for (const rollback of rollbacks) {
-    if (!countsAgainstLimits(rollback)) continue;
+    newest ??= rollback;
     const age = nowMs - rollback.decidedAt.getTime();
-    if (newest === null) newest = rollback;
     if (age >= HOUR_MS) break;
+    if (!changedProduction(rollback)) continue;
     inLastHour += 1;
     oldestInHour = rollback;
   }

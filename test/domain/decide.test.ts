@@ -173,8 +173,21 @@ const cases: Case[] = [
     action: 'rollback',
   },
   {
-    name: 'does not count a rollback that found no last known good revision',
+    name: 'cools down after a rollback that found no last known good revision',
     history: { rollbacks: [rollbackAt(5, 'no_lkg')] },
+    reason: 'COOLDOWN',
+  },
+  {
+    name: 'cools down after a rollback that was skipped',
+    history: { rollbacks: [rollbackAt(5, 'skipped')] },
+    reason: 'COOLDOWN',
+  },
+  {
+    name: 'does not count rollbacks that changed nothing toward the hourly limit',
+    policy: { ...errorRatioPolicy, cooldownMs: 60_000 },
+    history: {
+      rollbacks: [rollbackAt(10, 'no_lkg'), rollbackAt(20, 'skipped'), rollbackAt(30), rollbackAt(40)],
+    },
     reason: 'ROLLBACK',
     action: 'rollback',
   },

@@ -267,6 +267,9 @@ describe('Cloud Run rollback with no last known good revision', () => {
       expect(steps(status)).toContain('no_lkg');
       expect(onlyBadReady.calls.count('UpdateService')).toBe(0);
       expect(trafficOf(CHECKOUT, onlyBadReady)).toEqual({ 'checkout-00002-xyz': 100 });
+      // The rest of the flood waits out the cooldown instead of each alert trying (and paging) again.
+      const next = await fireAlert(app, { incidentId: '0.still-burning' });
+      expect(next).toMatchObject({ reason: 'COOLDOWN' });
       const audit = await app.app.server.inject({
         method: 'GET',
         url: '/v1/audit',
