@@ -8,7 +8,7 @@ import { loadFixtureFile } from '../src/emulator/fixture.ts';
 import { alertBodies, webhookPath } from './lib/alerts.ts';
 import type { BenchContext } from './lib/context.ts';
 import { type LoadResult, saturate, steadyRate } from './lib/load.ts';
-import { type BenchSchema, createBenchSchema } from './lib/postgres.ts';
+import { type BenchDatabase, createBenchDatabase } from './lib/postgres.ts';
 import { type ServerProcess, startBareFastify, startLastgood, TOKENS } from './lib/processes.ts';
 import type { Metric } from './lib/report.ts';
 
@@ -52,51 +52,47 @@ export async function benchIntake(ctx: BenchContext) {
   // with whatever else runs, and one reading could flatter or sink every ratio.
   const bareBefore = await measureBare('before');
   // Every alert goes to `checkout`: the first rolls it back through the emulator, the flood after it is decided
-  // COOLDOWN, as in an incident. Each is still a new alert, stored with its decision before the 202.
-  const emulator = await startEmulator({
-    fixture: await loadFixtureFile(join(EXAMPLES, 'emulator-fixture.yaml')),
-    adminPort: null,
-  });
+  // COOLDOWN, as in an incident. Each is still a new alert, stored with its decision before the 202. Each store
+  // gets an emulator of its own, seeded afresh, so that both measure that same incident.
+  const fixture = await loadFixtureFile(join(EXAMPLES, 'emulator-fixture.yaml'));
   const runs: StoreRun[] = [];
   const failures: { store: string; reason: string }[] = [];
-  try {
-    for (const store of STORES) {
-      ctx.log(`intake: lastgood on ${store}`);
-      const dir = ctx.dir(`intake-${store.toLowerCase()}`);
-      let schema: BenchSchema | null = null;
+  for (const store of STORES) {
+    ctx.log(`intake: lastgood on ${store}`);
+    const dir = ctx.dir(`intake-${store.toLowerCase()}`);
+    const emulator = await startEmulator({ fixture, adminPort: null });
+    let database: BenchDatabase | null = null;
+    try {
+      if (store === 'PostgreSQL') database = await createBenchDatabase();
+      const server = await startLastgood({
+        policyFile: join(EXAMPLES, 'lastgood.yaml'),
+        dataDir: dir,
+        logPath: join(dir, 'lastgood.log'),
+        emulatorHost: emulator.host,
+        cpuProfile: ctx.cpuProfile,
+        ...(database === null ? {} : { databaseUrl: database.databaseUrl }),
+      });
       try {
-        if (store === 'PostgreSQL') schema = await createBenchSchema();
-        const server = await startLastgood({
-          policyFile: join(EXAMPLES, 'lastgood.yaml'),
-          dataDir: dir,
-          logPath: join(dir, 'lastgood.log'),
-          emulatorHost: emulator.host,
-          cpuProfile: ctx.cpuProfile,
-          ...(schema === null ? {} : { databaseUrl: schema.databaseUrl }),
+        const throughput = await measure(server);
+        ctx.log(`intake: lastgood on ${store} at a steady ${STEADY_RATE}/s`);
+        const steady = await steadyRate({
+          url: server.url,
+          path,
+          body,
+          okStatus: 202,
+          perSecond: STEADY_RATE,
+          durationS,
         });
-        try {
-          const throughput = await measure(server);
-          ctx.log(`intake: lastgood on ${store} at a steady ${STEADY_RATE}/s`);
-          const steady = await steadyRate({
-            url: server.url,
-            path,
-            body,
-            okStatus: 202,
-            perSecond: STEADY_RATE,
-            durationS,
-          });
-          runs.push({ store, throughput, steady, rssAfterMb: server.rssMb() });
-        } finally {
-          await server.stop();
-        }
-      } catch (error) {
-        failures.push({ store, reason: error instanceof Error ? error.message : String(error) });
+        runs.push({ store, throughput, steady, rssAfterMb: server.rssMb() });
       } finally {
-        await schema?.drop();
+        await server.stop();
       }
+    } catch (error) {
+      failures.push({ store, reason: error instanceof Error ? error.message : String(error) });
+    } finally {
+      await database?.drop();
+      await emulator.stop();
     }
-  } finally {
-    await emulator.stop();
   }
   const bareAfter = await measureBare('after');
   const bare = (bareBefore.perSecond + bareAfter.perSecond) / 2;
