@@ -374,6 +374,40 @@ interface QueuedDecision {
 const MAX_BATCH = 100;
 
 /**
+ * A batch's decision writes, held back so that the batch sends them together: one round trip on PostgreSQL for the
+ * whole batch instead of one a decision, which under an alert flood was half of them. Every read must still see
+ * what the decisions before it wrote, so a decision whose read could find one of them (a redelivery of the same
+ * incident, a rollback of the same target) or that reads rows back (a closing alert healing its rollback) flushes
+ * them first. Decisions read nothing else that a decision writes.
+ */
+class DeferredWrites {
+  readonly #statements: Statement[] = [];
+  readonly #dedupeKeys = new Set<string>();
+  readonly #rollbackTargets = new Set<string>();
+
+  add(statements: readonly Statement[], alert: AlertRecord | null, rollback: RollbackRecord | null): void {
+    this.#statements.push(...statements);
+    if (alert !== null) this.#dedupeKeys.add(alert.dedupeKey);
+    if (rollback !== null) this.#rollbackTargets.add(rollback.targetName);
+  }
+
+  /** Whether `request`'s read could see a held-back write. */
+  affect(request: DecisionRequest): boolean {
+    return (
+      (request.alert !== null && this.#dedupeKeys.has(request.alert.dedupeKey)) ||
+      (request.targetName !== null && this.#rollbackTargets.has(request.targetName))
+    );
+  }
+
+  async flush(tx: SqlDriver): Promise<void> {
+    if (this.#statements.length === 0) return;
+    await tx.runAll(this.#statements.splice(0));
+    this.#dedupeKeys.clear();
+    this.#rollbackTargets.clear();
+  }
+}
+
+/**
  * The Store over any SqlDriver: every query lives here, written once for both databases.
  */
 export class SqlStore implements Store {
@@ -465,7 +499,10 @@ export class SqlStore implements Store {
         const targets = new Set(batch.flatMap(({ request }) => request.targetName ?? []));
         for (const target of [...targets].sort()) await tx.lockTarget(target);
         const decided: { outcome: DecisionOutcome; events: LastgoodEvent[] }[] = [];
-        for (const { request } of batch) decided.push(await this.#decide(tx, request));
+        const writes = new DeferredWrites();
+        for (const { request } of batch) decided.push(await this.#decide(tx, request, writes));
+        // Before the audit head is locked, which must come last (above).
+        await writes.flush(tx);
         await appendEvents(
           tx,
           decided.flatMap(({ events }) => events),
@@ -481,14 +518,16 @@ export class SqlStore implements Store {
   }
 
   /**
-   * Stores an alert and decides on it, under its target's lock: one query reads what the decision needs, one
-   * write (one round trip on PostgreSQL) stores the alert, the decision, its timeline and any rollback and job.
+   * Stores an alert and decides on it, under its target's lock: one query reads what the decision needs; the
+   * writes that store the alert, the decision, its timeline and any rollback and job join the batch's `writes`.
    * Answers the outcome and the events to append.
    */
   async #decide(
     tx: SqlDriver,
     request: DecisionRequest,
+    writes: DeferredWrites,
   ): Promise<{ outcome: DecisionOutcome; events: LastgoodEvent[] }> {
+    if (writes.affect(request)) await writes.flush(tx);
     const inputs = await readDecisionInputs(tx, request);
     if (inputs.earlierAlertId !== null) {
       return { outcome: await this.#duplicateOf(tx, inputs.earlierAlertId), events: [] };
@@ -538,18 +577,23 @@ export class SqlStore implements Store {
       decision.action === 'rollback' && decision.targetName !== null
         ? queuedRollback(decision.id, decision.targetName, request.now)
         : null;
-    await tx.runAll([
-      // Under the target's lock the read above saw any earlier delivery, so a conflict here is one that raced in
-      // from a replica that routes the alert elsewhere: the alert is stored once, and this request fails.
-      ...(alert === null ? [] : [alertInsert(alert)]),
-      decisionInsert(decision),
-      timelineInsert(decision.id, steps),
-      ...(rollback === null ? [] : rollbackInserts(rollback)),
-    ]);
-    const healed =
-      alert !== null && alert.signal.state === 'closed' && alert.targetName !== null
-        ? await this.#healOnClose(tx, alert, alert.targetName, request.now)
-        : [];
+    writes.add(
+      [
+        // Under the target's lock the read above saw any earlier delivery, so a conflict here is one that raced
+        // in from a replica that routes the alert elsewhere: the alert is stored once, and this batch fails.
+        ...(alert === null ? [] : [alertInsert(alert)]),
+        decisionInsert(decision),
+        timelineInsert(decision.id, steps),
+        ...(rollback === null ? [] : rollbackInserts(rollback)),
+      ],
+      alert,
+      rollback,
+    );
+    let healed: LastgoodEvent[] = [];
+    if (alert !== null && alert.signal.state === 'closed' && alert.targetName !== null) {
+      await writes.flush(tx);
+      healed = await this.#healOnClose(tx, alert, alert.targetName, request.now);
+    }
     return {
       outcome: { alert, decision, rollback, duplicate: false },
       events: [decisionEvent({ ...decision, incidentId: alert?.signal.incidentId ?? null }), ...healed],
