@@ -6,6 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -86,7 +87,9 @@ async function freePort(): Promise<number> {
 /**
  * Spawns `node src/main.ts` with the test tokens, the example policy and `REPLICA_ENV`, plus `options.env`. The
  * environment is built from scratch, so nothing of the runner's (a stray `DATABASE_URL`, say) leaks in. Its
- * output goes to a buffer and to the run's log sink, which the teardown scans for leaked credentials.
+ * output goes to a file, not a pipe: a pipe that a busy test process is slow to read fills up, and then every log
+ * line the server writes blocks it, which under load made a draining server miss its shutdown grace by half a
+ * second. Once it exits, the output goes to the run's log sink, which the teardown scans for leaked credentials.
  */
 export async function startLastgood(options: StartOptions): Promise<LastgoodProcess> {
   const port = await freePort();
@@ -106,33 +109,22 @@ export async function startLastgood(options: StartOptions): Promise<LastgoodProc
       ...options.env,
     }),
   };
-  const child: ChildProcess = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const chunks: string[] = [];
-  // The sink gets whole lines only: a chunk boundary inside a line would cut a leaked token in two, and the scan
-  // would miss it.
-  const partial = { stdout: '', stderr: '' };
-  const collect = (stream: 'stdout' | 'stderr') => (chunk: Buffer) => {
-    const text = chunk.toString('utf8');
-    chunks.push(text);
-    const lines = (partial[stream] + text).split('\n');
-    partial[stream] = lines.pop() ?? '';
-    if (lines.length > 0) recordLogLines(lines.join('\n'));
-  };
-  child.stdout?.on('data', collect('stdout'));
-  child.stderr?.on('data', collect('stderr'));
-  let exitedAt = 0;
-  child.once('exit', () => {
-    exitedAt = performance.now();
-  });
+  const outputPath = join(tmpdir(), `lastgood-${options.name}-${randomBytes(4).toString('hex')}.log`);
+  const outputFd = openSync(outputPath, 'w');
+  const child: ChildProcess = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', outputFd, outputFd] });
+  closeSync(outputFd);
+  let finalOutput: string | null = null;
+  const output = () => finalOutput ?? readFileSync(outputPath, 'utf8');
   const exited = new Promise<ProcessExit>((resolve) => {
-    // 'close' comes after the output streams ended, so the last partial lines are complete by then.
-    child.once('close', (code, signal) => {
-      for (const rest of Object.values(partial)) if (rest !== '') recordLogLines(rest);
-      resolve({ code, signal, at: exitedAt });
+    child.once('exit', (code, signal) => {
+      const at = performance.now();
+      finalOutput = output();
+      rmSync(outputPath, { force: true });
+      recordLogLines(finalOutput);
+      resolve({ code, signal, at });
     });
   });
   const url = `http://127.0.0.1:${port}`;
-  const output = () => chunks.join('');
   let exit: ProcessExit | null = null;
   void exited.then((value) => {
     exit = value;
