@@ -1,13 +1,14 @@
 import type { AuditRow, ChainHead } from '../audit/chain.ts';
 import type { IncidentWindow, TrafficObservation } from '../domain/last-known-good.ts';
-import type {
-  Action,
-  Mode,
-  Reason,
-  RollbackState,
-  Signal,
-  TargetBlock,
-  TargetHistory,
+import {
+  type Action,
+  isActiveRollback,
+  type Mode,
+  type Reason,
+  type RollbackState,
+  type Signal,
+  type TargetBlock,
+  type TargetHistory,
 } from '../domain/types.ts';
 import {
   decisionEvent,
@@ -186,7 +187,7 @@ function toControls(targetName: string | null, rows: readonly Row[]): StoredCont
 async function readControls(db: SqlDriver, targetName: string | null): Promise<StoredControls> {
   const keys = controlKeys(targetName);
   const rows = await db.all(
-    `SELECT key, value, reason, changed_by, changed_at FROM settings WHERE key IN (${keys.map(() => '?').join(', ')})`,
+    `SELECT key, value, reason, changed_by, changed_at FROM settings WHERE key IN (${repeatRow('?', keys.length)})`,
     keys,
   );
   return toControls(targetName, rows);
@@ -211,56 +212,74 @@ interface DecisionInputs {
 const NULL_TEXT = 'CAST(NULL AS TEXT)';
 
 /**
- * Reads, in one query: the alert's earlier delivery, the target's rollbacks since `historySince` (and any still
- * active) newest first, the rollbacks blocking it, and the controls people set. Each part is a branch of one
- * UNION ALL with the same columns; the NULLs are typed, as PostgreSQL needs.
+ * Reads what each of `requests` is decided from, in one query: each alert's earlier delivery, each target's
+ * rollbacks since the earliest `historySince` asked for it (and any still active) newest first, the rollbacks
+ * blocking it, and the controls people set. Each part is a branch of one UNION ALL with the same columns, `tag`
+ * saying whose row it is; the NULLs are typed, as PostgreSQL needs.
  */
-async function readDecisionInputs(tx: SqlDriver, request: DecisionRequest): Promise<DecisionInputs> {
-  const { alert, targetName } = request;
+async function readDecisionInputs(
+  tx: SqlDriver,
+  requests: readonly DecisionRequest[],
+): Promise<DecisionInputs[]> {
   const parts: string[] = [];
   const params: SqlValue[] = [];
-  if (alert !== null) {
-    parts.push(`SELECT 'alert' AS kind, id, CAST(NULL AS BIGINT) AS at, ${NULL_TEXT} AS state,
+  const dedupeKeys = [...new Set(requests.flatMap(({ alert }) => alert?.dedupeKey ?? []))];
+  if (dedupeKeys.length > 0) {
+    parts.push(`SELECT 'alert' AS kind, id, dedupe_key AS tag, CAST(NULL AS BIGINT) AS at, ${NULL_TEXT} AS state,
         ${NULL_TEXT} AS value, ${NULL_TEXT} AS reason, ${NULL_TEXT} AS changed_by
-      FROM alerts WHERE dedupe_key = ?`);
-    params.push(alert.dedupeKey);
+      FROM alerts WHERE dedupe_key IN (${repeatRow('?', dedupeKeys.length)})`);
+    params.push(...dedupeKeys);
   }
-  if (targetName !== null) {
+  const since = new Map<string, number>();
+  for (const { targetName, historySince } of requests) {
+    if (targetName === null) continue;
+    since.set(
+      targetName,
+      Math.min(since.get(targetName) ?? Number.POSITIVE_INFINITY, historySince.getTime()),
+    );
+  }
+  for (const [targetName, sinceMs] of since) {
     for (const [kind, where] of [
       ['rollback', `(created_at >= ? OR state IN ${ACTIVE_STATES})`],
       ['blocked', BLOCKING],
     ] as const) {
-      parts.push(`SELECT '${kind}' AS kind, decision_id AS id, created_at AS at, state,
+      parts.push(`SELECT '${kind}' AS kind, decision_id AS id, target_name AS tag, created_at AS at, state,
           ${NULL_TEXT} AS value, ${NULL_TEXT} AS reason, ${NULL_TEXT} AS changed_by
         FROM rollbacks WHERE target_name = ? AND ${where}`);
     }
-    params.push(targetName, request.historySince.getTime(), targetName);
+    params.push(targetName, sinceMs, targetName);
   }
-  const keys = controlKeys(targetName);
-  parts.push(`SELECT 'setting' AS kind, key AS id, changed_at AS at, ${NULL_TEXT} AS state, value, reason, changed_by
-    FROM settings WHERE key IN (${keys.map(() => '?').join(', ')})`);
+  const keys = [...new Set(requests.flatMap(({ targetName }) => controlKeys(targetName)))];
+  parts.push(`SELECT 'setting' AS kind, key AS id, key AS tag, changed_at AS at, ${NULL_TEXT} AS state, value,
+      reason, changed_by
+    FROM settings WHERE key IN (${repeatRow('?', keys.length)})`);
   params.push(...keys);
   const rows = await tx.all(`${parts.join(' UNION ALL ')} ORDER BY at DESC, id DESC`, params);
-  const blocked = rows.find((row) => row.kind === 'blocked');
-  return {
-    earlierAlertId: strOrNull(rows.find((row) => row.kind === 'alert')?.id),
-    history: {
-      rollbacks: rows
-        .filter((row) => row.kind === 'rollback')
-        .map((row) => ({
-          decisionId: str(row.id),
-          decidedAt: ms(row.at),
-          state: str(row.state) as RollbackState,
-        })),
-      blockedBy: blocked === undefined ? null : toBlock(blocked.id, blocked.state),
-    },
-    controls: toControls(
-      targetName,
-      rows
-        .filter((row) => row.kind === 'setting')
-        .map((row) => ({ ...row, key: row.id, changed_at: row.at })),
-    ),
-  };
+  const settings = rows
+    .filter((row) => row.kind === 'setting')
+    .map((row) => ({ ...row, key: row.id, changed_at: row.at }));
+  return requests.map(({ alert, targetName, historySince }) => {
+    const ofTarget = rows.filter((row) => row.kind !== 'alert' && row.tag === targetName);
+    const blocked = ofTarget.find((row) => row.kind === 'blocked');
+    return {
+      earlierAlertId: strOrNull(rows.find((row) => row.kind === 'alert' && row.tag === alert?.dedupeKey)?.id),
+      history: {
+        rollbacks: ofTarget
+          .filter(
+            (row) =>
+              row.kind === 'rollback' &&
+              (Number(row.at) >= historySince.getTime() || isActiveRollback(str(row.state) as RollbackState)),
+          )
+          .map((row) => ({
+            decisionId: str(row.id),
+            decidedAt: ms(row.at),
+            state: str(row.state) as RollbackState,
+          })),
+        blockedBy: blocked === undefined ? null : toBlock(blocked.id, blocked.state),
+      },
+      controls: toControls(targetName, settings),
+    };
+  });
 }
 
 async function first(db: SqlDriver, sql: string, params: readonly SqlValue[]): Promise<Row | null> {
@@ -375,35 +394,38 @@ const MAX_BATCH = 100;
 
 /**
  * A batch's decision writes, held back so that the batch sends them together: one round trip on PostgreSQL for the
- * whole batch instead of one a decision, which under an alert flood was half of them. Every read must still see
- * what the decisions before it wrote, so a decision whose read could find one of them (a redelivery of the same
- * incident, a rollback of the same target) or that reads rows back (a closing alert healing its rollback) flushes
- * them first. Decisions read nothing else that a decision writes.
+ * whole batch instead of one a decision, which under an alert flood was half of them. The batch reads every
+ * decision's inputs up front, in one query, so a decision whose inputs the batch has since changed (a delivery of
+ * the same incident, a rollback of the same target, a rollback healed there) flushes the writes and reads its own
+ * again: every decision still sees what those before it wrote. Decisions read nothing else that a decision writes.
  */
-class DeferredWrites {
+class BatchWrites {
   readonly #statements: Statement[] = [];
   readonly #dedupeKeys = new Set<string>();
-  readonly #rollbackTargets = new Set<string>();
+  readonly #targets = new Set<string>();
 
   add(statements: readonly Statement[], alert: AlertRecord | null, rollback: RollbackRecord | null): void {
     this.#statements.push(...statements);
     if (alert !== null) this.#dedupeKeys.add(alert.dedupeKey);
-    if (rollback !== null) this.#rollbackTargets.add(rollback.targetName);
+    if (rollback !== null) this.#targets.add(rollback.targetName);
   }
 
-  /** Whether `request`'s read could see a held-back write. */
-  affect(request: DecisionRequest): boolean {
+  /** A write to the target's rollbacks made without `add` (a heal). */
+  touched(targetName: string): void {
+    this.#targets.add(targetName);
+  }
+
+  /** Whether the batch wrote anything, sent or not, that `request`'s inputs include. */
+  changes(request: DecisionRequest): boolean {
     return (
       (request.alert !== null && this.#dedupeKeys.has(request.alert.dedupeKey)) ||
-      (request.targetName !== null && this.#rollbackTargets.has(request.targetName))
+      (request.targetName !== null && this.#targets.has(request.targetName))
     );
   }
 
   async flush(tx: SqlDriver): Promise<void> {
     if (this.#statements.length === 0) return;
     await tx.runAll(this.#statements.splice(0));
-    this.#dedupeKeys.clear();
-    this.#rollbackTargets.clear();
   }
 }
 
@@ -499,8 +521,12 @@ export class SqlStore implements Store {
         const targets = new Set(batch.flatMap(({ request }) => request.targetName ?? []));
         for (const target of [...targets].sort()) await tx.lockTarget(target);
         const decided: { outcome: DecisionOutcome; events: LastgoodEvent[] }[] = [];
-        const writes = new DeferredWrites();
-        for (const { request } of batch) decided.push(await this.#decide(tx, request, writes));
+        const requests = batch.map(({ request }) => request);
+        const inputs = await readDecisionInputs(tx, requests);
+        const writes = new BatchWrites();
+        for (const [i, request] of requests.entries()) {
+          decided.push(await this.#decide(tx, request, inputs[i]!, writes));
+        }
         // Before the audit head is locked, which must come last (above).
         await writes.flush(tx);
         await appendEvents(
@@ -518,17 +544,21 @@ export class SqlStore implements Store {
   }
 
   /**
-   * Stores an alert and decides on it, under its target's lock: one query reads what the decision needs; the
-   * writes that store the alert, the decision, its timeline and any rollback and job join the batch's `writes`.
-   * Answers the outcome and the events to append.
+   * Stores an alert and decides on it, under its target's lock, from the `prefetched` inputs unless the batch has
+   * changed them since; the writes that store the alert, the decision, its timeline and any rollback and job join
+   * the batch's `writes`. Answers the outcome and the events to append.
    */
   async #decide(
     tx: SqlDriver,
     request: DecisionRequest,
-    writes: DeferredWrites,
+    prefetched: DecisionInputs,
+    writes: BatchWrites,
   ): Promise<{ outcome: DecisionOutcome; events: LastgoodEvent[] }> {
-    if (writes.affect(request)) await writes.flush(tx);
-    const inputs = await readDecisionInputs(tx, request);
+    let inputs = prefetched;
+    if (writes.changes(request)) {
+      await writes.flush(tx);
+      [inputs] = (await readDecisionInputs(tx, [request])) as [DecisionInputs];
+    }
     if (inputs.earlierAlertId !== null) {
       return { outcome: await this.#duplicateOf(tx, inputs.earlierAlertId), events: [] };
     }
@@ -593,6 +623,7 @@ export class SqlStore implements Store {
     if (alert !== null && alert.signal.state === 'closed' && alert.targetName !== null) {
       await writes.flush(tx);
       healed = await this.#healOnClose(tx, alert, alert.targetName, request.now);
+      if (healed.length > 0) writes.touched(alert.targetName);
     }
     return {
       outcome: { alert, decision, rollback, duplicate: false },

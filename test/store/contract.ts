@@ -206,6 +206,34 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
       expect(outcomes.filter((outcome) => outcome.decision.action === 'rollback')).toHaveLength(1);
     });
 
+    it('decides a batch as it would one at a time: redeliveries, and each target after its own rollback', async () => {
+      // Each decision is made once: a batch that had to be made again alone (after a write conflicted) would not be.
+      let decided = 0;
+      const counted = (history: TargetHistory) => {
+        decided += 1;
+        return rollbackWhenNoHistory(history);
+      };
+      const forOther = () =>
+        request({ targetName: 'other', alert: alert({ targetName: 'other' }), decide: counted });
+      const outcomes = await Promise.all([
+        store.recordDecision(request({ alert: alert({ dedupeKey: 'same:open' }), decide: counted })),
+        store.recordDecision(request({ alert: alert({ dedupeKey: 'same:open' }), decide: counted })),
+        store.recordDecision(forOther()),
+        store.recordDecision(request({ decide: counted })),
+        store.recordDecision(forOther()),
+      ]);
+      expect(outcomes.map((outcome) => [outcome.duplicate, outcome.decision.reason])).toEqual([
+        [false, 'ROLLBACK'],
+        [true, 'ROLLBACK'],
+        [false, 'ROLLBACK'],
+        [false, 'COOLDOWN'],
+        [false, 'COOLDOWN'],
+      ]);
+      expect(decided).toBe(4);
+      expect(outcomes[1]!.decision.id).toBe(outcomes[0]!.decision.id);
+      expect(await verify(store)).toEqual({ ok: true, rows: 4 });
+    });
+
     it('fails only the decision at fault among decisions made together', async () => {
       const results = await Promise.allSettled([
         store.recordDecision(request()),
