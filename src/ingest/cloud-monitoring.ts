@@ -104,7 +104,9 @@ export function signalFromCloudMonitoring(
   const threshold = incident.condition?.conditionThreshold;
   const signal: Signal = {
     source,
-    incidentId: incident.incident_id,
+    // Stored as UTF-8, a lone surrogate becomes U+FFFD; the id (and the dedupe key made from it) must be the one
+    // stored, or a redelivery would not match the first delivery's row and be inserted again.
+    incidentId: incident.incident_id.toWellFormed(),
     state: incident.state,
     isTest: payload.version === 'test',
     policyName: incident.policy_name ?? '',

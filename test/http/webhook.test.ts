@@ -52,19 +52,26 @@ describe('POST /webhook/error-budget-alert', () => {
     ]);
   });
 
-  it('answers a redelivery with 200 and the original ids, deciding nothing new', async () => {
-    const t = await start();
-    const payload = burnRateAlert({ incidentId: '0.dup' });
-    const first = await t.app.server.inject({ method: 'POST', url: webhookUrl(), payload });
-    const second = await t.app.server.inject({ method: 'POST', url: webhookUrl(), payload });
-    expect(second.statusCode).toBe(200);
-    expect(second.json()).toMatchObject({
-      alertId: first.json().alertId,
-      decisionId: first.json().decisionId,
-      duplicate: true,
-    });
-    expect(await countDecisions(t)).toBe(1);
-  });
+  it.each([
+    ['0.dup'],
+    // Stored as UTF-8, the lone surrogate becomes U+FFFD: the redelivery must still match the stored row.
+    ['0.dup-\ud83d-lone-surrogate'],
+  ])(
+    'answers a redelivery of incident %j with 200 and the original ids, deciding nothing new',
+    async (incidentId) => {
+      const t = await start();
+      const payload = burnRateAlert({ incidentId });
+      const first = await t.app.server.inject({ method: 'POST', url: webhookUrl(), payload });
+      const second = await t.app.server.inject({ method: 'POST', url: webhookUrl(), payload });
+      expect(second.statusCode).toBe(200);
+      expect(second.json()).toMatchObject({
+        alertId: first.json().alertId,
+        decisionId: first.json().decisionId,
+        duplicate: true,
+      });
+      expect(await countDecisions(t)).toBe(1);
+    },
+  );
 
   it('accepts the Basic-auth channel after challenging the first, credential-less call', async () => {
     const t = await start();
