@@ -1,8 +1,9 @@
-import { describe, it } from 'vitest';
+import { describe, type ExpectStatic, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import {
   type AlertResult,
   type LastgoodProcess,
+  type ProcessExit,
   postAlert,
   REPLICA_ENV,
   until,
@@ -12,6 +13,8 @@ import {
 import { GOOD_REVISION, postgresUnderTest, replicaWorld, servingSplit, sqliteUnderTest } from './support.ts';
 
 const GRACE_MS = 3_000;
+/** How late, at most, a loaded test machine may report an exit that lastgood made on time. */
+const SCHEDULING_SLACK_MS = 1_000;
 const CONCURRENCY = 8;
 
 interface Sent extends AlertResult {
@@ -62,6 +65,27 @@ function pollReadiness(target: LastgoodProcess) {
     }
   })();
   return { polls, done };
+}
+
+/**
+ * By its own clock, from the signal's handler to its last line, lastgood stopped within the grace. Seen from the
+ * test the exit also carries the signal's delivery and the test process's own event loop, which on two cores
+ * shared with the rest of the suite have added half a second: that part is bounded, not measured.
+ */
+function expectStoppedWithinGrace(
+  expect: ExpectStatic,
+  stopped: LastgoodProcess,
+  exit: ProcessExit,
+  signalAt: number,
+): void {
+  const lastLine = stopped
+    .output()
+    .split('\n')
+    .filter((line) => /"msg":"(stopped|shutdown ran out of time)/.test(line))
+    .at(-1);
+  expect(lastLine, stopped.output().slice(-2_000)).toBeDefined();
+  expect(JSON.parse(lastLine!).tookMs).toBeLessThanOrEqual(GRACE_MS);
+  expect(exit.at - signalAt).toBeLessThanOrEqual(GRACE_MS + SCHEDULING_SLACK_MS);
 }
 
 async function storedIncidents(baseUrl: string): Promise<Set<string>> {
@@ -116,7 +140,7 @@ describe.concurrent.each([
     await Promise.all([load.stop(), readiness.done]);
 
     expect(exit).toMatchObject({ code: 0, signal: null });
-    expect(exit.at - signalAt).toBeLessThanOrEqual(GRACE_MS);
+    expectStoppedWithinGrace(expect, first, exit, signalAt);
 
     // A poll that beat the signal may still see 200; from the first refusal on it is 503, never 200 again.
     const firstRefusal = readiness.polls.findIndex((poll) => poll.status !== 200);
@@ -180,7 +204,7 @@ describe.concurrent.each([
     const exit = await first.exited;
 
     expect(exit).toMatchObject({ code: 0, signal: null });
-    expect(exit.at - signalAt).toBeLessThanOrEqual(GRACE_MS);
+    expectStoppedWithinGrace(expect, first, exit, signalAt);
     expect(await world.store.job(decisionId)).toEqual({ state: 'done', leaseOwner: 'draining' });
 
     const second = await world.start('restarted');
