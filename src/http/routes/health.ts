@@ -36,14 +36,16 @@ export function healthRoutes(deps: HttpDeps) {
   return [
     bindRoute(healthzRoute, async () => ({ status: 'ok' as const })),
     bindRoute(readyzRoute, async ({ reply }) => {
+      const store = await deps.store.ping().then(
+        () => ({ ok: true, detail: deps.store.kind }),
+        (error: unknown) => ({ ok: false, detail: `${deps.store.kind} unreachable: ${String(error)}` }),
+      );
+      // Read after the ping, so that no answer sent once shutdown began says ready, even one asked for before it.
       const checks: Record<string, { ok: boolean; detail: string }> = {
         accepting: deps.accepting()
           ? { ok: true, detail: 'accepting work' }
           : { ok: false, detail: 'shutting down' },
-        store: await deps.store.ping().then(
-          () => ({ ok: true, detail: deps.store.kind }),
-          (error: unknown) => ({ ok: false, detail: `${deps.store.kind} unreachable: ${String(error)}` }),
-        ),
+        store,
         // A stale token source still serves its cached tokens, so it is reported but never makes us unready.
         webhookTokens: deps.webhookTokens.health(),
       };
