@@ -72,7 +72,7 @@ async function main(): Promise<void> {
     );
     // The grace is what the platform allows before it kills the process, so closing gets a hard deadline: half
     // the reserve is left over for a busy event loop, so the platform still sees the exit inside its grace.
-    // Nothing is lost by exiting then: every answered alert is committed, and running jobs' leases are handed back.
+    // Nothing is lost by exiting then: every answered alert is committed, and a lease not yet handed back expires.
     const reserveMs = shutdownReserveMs(config.shutdownGraceMs);
     setTimeout(
       () => {
