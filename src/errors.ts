@@ -1,6 +1,6 @@
 /**
  * The error catalogue: every error lastgood answers or fails with has a stable `code` and an HTTP status.
- * Clients and tests branch on `code`, never on message text. Each code is documented in the README.
+ * Clients and tests branch on `code`, never on message text. Each code is documented in docs/api.md.
  */
 export const ERROR_CODES = {
   LASTGOOD_ERR_BAD_JSON: { status: 400, summary: 'The body is not valid JSON.' },

@@ -10,10 +10,10 @@ describe('openapi.yaml', () => {
 });
 
 describe('error catalogue', () => {
-  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  const apiDoc = readFileSync(new URL('../docs/api.md', import.meta.url), 'utf8');
 
-  it('documents every error code in the README', () => {
-    for (const code of Object.keys(ERROR_CODES)) expect(readme, code).toContain(`\`${code}\``);
+  it('documents every error code in docs/api.md', () => {
+    for (const code of Object.keys(ERROR_CODES)) expect(apiDoc, code).toContain(`\`${code}\``);
   });
 
   it('uses codes that are unique and prefixed', () => {

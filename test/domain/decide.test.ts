@@ -263,7 +263,7 @@ describe('decide on burn-rate alerts', () => {
   });
 });
 
-describe('the README worked examples', () => {
+describe('the worked examples of docs/decisions.md', () => {
   it.each([
     [14.4, 0, 0.844, 'ROLLBACK'],
     [18.2, 5, 0.907, 'ROLLBACK'],
