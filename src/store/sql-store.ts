@@ -32,7 +32,7 @@ import type {
   TimelineEvent,
 } from './store.ts';
 import * as traffic from './traffic.ts';
-import { expireVerifications } from './verification.ts';
+import * as verification from './verification.ts';
 
 /**
  * The Store over any SqlDriver, written once for both databases: each concern's queries live in its own file
@@ -128,7 +128,7 @@ export class SqlStore implements Store {
   }
 
   expireVerifications(now: Date): Promise<number> {
-    return expireVerifications(this.#db, now);
+    return verification.expireVerifications(this.#db, now);
   }
 
   pendingJobCount(): Promise<number> {
