@@ -6,9 +6,6 @@ import {
   DECISION_COUNTS,
   DECISION_HISTORY,
   DECISION_OF_ALERT,
-  RECENT_ACTION,
-  RECENT_BEFORE_CURSOR,
-  RECENT_SINCE,
   ROLLBACK_COUNTS,
   recentDecisions,
   TIME_TO_ROLLBACK,
@@ -46,17 +43,13 @@ export async function getStatus(db: SqlDriver, id: string): Promise<StatusView |
 /** Decisions since `query.since`, newest first, a page at a time. */
 export async function listRecent(db: SqlDriver, query: RecentQuery): Promise<RecentItem[]> {
   const params: SqlValue[] = [query.since.getTime()];
-  let where = RECENT_SINCE;
-  if (query.action !== null) {
-    where += RECENT_ACTION;
-    params.push(query.action);
-  }
+  if (query.action !== null) params.push(query.action);
   if (query.cursor !== null) {
-    where += RECENT_BEFORE_CURSOR;
     params.push(query.cursor.decidedAt.getTime(), query.cursor.decidedAt.getTime(), query.cursor.id);
   }
   params.push(query.limit);
-  const rows = await db.all(recentDecisions(where), params);
+  const sql = recentDecisions({ action: query.action !== null, cursor: query.cursor !== null });
+  const rows = await db.all(sql, params);
   return rows.map((row) => {
     const decision = toDecision(row);
     return {

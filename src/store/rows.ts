@@ -12,18 +12,22 @@ import type {
   Verification,
 } from './store.ts';
 
+/** A stored epoch-milliseconds column as a Date. */
 export function ms(value: unknown): Date {
   return new Date(Number(value));
 }
 
+/** A nullable epoch-milliseconds column as a Date or null. */
 export function msOrNull(value: unknown): Date | null {
   return value === null || value === undefined ? null : new Date(Number(value));
 }
 
+/** A text column. */
 export function str(value: unknown): string {
   return String(value);
 }
 
+/** A nullable text column. */
 export function strOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : String(value);
 }

@@ -8,6 +8,7 @@ export function auditHeadForAppend(dialect: SqlDriver['dialect']): string {
   return `SELECT seq, hash FROM audit_head WHERE id = 1${lock}`;
 }
 
+/** The chain head as it stands, for readers (no lock). */
 export const AUDIT_HEAD = 'SELECT seq, hash FROM audit_head WHERE id = 1';
 
 /** One INSERT for `rows` audit rows of `AUDIT_COLUMNS`. */
@@ -15,8 +16,11 @@ export function auditInsert(rows: number): string {
   return `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ${repeatRow('(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)', rows)}`;
 }
 
+/** Moves the chain head to the last appended row. */
 export const UPDATE_AUDIT_HEAD = 'UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1';
 
+/** Audit rows after a sequence number, oldest first (chain verification). */
 export const AUDIT_ROWS_AFTER = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`;
 
+/** Audit rows before a sequence number, newest first (the audit API's pages). */
 export const AUDIT_ROWS_BEFORE = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?`;

@@ -43,6 +43,7 @@ export function decisionInputs(
   return { sql: `${parts.join(' UNION ALL ')} ORDER BY at DESC, id DESC`, params };
 }
 
+/** Stores an alert as it arrived, not yet acknowledged. */
 export function alertInsert(alert: AlertRecord): Statement {
   return {
     sql: `INSERT INTO alerts (${ALERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`,
@@ -60,6 +61,7 @@ export function alertInsert(alert: AlertRecord): Statement {
   };
 }
 
+/** Stores a decision. */
 export function decisionInsert(decision: DecisionRecord): Statement {
   return {
     sql: `INSERT INTO decisions (id, alert_id, target_name, action, reason, confidence, factors, mode, would_rollback,

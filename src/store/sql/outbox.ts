@@ -30,17 +30,23 @@ export function claimableNotifications(dialect: SqlDriver['dialect']): string {
           ORDER BY o.next_attempt_at, o.id LIMIT ?${lock}`;
 }
 
+/** Leases a notification to a delivery worker and counts the attempt. */
 export const LEASE_NOTIFICATION =
   'UPDATE outbox SET attempts = ?, lease_owner = ?, lease_expires_at = ?, updated_at = ? WHERE id = ?';
 
+/** Records a delivery attempt's outcome, if its worker still holds the lease. */
 export const FINISH_NOTIFICATION = `UPDATE outbox SET state = ?, delivered_to = ?, last_error = ?, next_attempt_at = ?, lease_owner = NULL,
         lease_expires_at = NULL, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'pending'`;
 
+/** Dead notifications before an id, newest first. */
 export const DEAD_LETTERS = `${OUTBOX_SELECT} WHERE o.state = 'dead' AND o.id < ? ORDER BY o.id DESC LIMIT ?`;
 
+/** Queues a dead notification again, due now, with its attempts reset. */
 export const RETRY_NOTIFICATION = `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
           WHERE id = ? AND state = 'dead'`;
 
+/** One notification with its audit row. */
 export const NOTIFICATION_BY_ID = `${OUTBOX_SELECT} WHERE o.id = ?`;
 
+/** How many notifications are not yet delivered. */
 export const OUTBOX_BACKLOG = "SELECT COUNT(*) AS n FROM outbox WHERE state <> 'delivered'";

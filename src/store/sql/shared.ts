@@ -15,9 +15,11 @@ export const ACTIVE_STATES = "('queued', 'running')";
 /** Rollbacks that keep their target from automatic rollbacks until a person resumes it. */
 export const BLOCKING = "resumed_at IS NULL AND (state = 'failed' OR verification = 'not_healed')";
 
+/** An alert row, as `toAlert` reads it. */
 export const ALERT_COLUMNS =
   'id, dedupe_key, source, incident_id, state, target_name, received_at, signal, raw_body, acknowledged_by, acknowledged_at';
 
+/** A decision row (alias `d`), as `toDecision` reads it. */
 export const DECISION_COLUMNS =
   'd.id, d.alert_id, d.target_name, d.action, d.reason, d.confidence, d.factors, d.mode, d.would_rollback, ' +
   'd.next_eligible_at, d.requested_by, d.requested_revision, d.decided_at';
@@ -30,9 +32,11 @@ export const ROLLBACK_COLUMNS =
   'r.updated_at AS r_updated_at, r.finished_at AS r_finished_at, r.verification AS r_verification, ' +
   'r.verify_by AS r_verify_by, r.verified_at AS r_verified_at';
 
+/** An audit row, as `toAuditRow` reads it. */
 export const AUDIT_COLUMNS =
   'seq, at, type, severity, target_name, decision_id, actor, data, prev_hash, hash';
 
+/** One alert. */
 export const ALERT_BY_ID = `SELECT ${ALERT_COLUMNS} FROM alerts WHERE id = ?`;
 
 /** A decision with its rollback, found by the decision's id or (`d.alert_id`) by its alert's. */

@@ -13,6 +13,7 @@ export const HEALABLE_ROLLBACKS = `SELECT r.decision_id FROM rollbacks r JOIN de
 export const RECORD_VERIFICATION = `UPDATE rollbacks SET verification = ?, verified_at = ?, updated_at = ?
         WHERE decision_id = ? AND verification = 'pending'`;
 
+/** Starts a succeeded rollback's verification window. */
 export const AWAIT_VERIFICATION =
   "UPDATE rollbacks SET verification = 'pending', verify_by = ? WHERE decision_id = ?";
 
