@@ -49,6 +49,13 @@ export function mutatingCalls(emulator: Emulator, method: string) {
     .filter((call) => (call.request as { validateOnly?: boolean }).validateOnly !== true);
 }
 
+/** Rollouts lastgood created: their ids are derived from the decision (`lastgood-rb-...`). */
+export function lastgoodRollouts(emulator: Emulator) {
+  return (emulator.state.cloudDeploy.pipeline(PIPELINE)?.releases ?? [])
+    .flatMap((release) => release.rollouts)
+    .filter((rollout) => rollout.name.split('/').at(-1)!.startsWith('lastgood-rb-'));
+}
+
 /** A job's row as the store holds it. */
 export interface JobRow {
   state: string;
