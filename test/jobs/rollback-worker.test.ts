@@ -17,10 +17,9 @@ import {
 import { waitForRollback } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
 import { until } from '../helpers/process.ts';
-import { GOOD_REVISION, servingSplit } from '../replicas/support.ts';
+import { BAD_REVISION, GOOD_REVISION, servingSplit } from '../replicas/support.ts';
 import { EXAMPLE_CONFIG, fastPolicy } from '../targets/execution-context.ts';
 
-const BAD_REVISION = 'checkout-00002-xyz';
 const OWNER = 'worker-under-test';
 
 let emulator: Emulator;

@@ -6,10 +6,9 @@ import { LeaseLostError } from '../../src/targets/executor.ts';
 import { type CloudRunClients, createCloudRunClients } from '../../src/targets/google-clients.ts';
 import { FAST_POLLING } from '../emulator/helpers.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
-import { CHECKOUT, GOOD_REVISION, mutatingCalls, servingSplit } from '../replicas/support.ts';
+import { BAD_REVISION, CHECKOUT, GOOD_REVISION, mutatingCalls, servingSplit } from '../replicas/support.ts';
 import { exampleTarget, fakeContext, fastPolicy } from './execution-context.ts';
 
-const BAD_REVISION = 'checkout-00002-xyz';
 const checkout = exampleTarget('checkout');
 const PLAN = { fromRevision: BAD_REVISION, toRevision: GOOD_REVISION, lkgRule: 'previous_ready' };
 
