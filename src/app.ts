@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Clock } from './clock.ts';
 import type { Config, TargetKind } from './config.ts';
+import type { Backoff } from './domain/backoff.ts';
 import { LastgoodError } from './errors.ts';
 import { staticTokenSource, type TokenSource } from './http/auth.ts';
 import { answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
@@ -15,7 +16,7 @@ import { RollbackWorker } from './jobs/rollback-worker.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { createChannels } from './notify/channels.ts';
-import { type Backoff, DeliveryWorker } from './notify/delivery-worker.ts';
+import { DeliveryWorker } from './notify/delivery-worker.ts';
 import type { Store } from './store/store.ts';
 import type { RollbackExecutor } from './targets/executor.ts';
 
