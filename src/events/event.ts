@@ -1,3 +1,4 @@
+import type { RollbackErrorCode } from '../domain/rollback.ts';
 import type { Mode, Reason, RollbackState } from '../domain/types.ts';
 
 /** How loud an event is: `critical` pages (PagerDuty), the rest only informs. */
@@ -126,7 +127,7 @@ export interface RollbackFacts {
   fromRevision: string | null;
   toRevision: string | null;
   lkgRule: string | null;
-  errorCode: string | null;
+  errorCode: RollbackErrorCode | null;
   errorMessage: string | null;
   reason: Reason;
   confidence: number;
@@ -168,7 +169,7 @@ function rollbackData(rollback: RollbackFacts, extra: Record<string, unknown>): 
  * lastgood will not race, while the SLO burns. Other skips are someone's deliberate act (their traffic change,
  * a freeze, the kill switch).
  */
-const SKIPS_THAT_PAGE: ReadonlySet<string> = new Set(['DEPLOY_IN_PROGRESS']);
+const SKIPS_THAT_PAGE: ReadonlySet<RollbackErrorCode> = new Set(['DEPLOY_IN_PROGRESS']);
 
 /** The event a rollback's terminal state appends. */
 export function rollbackFinishedEvent(rollback: RollbackFacts, at: Date): LastgoodEvent {
@@ -176,7 +177,9 @@ export function rollbackFinishedEvent(rollback: RollbackFacts, at: Date): Lastgo
   return {
     type,
     severity:
-      rollback.state === 'skipped' && SKIPS_THAT_PAGE.has(rollback.errorCode ?? '') ? 'critical' : severity,
+      rollback.state === 'skipped' && rollback.errorCode !== null && SKIPS_THAT_PAGE.has(rollback.errorCode)
+        ? 'critical'
+        : severity,
     at,
     target: rollback.targetName,
     decisionId: rollback.decisionId,

@@ -1,5 +1,14 @@
 import type { AuditRow, ChainHead } from '../audit/chain.ts';
+import type { ControlSetting, StoredControls } from '../domain/controls.ts';
 import type { IncidentWindow, TrafficObservation } from '../domain/last-known-good.ts';
+import type {
+  RollbackErrorCode,
+  RollbackOutcome,
+  RollbackProgress,
+  RollbackRecord,
+  TimelineEvent,
+  Verification,
+} from '../domain/rollback.ts';
 import {
   type Action,
   isActiveRollback,
@@ -37,7 +46,6 @@ import type {
   AlertRecord,
   ControlChange,
   ControlOverview,
-  ControlSetting,
   DecisionHistoryItem,
   DecisionOutcome,
   DecisionRecord,
@@ -49,14 +57,8 @@ import type {
   OutboxItem,
   RecentItem,
   RecentQuery,
-  RollbackOutcome,
-  RollbackProgress,
-  RollbackRecord,
   StatusView,
   Store,
-  StoredControls,
-  TimelineEvent,
-  Verification,
 } from './store.ts';
 
 const ACTIVE_STATES = "('queued', 'running')";
@@ -142,7 +144,7 @@ function toRollback(row: Row): RollbackRecord | null {
     fromRevision: strOrNull(row.r_from_revision),
     toRevision: strOrNull(row.r_to_revision),
     lkgRule: strOrNull(row.r_lkg_rule),
-    errorCode: strOrNull(row.r_error_code),
+    errorCode: strOrNull(row.r_error_code) as RollbackErrorCode | null,
     errorMessage: strOrNull(row.r_error_message),
     createdAt: ms(row.r_created_at),
     updatedAt: ms(row.r_updated_at),

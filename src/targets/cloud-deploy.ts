@@ -1,14 +1,9 @@
 import type { v1 } from '@google-cloud/deploy';
 import type { google } from '@google-cloud/deploy/build/protos/protos.js';
 import type { CloudDeployTargetConfig, TargetConfig } from '../config.ts';
+import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
 import { LastgoodError } from '../errors.ts';
-import type { RollbackOutcome } from '../store/store.ts';
-import {
-  type ExecutionContext,
-  LeaseLostError,
-  outcomeWithoutChange,
-  type RollbackExecutor,
-} from './executor.ts';
+import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
   callGoogleRecorded,
   callOptions,

@@ -6,14 +6,9 @@ import {
   type RevisionInfo,
   type TrafficObservation,
 } from '../domain/last-known-good.ts';
+import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
 import { LastgoodError } from '../errors.ts';
-import type { RollbackOutcome } from '../store/store.ts';
-import {
-  type ExecutionContext,
-  LeaseLostError,
-  outcomeWithoutChange,
-  type RollbackExecutor,
-} from './executor.ts';
+import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
   callGoogleRecorded,
   callOptions,
