@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Clock } from './clock.ts';
-import type { Config, TargetKind } from './config.ts';
+import type { Config } from './config/types.ts';
 import type { Controls } from './domain/controls.ts';
+import type { TargetKind } from './domain/types.ts';
 import { LastgoodError } from './errors.ts';
 import { staticTokenSource, type TokenSource } from './http/auth.ts';
 import { answerFrameworkError, installErrorHandling } from './http/error-handler.ts';

@@ -1,6 +1,6 @@
 import { enableCompileCache } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from './config.ts';
+import type { Config } from './config/types.ts';
 
 // Compiled code is kept on disk across starts (in NODE_COMPILE_CACHE, else the OS temp dir), so a restart skips
 // most parsing and compiling: about 1.15 s -> 0.75 s from spawn to /readyz on 2 cores. It must be on before the
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
   ] = await Promise.all([
     import('./app.ts'),
     import('./clock.ts'),
-    import('./config.ts'),
+    import('./config/env.ts'),
     import('./errors.ts'),
     import('./logger.ts'),
     import('./metrics.ts'),

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Config } from './config.ts';
+import type { Config } from './config/types.ts';
 import { LastgoodError } from './errors.ts';
 
 /** Webhook tokens shorter than this are guessable enough to matter for a service that moves production traffic. */

@@ -1,7 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { OperatorToken, Role } from '../config.ts';
-import { ROLES } from '../config.ts';
+import { type OperatorToken, ROLES, type Role } from '../auth/roles.ts';
 import { LastgoodError } from '../errors.ts';
 
 /**

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig } from '../config.ts';
 import type { Controls } from '../domain/controls.ts';
+import type { TargetConfig } from '../domain/target.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import type { TokenSource } from './auth.ts';

@@ -1,5 +1,6 @@
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
-import { type OperatorToken, type RateLimitBudget, ROLES, type Role } from '../config.ts';
+import { type OperatorToken, ROLES, type Role } from '../auth/roles.ts';
+import type { RateLimitBudget } from '../config/types.ts';
 import type { SignalSource } from '../domain/types.ts';
 import { isLastgoodError, LastgoodError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';

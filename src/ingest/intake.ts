@@ -1,8 +1,8 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig } from '../config.ts';
 import { type Controls, effectiveControls } from '../domain/controls.ts';
 import { decide, decideManual, historyWindowMs } from '../domain/decide.ts';
 import { routeSignal } from '../domain/routing.ts';
+import type { TargetConfig } from '../domain/target.ts';
 import type { Signal } from '../domain/types.ts';
 import type { DecisionOutcome, Store } from '../store/store.ts';
 import type { ParsedAlert } from './cloud-monitoring.ts';

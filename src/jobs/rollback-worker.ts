@@ -1,7 +1,8 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig, TargetKind } from '../config.ts';
 import { type Controls, effectiveControls } from '../domain/controls.ts';
 import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
+import type { TargetConfig } from '../domain/target.ts';
+import type { TargetKind } from '../domain/types.ts';
 import { rollbackErrorCodeOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';

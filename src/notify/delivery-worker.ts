@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig } from '../config.ts';
+import type { TargetConfig } from '../domain/target.ts';
 import type { Logger } from '../logger.ts';
 import type { NotificationOutcome, OutboxItem, Store } from '../store/store.ts';
 import { DeliveryError, type Notification, type NotificationChannel } from './channel.ts';

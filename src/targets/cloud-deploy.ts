@@ -1,8 +1,8 @@
 import type { v1 } from '@google-cloud/deploy';
 import type { google } from '@google-cloud/deploy/build/protos/protos.js';
-import type { CloudDeployTargetConfig, TargetConfig } from '../config.ts';
 import { planRelease, type ReleasePlan, type RolloutInfo, releaseSucceeded } from '../domain/release-plan.ts';
 import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
+import type { CloudDeployTargetConfig, TargetConfig } from '../domain/target.ts';
 import { LastgoodError } from '../errors.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {

@@ -1,5 +1,4 @@
 import type { google } from '@google-cloud/run/build/protos/protos.js';
-import type { CloudRunTargetConfig, TargetConfig } from '../config.ts';
 import {
   findLastKnownGood,
   type IncidentWindow,
@@ -7,6 +6,7 @@ import {
   type TrafficObservation,
 } from '../domain/last-known-good.ts';
 import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
+import type { CloudRunTargetConfig, TargetConfig } from '../domain/target.ts';
 import { LastgoodError } from '../errors.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {

@@ -1,6 +1,6 @@
-import type { TargetConfig } from '../config.ts';
 import type { IncidentWindow, TrafficObservation } from '../domain/last-known-good.ts';
 import type { RollbackOutcome, RollbackProgress } from '../domain/rollback.ts';
+import type { TargetConfig } from '../domain/target.ts';
 
 /** What the job runner gives an executor: the rollback to do, and ways to record and check as it goes. */
 export interface ExecutionContext {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config, TargetKind } from '../config.ts';
+import type { Config } from '../config/types.ts';
+import type { TargetKind } from '../domain/types.ts';
 import { CloudDeployExecutor } from './cloud-deploy.ts';
 import { CloudRunExecutor } from './cloud-run.ts';
 import type { RollbackExecutor } from './executor.ts';

@@ -1,6 +1,6 @@
 import type { v1 } from '@google-cloud/secret-manager';
 import type { Clock } from '../clock.ts';
-import type { Config } from '../config.ts';
+import type { Config } from '../config/types.ts';
 import { LastgoodError } from '../errors.ts';
 import { staticTokenSource, type TokenSource } from '../http/auth.ts';
 import type { Logger } from '../logger.ts';

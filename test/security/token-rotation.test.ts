@@ -1,6 +1,6 @@
 import type { v1 } from '@google-cloud/secret-manager';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/env.ts';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createSecretManagerClient } from '../../src/targets/google-clients.ts';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { TARGET_NAME, type TargetConfig } from '../../config.ts';
 import type { ControlSetting } from '../../domain/controls.ts';
+import { TARGET_NAME, type TargetConfig } from '../../domain/target.ts';
 import type { Mode } from '../../domain/types.ts';
 import { LastgoodError } from '../../errors.ts';
 import type { ControlOverview } from '../../store/store.ts';
