@@ -18,7 +18,7 @@ function shutdownReserveMs(graceMs: number): number {
 /** Starts lastgood: the only place that reads the environment, opens the store for real and listens. */
 async function main(): Promise<void> {
   const [
-    { buildApp },
+    { buildApp, createWebhookTokens },
     { systemClock },
     { loadConfig },
     { isLastgoodError },
@@ -26,7 +26,6 @@ async function main(): Promise<void> {
     { createMetrics },
     { openStore },
     { createExecutors },
-    { createWebhookTokens },
   ] = await Promise.all([
     import('./app.ts'),
     import('./clock.ts'),
@@ -36,7 +35,6 @@ async function main(): Promise<void> {
     import('./metrics.ts'),
     import('./store/index.ts'),
     import('./targets/executors.ts'),
-    import('./targets/secret-manager.ts'),
   ]);
   let config: Config;
   try {

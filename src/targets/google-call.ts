@@ -1,4 +1,5 @@
 import { LastgoodError } from '../errors.ts';
+import type { GoogleCallObservation } from '../metrics.ts';
 import { LeaseLostError } from './executor.ts';
 
 /** gRPC status codes lastgood reacts to. */
@@ -12,13 +13,6 @@ export const GRPC = {
 } as const;
 
 const RETRYABLE = new Set<number>([GRPC.UNAVAILABLE, GRPC.DEADLINE_EXCEEDED]);
-
-/** One attempt at a Google call: its method, gRPC code (0 on success, null when the error had none) and duration. */
-export interface GoogleCallObservation {
-  method: string;
-  grpcCode: number | null;
-  durationMs: number;
-}
 
 /** Deadlines and retries for every Google call; shortened in tests. */
 export interface GoogleCallPolicy {
