@@ -1,5 +1,5 @@
-import type { RollbackErrorCode } from '../domain/rollback.ts';
-import type { Mode, Reason, RollbackState } from '../domain/types.ts';
+import type { RollbackErrorCode, RollbackRecord } from '../domain/rollback.ts';
+import type { Mode, Reason } from '../domain/types.ts';
 
 /** How loud an event is: `critical` pages (PagerDuty), the rest only informs. */
 export type Severity = 'info' | 'warning' | 'critical';
@@ -120,20 +120,23 @@ export function decisionEvent(decision: DecisionFacts): LastgoodEvent {
 }
 
 /** A rollback and the decision behind it, as rollback events describe them. */
-export interface RollbackFacts {
-  decisionId: string;
-  targetName: string;
-  state: RollbackState;
-  fromRevision: string | null;
-  toRevision: string | null;
-  lkgRule: string | null;
-  errorCode: RollbackErrorCode | null;
-  errorMessage: string | null;
+export interface RollbackFacts
+  extends Pick<
+    RollbackRecord,
+    | 'decisionId'
+    | 'targetName'
+    | 'state'
+    | 'fromRevision'
+    | 'toRevision'
+    | 'lkgRule'
+    | 'errorCode'
+    | 'errorMessage'
+    | 'verifyBy'
+  > {
   reason: Reason;
   confidence: number;
   requestedBy: string | null;
   incidentId: string | null;
-  verifyBy: Date | null;
 }
 
 const FINISHED: Record<
