@@ -1,8 +1,8 @@
 import type { Clock } from '../clock.ts';
 import { LastgoodError } from '../errors.ts';
 import type { Logger } from '../logger.ts';
-import { weakTokenReason } from '../production-safety.ts';
 import type { TokenSource } from './token-source.ts';
+import { weakTokenReason } from './token-strength.ts';
 
 /** Two versions: the new token and the one before it, so rotating never refuses a sender still on the old one. */
 const VERSIONS_ACCEPTED = 2;

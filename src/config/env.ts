@@ -3,9 +3,9 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ROLES, type Role } from '../auth/roles.ts';
 import { LastgoodError } from '../errors.ts';
-import { assertProductionSafe } from '../production-safety.ts';
 import { duration, parseDuration } from './durations.ts';
 import { formatIssues, parsePolicyFile } from './policy.ts';
+import { assertProductionSafe } from './production-safety.ts';
 import type { Config } from './types.ts';
 
 const operatorToken = z.string().transform((entry, ctx) => {
