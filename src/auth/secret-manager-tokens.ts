@@ -44,8 +44,8 @@ interface LoadedToken {
   token: string;
 }
 
-function versionNumber(name: string | null | undefined): number {
-  const match = /\/versions\/(\d+)$/.exec(name ?? '');
+function versionNumber(name: string): number {
+  const match = /\/versions\/(\d+)$/.exec(name);
   return match ? Number(match[1]) : -1;
 }
 
