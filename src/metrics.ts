@@ -2,7 +2,13 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { REASONS, type Reason, type SignalSource } from './domain/types.ts';
 import type { Store } from './store/store.ts';
-import type { GoogleCallObservation } from './targets/google-call.ts';
+
+/** One attempt at a Google call: its method, gRPC code (0 on success, null when the error had none) and duration. */
+export interface GoogleCallObservation {
+  method: string;
+  grpcCode: number | null;
+  durationMs: number;
+}
 
 /** How an intake request ended: stored and decided, a redelivery of one already stored, or refused. */
 export type IntakeOutcome = 'accepted' | 'duplicate' | 'rejected';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig, parseDuration } from '../src/config.ts';
+import { parseDuration } from '../src/config/durations.ts';
+import { loadConfig } from '../src/config/env.ts';
 import { EXAMPLE_POLICY, testEnv } from './helpers/app.ts';
 
 function load(env: Record<string, string>, policy = EXAMPLE_POLICY) {

@@ -151,7 +151,7 @@ export async function loadFixtureFile(path: string): Promise<EmulatorFixture> {
   return document as EmulatorFixture;
 }
 
-/** Formats zod issues with their paths, as `src/config.ts` does for lastgood's own configuration. */
+/** Formats zod issues with their paths, as `src/config/policy.ts` does for lastgood's own configuration. */
 export function describeIssues(source: string, error: z.ZodError): string {
   const lines = error.issues.map((issue) => `  ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   return `Invalid ${source}:\n${lines.join('\n')}`;

@@ -1,4 +1,5 @@
-import type { Mode, Reason, RollbackState } from '../domain/types.ts';
+import type { RollbackErrorCode, RollbackRecord } from '../domain/rollback.ts';
+import type { Mode, Reason } from '../domain/types.ts';
 
 /** How loud an event is: `critical` pages (PagerDuty), the rest only informs. */
 export type Severity = 'info' | 'warning' | 'critical';
@@ -119,20 +120,23 @@ export function decisionEvent(decision: DecisionFacts): LastgoodEvent {
 }
 
 /** A rollback and the decision behind it, as rollback events describe them. */
-export interface RollbackFacts {
-  decisionId: string;
-  targetName: string;
-  state: RollbackState;
-  fromRevision: string | null;
-  toRevision: string | null;
-  lkgRule: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
+export interface RollbackFacts
+  extends Pick<
+    RollbackRecord,
+    | 'decisionId'
+    | 'targetName'
+    | 'state'
+    | 'fromRevision'
+    | 'toRevision'
+    | 'lkgRule'
+    | 'errorCode'
+    | 'errorMessage'
+    | 'verifyBy'
+  > {
   reason: Reason;
   confidence: number;
   requestedBy: string | null;
   incidentId: string | null;
-  verifyBy: Date | null;
 }
 
 const FINISHED: Record<
@@ -168,7 +172,7 @@ function rollbackData(rollback: RollbackFacts, extra: Record<string, unknown>): 
  * lastgood will not race, while the SLO burns. Other skips are someone's deliberate act (their traffic change,
  * a freeze, the kill switch).
  */
-const SKIPS_THAT_PAGE: ReadonlySet<string> = new Set(['DEPLOY_IN_PROGRESS']);
+const SKIPS_THAT_PAGE: ReadonlySet<RollbackErrorCode> = new Set(['DEPLOY_IN_PROGRESS']);
 
 /** The event a rollback's terminal state appends. */
 export function rollbackFinishedEvent(rollback: RollbackFacts, at: Date): LastgoodEvent {
@@ -176,7 +180,9 @@ export function rollbackFinishedEvent(rollback: RollbackFacts, at: Date): Lastgo
   return {
     type,
     severity:
-      rollback.state === 'skipped' && SKIPS_THAT_PAGE.has(rollback.errorCode ?? '') ? 'critical' : severity,
+      rollback.state === 'skipped' && rollback.errorCode !== null && SKIPS_THAT_PAGE.has(rollback.errorCode)
+        ? 'critical'
+        : severity,
     at,
     target: rollback.targetName,
     decisionId: rollback.decisionId,

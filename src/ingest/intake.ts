@@ -1,33 +1,11 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig } from '../config.ts';
+import { type Controls, effectiveControls } from '../domain/controls.ts';
 import { decide, decideManual, historyWindowMs } from '../domain/decide.ts';
 import { routeSignal } from '../domain/routing.ts';
-import type { Policy, Signal } from '../domain/types.ts';
-import type { DecisionOutcome, Store, StoredControls } from '../store/store.ts';
+import type { TargetConfig } from '../domain/target.ts';
+import type { Signal } from '../domain/types.ts';
+import type { DecisionOutcome, Store } from '../store/store.ts';
 import type { ParsedAlert } from './cloud-monitoring.ts';
-
-/**
- * The global kill switch's default (`LASTGOOD_ENABLED`), for when nobody has set it over the API; read at every
- * decision so that flipping it takes effect at once.
- */
-export interface Controls {
-  enabled(): boolean;
-}
-
-/**
- * The kill switch and mode in force: what a person set at run time (`PUT /v1/kill-switch`,
- * `PUT /v1/targets/:name/mode`), else `LASTGOOD_ENABLED` and the policy file.
- */
-export function effectiveControls<P extends Policy | null>(
-  stored: StoredControls,
-  defaults: Controls,
-  policy: P,
-): { enabled: boolean; policy: P } {
-  return {
-    enabled: stored.enabled?.value ?? defaults.enabled(),
-    policy: (stored.mode === null || policy === null ? policy : { ...policy, mode: stored.mode.value }) as P,
-  };
-}
 
 export interface IntakeDeps {
   store: Store;

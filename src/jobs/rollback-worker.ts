@@ -1,17 +1,14 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig, TargetKind } from '../config.ts';
-import { isLastgoodError } from '../errors.ts';
-import { type Controls, effectiveControls } from '../ingest/intake.ts';
+import { type Controls, effectiveControls } from '../domain/controls.ts';
+import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
+import type { TargetConfig } from '../domain/target.ts';
+import type { TargetKind } from '../domain/types.ts';
+import { rollbackErrorCodeOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { newId } from '../store/ids.ts';
-import type { JobRecord, RollbackOutcome, Store } from '../store/store.ts';
-import {
-  type ExecutionContext,
-  LeaseLostError,
-  outcomeWithoutChange,
-  type RollbackExecutor,
-} from '../targets/executor.ts';
+import type { JobRecord, Store } from '../store/store.ts';
+import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from '../targets/executor.ts';
 import { WorkerLoop } from '../worker-loop.ts';
 
 const INCIDENT_LOOKBACK_MS = 7 * 24 * 3_600_000;
@@ -222,19 +219,15 @@ export class RollbackWorker {
       return await executor.execute(context);
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
-      const known = context.previous;
-      if (isLastgoodError(error) && error.code === 'LASTGOOD_ERR_GOOGLE_API') {
-        return outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', error.message, known);
+      const code = rollbackErrorCodeOf(error);
+      if (code === 'INTERNAL') {
+        this.#options.logger.error({ err: error, decisionId: job.decisionId }, 'rollback executor failed');
       }
-      if (isLastgoodError(error) && error.code === 'LASTGOOD_ERR_REVISION_UNUSABLE') {
-        return outcomeWithoutChange('failed', 'REVISION_UNUSABLE', error.message, known);
-      }
-      this.#options.logger.error({ err: error, decisionId: job.decisionId }, 'rollback executor failed');
       return outcomeWithoutChange(
         'failed',
-        'INTERNAL',
+        code,
         error instanceof Error ? error.message : String(error),
-        known,
+        context.previous,
       );
     }
   }

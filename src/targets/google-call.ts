@@ -1,5 +1,6 @@
 import { listedBackoff } from '../domain/backoff.ts';
 import { LastgoodError } from '../errors.ts';
+import type { GoogleCallObservation } from '../metrics.ts';
 import { retry } from '../retry.ts';
 import { LeaseLostError } from './executor.ts';
 
@@ -14,13 +15,6 @@ export const GRPC = {
 } as const;
 
 const RETRYABLE = new Set<number>([GRPC.UNAVAILABLE, GRPC.DEADLINE_EXCEEDED]);
-
-/** One attempt at a Google call: its method, gRPC code (0 on success, null when the error had none) and duration. */
-export interface GoogleCallObservation {
-  method: string;
-  grpcCode: number | null;
-  durationMs: number;
-}
 
 /** Deadlines and retries for every Google call; shortened in tests. */
 export interface GoogleCallPolicy {

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
-import { EXAMPLE_OPERATOR_TOKENS, EXAMPLE_WEBHOOK_TOKENS } from '../../src/production-safety.ts';
+import { EXAMPLE_OPERATOR_TOKENS, EXAMPLE_WEBHOOK_TOKENS } from '../../src/auth/token-strength.ts';
+import { loadConfig } from '../../src/config/env.ts';
 import { EXAMPLE_POLICY, sha256Hex } from '../helpers/app.ts';
 import { OPERATOR_TOKEN, WEBHOOK_TOKEN } from '../helpers/tokens.ts';
 

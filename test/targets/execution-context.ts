@@ -1,8 +1,10 @@
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Config, loadConfig, type TargetConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/env.ts';
+import type { Config } from '../../src/config/types.ts';
 import type { IncidentWindow, TrafficObservation } from '../../src/domain/last-known-good.ts';
-import type { RollbackProgress } from '../../src/store/store.ts';
+import type { RollbackProgress } from '../../src/domain/rollback.ts';
+import type { TargetConfig } from '../../src/domain/target.ts';
 import type { ExecutionContext } from '../../src/targets/executor.ts';
 import type { GoogleCallPolicy } from '../../src/targets/google-call.ts';
 import { EXAMPLE_POLICY, FAST_GOOGLE_ENV, testEnv } from '../helpers/app.ts';
