@@ -14,7 +14,7 @@ export interface GoogleCallObservation {
 export type IntakeOutcome = 'accepted' | 'duplicate' | 'rejected';
 
 /** Terminal rollback states, as the rollbacks counter labels them. */
-const ROLLBACK_RESULTS = ['succeeded', 'failed', 'no_lkg', 'skipped'] as const;
+const ROLLBACK_RESULTS = ['succeeded', 'failed', 'no_lkg', 'skipped', 'held'] as const;
 const INTAKE_SOURCES: readonly SignalSource[] = ['cloud-monitoring', 'pubsub'];
 const INTAKE_OUTCOMES: readonly IntakeOutcome[] = ['accepted', 'duplicate', 'rejected'];
 

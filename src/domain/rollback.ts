@@ -56,7 +56,7 @@ export interface TimelineEvent {
 
 /** How a rollback ended. `state` is terminal. */
 export interface RollbackOutcome {
-  state: 'succeeded' | 'failed' | 'no_lkg' | 'skipped';
+  state: 'succeeded' | 'failed' | 'no_lkg' | 'skipped' | 'held';
   fromRevision: string | null;
   toRevision: string | null;
   lkgRule: string | null;
@@ -69,7 +69,7 @@ export type RollbackProgress = Partial<Pick<RollbackRecord, 'fromRevision' | 'to
 
 /** A terminal outcome that changed nothing in production. */
 export function outcomeWithoutChange(
-  state: 'failed' | 'no_lkg' | 'skipped',
+  state: 'failed' | 'no_lkg' | 'skipped' | 'held',
   errorCode: RollbackErrorCode,
   errorMessage: string,
   known: RollbackProgress = {},

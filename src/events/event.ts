@@ -1,4 +1,4 @@
-import type { RollbackErrorCode, RollbackRecord } from '../domain/rollback.ts';
+import type { RollbackErrorCode, RollbackOutcome, RollbackRecord } from '../domain/rollback.ts';
 import type { Mode, Reason } from '../domain/types.ts';
 
 /** How loud an event is: `critical` pages (PagerDuty), the rest only informs. */
@@ -14,6 +14,7 @@ export const EVENT_TYPES = [
   'rollback_failed',
   'rollback_no_lkg',
   'rollback_skipped',
+  'rollback_held',
   'rollback_healed',
   'rollback_not_healed',
   'google_mutation',
@@ -75,6 +76,8 @@ const COALESCED_REFUSALS: ReadonlySet<Reason> = new Set(['RATE_LIMITED', 'COOLDO
  * and one message says all there is to say. Null for a notification that is always sent.
  */
 export function notificationKey(event: LastgoodEvent): string | null {
+  // A hold is told once per incident: later alerts of the incident are judged again, and held again in silence.
+  if (event.type === 'rollback_held') return `${event.target}:held:${String(event.data.incidentId)}`;
   if (event.type !== 'decision' || !COALESCED_REFUSALS.has(event.data.reason as Reason)) return null;
   return `${event.target}:${String(event.data.reason)}:${String(event.data.nextEligibleAt)}`;
 }
@@ -139,15 +142,14 @@ export interface RollbackFacts
   incidentId: string | null;
 }
 
-const FINISHED: Record<
-  'succeeded' | 'failed' | 'no_lkg' | 'skipped',
-  { type: EventType; severity: Severity }
-> = {
+const FINISHED: Record<RollbackOutcome['state'], { type: EventType; severity: Severity }> = {
   succeeded: { type: 'rollback_succeeded', severity: 'info' },
   // A failed rollback, or one with nothing to go back to, leaves the bad release serving: someone must act now.
   failed: { type: 'rollback_failed', severity: 'critical' },
   no_lkg: { type: 'rollback_no_lkg', severity: 'critical' },
   skipped: { type: 'rollback_skipped', severity: 'warning' },
+  // The on-call is already paged by the alert itself; the hold tells them why lastgood stood aside.
+  held: { type: 'rollback_held', severity: 'warning' },
 };
 
 function rollbackData(rollback: RollbackFacts, extra: Record<string, unknown>): Record<string, unknown> {
@@ -174,8 +176,12 @@ function rollbackData(rollback: RollbackFacts, extra: Record<string, unknown>): 
  */
 const SKIPS_THAT_PAGE: ReadonlySet<RollbackErrorCode> = new Set(['DEPLOY_IN_PROGRESS']);
 
-/** The event a rollback's terminal state appends. */
-export function rollbackFinishedEvent(rollback: RollbackFacts, at: Date): LastgoodEvent {
+/** The event a rollback's terminal state appends, with the judgement's evidence when there was one. */
+export function rollbackFinishedEvent(
+  rollback: RollbackFacts,
+  at: Date,
+  evidence: Record<string, unknown> = {},
+): LastgoodEvent {
   const { type, severity } = FINISHED[rollback.state as keyof typeof FINISHED];
   return {
     type,
@@ -187,7 +193,7 @@ export function rollbackFinishedEvent(rollback: RollbackFacts, at: Date): Lastgo
     target: rollback.targetName,
     decisionId: rollback.decisionId,
     actor: SYSTEM_ACTOR,
-    data: rollbackData(rollback, {}),
+    data: rollbackData(rollback, evidence),
   };
 }
 

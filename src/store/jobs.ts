@@ -166,7 +166,8 @@ export function completeJob(
     if (outcome.state === 'succeeded') {
       await tx.run(AWAIT_VERIFICATION, [at + verificationWindowMs, job.decisionId]);
     }
-    const events = [rollbackFinishedEvent(await rollbackFacts(tx, job.decisionId), event.at)];
+    const judgement = event.detail.judgement === undefined ? {} : { judgement: event.detail.judgement };
+    const events = [rollbackFinishedEvent(await rollbackFacts(tx, job.decisionId), event.at, judgement)];
     const closed = outcome.state === 'succeeded' ? await closedSince(tx, job.decisionId) : null;
     if (closed !== null) {
       events.push(...(await recordVerification(tx, job.decisionId, 'healed', event.at, closed)));
