@@ -1,19 +1,15 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { type AdminServer, startAdminServer } from './admin-http.ts';
 import { CallLog, type CallRecord } from './call-log.ts';
-import {
-  CLOUD_DEPLOY_PROTO_FILES,
-  CLOUD_DEPLOY_SERVICE,
-  CloudDeployEmulation,
-  type CloudDeployPipelineSnapshot,
-} from './cloud-deploy.ts';
+import { CLOUD_DEPLOY_PROTO_FILES, CLOUD_DEPLOY_SERVICE, CloudDeployEmulation } from './cloud-deploy.ts';
+import type { CloudDeployPipelineSnapshot } from './cloud-deploy-model.ts';
 import {
   CLOUD_RUN_PROTO_FILES,
   CLOUD_RUN_REVISIONS,
   CLOUD_RUN_SERVICES,
   CloudRunEmulation,
-  type CloudRunServiceSnapshot,
 } from './cloud-run.ts';
+import type { CloudRunServiceSnapshot } from './cloud-run-model.ts';
 import { type Fault, FaultInjector, type FaultSpec } from './faults.ts';
 import { type EmulatorFixture, parseFixture } from './fixture.ts';
 import { implementService, type UnaryHandler } from './grpc-service.ts';

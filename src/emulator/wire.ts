@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { invalidArgument } from './rpc-error.ts';
 
 /** A `google.protobuf.Timestamp` as the proto loader writes it. */
@@ -34,4 +35,9 @@ export function paginate<T>(
   const end = pageSize && pageSize > 0 ? Math.min(start + pageSize, items.length) : items.length;
   const nextPageToken = end < items.length ? Buffer.from(String(end), 'utf8').toString('base64url') : '';
   return { page: items.slice(start, end), nextPageToken };
+}
+
+/** A fresh opaque etag, as Cloud Run and Cloud Deploy hand out on every change. */
+export function newEtag(): string {
+  return randomBytes(9).toString('base64url');
 }
