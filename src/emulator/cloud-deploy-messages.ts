@@ -65,5 +65,6 @@ export function rolloutMessage(rollout: RolloutRecord) {
     ...(rollout.state === 'FAILED' ? { deployFailureCause: 'EXECUTION_FAILED' } : {}),
     rollbackOfRollout: rollout.rollbackOfRollout,
     rolledBackByRollouts: rollout.rolledBackByRollouts,
+    ...(rollout.cloudRun ? { metadata: { cloudRun: rollout.cloudRun } } : {}),
   };
 }

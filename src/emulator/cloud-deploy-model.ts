@@ -3,6 +3,8 @@ import {
   CLOUD_DEPLOY_PIPELINE_NAME,
   CLOUD_DEPLOY_TARGET_NAME,
   type CloudDeployFixture,
+  type CloudDeployReleaseFixture,
+  type CloudDeployRolloutFixture,
   FixtureError,
   type ROLLOUT_STATES,
 } from './fixture.ts';
@@ -23,6 +25,8 @@ export interface RolloutRecord {
   failureReason: string;
   rollbackOfRollout: string;
   rolledBackByRollouts: string[];
+  /** What it deployed on Cloud Run, served as `metadata.cloud_run`; null when the fixture does not say. */
+  cloudRun: { service: string; revision: string } | null;
 }
 
 /** One release of a pipeline with its rollouts newest first, as the emulation keeps it. */
@@ -67,8 +71,11 @@ export interface CloudDeployRolloutSnapshot {
   targetId: string;
   state: RolloutState;
   createTime: string;
+  deployStartTime: string | null;
+  deployEndTime: string | null;
   failureReason: string;
   rollbackOfRollout: string;
+  cloudRunRevision: string;
 }
 
 /** A delivery pipeline as the admin endpoint and tests see it. */
@@ -108,37 +115,15 @@ export function seedCloudDeploy(fixture: CloudDeployFixture): {
         problems.push(`${path}.stages: no target "${stage}" in projects/${project}/locations/${location}`);
       }
     }
-    const releases = pipelineFixture.releases.map((releaseFixture, releaseIndex): ReleaseRecord => {
-      const releaseName = `${pipelineFixture.name}/releases/${releaseFixture.id}`;
-      const rollouts = releaseFixture.rollouts.map((rollout, rolloutIndex): RolloutRecord => {
+    const releases = pipelineFixture.releases.map((releaseFixture, releaseIndex) => {
+      releaseFixture.rollouts.forEach((rollout, rolloutIndex) => {
         if (!pipelineFixture.stages.includes(rollout.target)) {
           problems.push(
             `${path}.releases.${releaseIndex}.rollouts.${rolloutIndex}.target: "${rollout.target}" is not a stage`,
           );
         }
-        const finished = rollout.state === 'SUCCEEDED' || rollout.state === 'FAILED';
-        return {
-          name: `${releaseName}/rollouts/${rollout.id}`,
-          releaseName,
-          targetId: rollout.target,
-          uid: randomUUID(),
-          state: rollout.state,
-          createTime: rollout.createTime,
-          deployStartTime: rollout.state === 'PENDING' ? null : rollout.createTime,
-          deployEndTime: finished ? rollout.createTime : null,
-          failureReason: rollout.failureReason,
-          rollbackOfRollout: '',
-          rolledBackByRollouts: [],
-        };
       });
-      return {
-        name: releaseName,
-        uid: randomUUID(),
-        createTime: releaseFixture.createTime,
-        images: releaseFixture.images,
-        abandoned: releaseFixture.abandoned,
-        rollouts: rollouts.sort(newestFirst),
-      };
+      return releaseRecord(pipelineFixture.name, releaseFixture);
     });
     const createTime = Math.min(...releases.map((release) => release.createTime), Date.now());
     pipelines.set(pipelineFixture.name, {
@@ -159,6 +144,54 @@ export function seedCloudDeploy(fixture: CloudDeployFixture): {
   });
   if (problems.length > 0) throw new FixtureError(`Invalid fixture:\n  ${problems.join('\n  ')}`);
   return { targets, pipelines };
+}
+
+/** A release and its rollouts as a fixture describes them. */
+export function releaseRecord(pipelineName: string, fixture: CloudDeployReleaseFixture): ReleaseRecord {
+  const name = `${pipelineName}/releases/${fixture.id}`;
+  return {
+    name,
+    uid: randomUUID(),
+    createTime: fixture.createTime,
+    images: fixture.images,
+    abandoned: fixture.abandoned,
+    rollouts: fixture.rollouts.map((rollout) => rolloutRecord(name, rollout)).sort(newestFirst),
+  };
+}
+
+/** A rollout as a fixture describes it; deploy times default to its create time once it started or finished. */
+export function rolloutRecord(releaseName: string, fixture: CloudDeployRolloutFixture): RolloutRecord {
+  const finished = fixture.state === 'SUCCEEDED' || fixture.state === 'FAILED';
+  return {
+    name: `${releaseName}/rollouts/${fixture.id}`,
+    releaseName,
+    targetId: fixture.target,
+    uid: randomUUID(),
+    state: fixture.state,
+    createTime: fixture.createTime,
+    deployStartTime: fixture.deployStartTime ?? (fixture.state === 'PENDING' ? null : fixture.createTime),
+    deployEndTime: fixture.deployEndTime ?? (finished ? fixture.createTime : null),
+    failureReason: fixture.failureReason,
+    rollbackOfRollout: '',
+    rolledBackByRollouts: [],
+    cloudRun: fixture.cloudRun
+      ? { service: fixture.cloudRun.service ?? '', revision: fixture.cloudRun.revision }
+      : null,
+  };
+}
+
+/** Moves a rollout to a state, stamping when its deploy started and ended as Cloud Deploy does. */
+export function moveRollout(
+  rollout: RolloutRecord,
+  state: RolloutState,
+  failureReason: string,
+  now: number,
+): void {
+  rollout.state = state;
+  rollout.failureReason = failureReason;
+  if (state === 'PENDING') return;
+  rollout.deployStartTime ??= now;
+  if (state !== 'IN_PROGRESS') rollout.deployEndTime = now;
 }
 
 /** The order Cloud Deploy lists releases and rollouts in. */
@@ -185,14 +218,26 @@ export function pipelineSnapshot(pipeline: PipelineRecord): CloudDeployPipelineS
     releases: pipeline.releases.map((release) => ({
       name: release.name,
       createTime: new Date(release.createTime).toISOString(),
-      rollouts: release.rollouts.map((rollout) => ({
-        name: rollout.name,
-        targetId: rollout.targetId,
-        state: rollout.state,
-        createTime: new Date(rollout.createTime).toISOString(),
-        failureReason: rollout.failureReason,
-        rollbackOfRollout: rollout.rollbackOfRollout,
-      })),
+      rollouts: release.rollouts.map(rolloutSnapshot),
     })),
   };
+}
+
+/** A copy of the rollout's state for the admin endpoint and tests. */
+export function rolloutSnapshot(rollout: RolloutRecord): CloudDeployRolloutSnapshot {
+  return {
+    name: rollout.name,
+    targetId: rollout.targetId,
+    state: rollout.state,
+    createTime: new Date(rollout.createTime).toISOString(),
+    deployStartTime: isoOrNull(rollout.deployStartTime),
+    deployEndTime: isoOrNull(rollout.deployEndTime),
+    failureReason: rollout.failureReason,
+    rollbackOfRollout: rollout.rollbackOfRollout,
+    cloudRunRevision: rollout.cloudRun?.revision ?? '',
+  };
+}
+
+function isoOrNull(epochMs: number | null): string | null {
+  return epochMs === null ? null : new Date(epochMs).toISOString();
 }

@@ -2,12 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { pipelineMessage, releaseMessage, rolloutMessage, targetMessage } from './cloud-deploy-messages.ts';
 import {
   type CloudDeployPipelineSnapshot,
+  type CloudDeployRolloutSnapshot,
+  moveRollout,
   newestFirst,
   type PipelineRecord,
   pipelineSnapshot,
   type ReleaseRecord,
   type RolloutRecord,
   type RolloutState,
+  releaseRecord,
+  rolloutRecord,
+  rolloutSnapshot,
   seedCloudDeploy,
   type TargetRecord,
 } from './cloud-deploy-model.ts';
@@ -17,6 +22,8 @@ import {
   CLOUD_DEPLOY_PIPELINE_NAME,
   CLOUD_DEPLOY_TARGET_NAME,
   type CloudDeployFixture,
+  type CloudDeployReleaseFixture,
+  type CloudDeployRolloutFixture,
 } from './fixture.ts';
 import type { OperationMessage, OperationStore } from './operations.ts';
 import type { ApiProtos } from './protos.ts';
@@ -123,6 +130,39 @@ export class CloudDeployEmulation {
     return [...this.#pipelines.values()].map(pipelineSnapshot);
   }
 
+  /** Adds a release, with the rollouts it lists, as a deploy from outside lastgood would (admin endpoint). */
+  createRelease(pipelineName: string, fixture: CloudDeployReleaseFixture): CloudDeployPipelineSnapshot {
+    const pipeline = this.#requirePipeline(pipelineName);
+    const name = `${pipeline.name}/releases/${fixture.id}`;
+    if (pipeline.releases.some((release) => release.name === name)) {
+      throw alreadyExists(`Release ${name} already exists.`);
+    }
+    for (const rollout of fixture.rollouts) requireStage(pipeline, rollout.target);
+    pipeline.releases.push(releaseRecord(pipeline.name, fixture));
+    pipeline.releases.sort(newestFirst);
+    return pipelineSnapshot(pipeline);
+  }
+
+  /** Adds a rollout of a release to one of its pipeline's targets, in the state it names (admin endpoint). */
+  createRollout(releaseName: string, fixture: CloudDeployRolloutFixture): CloudDeployRolloutSnapshot {
+    const release = this.#requireRelease(releaseName);
+    requireStage(this.#requirePipeline(RELEASE_NAME.exec(releaseName)?.[1]), fixture.target);
+    const rollout = rolloutRecord(release.name, fixture);
+    if (release.rollouts.some((candidate) => candidate.name === rollout.name)) {
+      throw alreadyExists(`Rollout ${rollout.name} already exists.`);
+    }
+    release.rollouts.push(rollout);
+    release.rollouts.sort(newestFirst);
+    return rolloutSnapshot(rollout);
+  }
+
+  /** Moves a rollout to a state, e.g. IN_PROGRESS then SUCCEEDED, stamping its deploy times (admin endpoint). */
+  setRolloutState(name: string, state: RolloutState, failureReason = ''): CloudDeployRolloutSnapshot {
+    const rollout = this.#requireRollout(name);
+    moveRollout(rollout, state, failureReason, Date.now());
+    return rolloutSnapshot(rollout);
+  }
+
   /** Handlers of `google.cloud.deploy.v1.CloudDeploy`. */
   handlers() {
     return {
@@ -149,15 +189,7 @@ export class CloudDeployEmulation {
         const { page, nextPageToken } = paginate(release.rollouts, request.pageSize, request.pageToken);
         return { rollouts: page.map(rolloutMessage), nextPageToken };
       },
-      GetRollout: (request: NameRequest) => {
-        const [, releaseName] = ROLLOUT_NAME.exec(request.name ?? '') ?? [];
-        if (!releaseName) {
-          throw invalidArgument(`name "${request.name ?? ''}" is not like .../releases/R/rollouts/ROLLOUT.`);
-        }
-        const rollout = this.#requireRelease(releaseName).rollouts.find((r) => r.name === request.name);
-        if (!rollout) throw notFound(`Rollout ${request.name}`);
-        return rolloutMessage(rollout);
-      },
+      GetRollout: (request: NameRequest) => rolloutMessage(this.#requireRollout(request.name)),
       RollbackTarget: (request: RollbackTargetRequest) => this.#rollbackTarget(request),
     };
   }
@@ -212,9 +244,7 @@ export class CloudDeployEmulation {
     const pipeline = this.#requirePipeline(request.name);
     const targetId = request.targetId ?? '';
     if (!targetId) throw invalidArgument('target_id is required.');
-    if (!pipeline.stages.includes(targetId)) {
-      throw invalidArgument(`Target "${targetId}" is not a stage of ${pipeline.name}.`);
-    }
+    requireStage(pipeline, targetId);
     const rolloutId = request.rolloutId ?? '';
     if (!CLOUD_DEPLOY_ID.test(rolloutId)) {
       throw invalidArgument(`rollout_id "${rolloutId}" must match ${CLOUD_DEPLOY_ID.source}.`);
@@ -258,6 +288,7 @@ export class CloudDeployEmulation {
       failureReason: '',
       rollbackOfRollout: current.name,
       rolledBackByRollouts: [],
+      cloudRun: null,
     };
     const response = { rollbackConfig: { rollout: rolloutMessage(rollout), startingPhaseId: 'stable' } };
     if (request.validateOnly) return response;
@@ -271,12 +302,9 @@ export class CloudDeployEmulation {
   #progress(rollout: RolloutRecord, failure: RolloutFailure | null): void {
     const { scheduler, rolloutPhaseDelayMs } = this.#deps;
     scheduler.after(rolloutPhaseDelayMs, () => {
-      rollout.state = 'IN_PROGRESS';
-      rollout.deployStartTime = Date.now();
+      moveRollout(rollout, 'IN_PROGRESS', '', Date.now());
       scheduler.after(rolloutPhaseDelayMs, () => {
-        rollout.state = failure?.state ?? 'SUCCEEDED';
-        rollout.failureReason = failure?.reason ?? '';
-        rollout.deployEndTime = Date.now();
+        moveRollout(rollout, failure?.state ?? 'SUCCEEDED', failure?.reason ?? '', Date.now());
       });
     });
   }
@@ -290,6 +318,15 @@ export class CloudDeployEmulation {
     const pipeline = this.#pipelines.get(name);
     if (!pipeline) throw notFound(`Delivery pipeline ${name}`);
     return pipeline;
+  }
+
+  #requireRollout(name: string | undefined): RolloutRecord {
+    const [, releaseName] = ROLLOUT_NAME.exec(name ?? '') ?? [];
+    if (!releaseName)
+      throw invalidArgument(`name "${name ?? ''}" is not like .../releases/R/rollouts/ROLLOUT.`);
+    const rollout = this.#requireRelease(releaseName).rollouts.find((candidate) => candidate.name === name);
+    if (!rollout) throw notFound(`Rollout ${name}`);
+    return rollout;
   }
 
   #requireRelease(name: string | undefined): ReleaseRecord {
@@ -331,6 +368,12 @@ function previousRelease(
     );
   }
   return release;
+}
+
+function requireStage(pipeline: PipelineRecord, targetId: string): void {
+  if (!pipeline.stages.includes(targetId)) {
+    throw invalidArgument(`Target "${targetId}" is not a stage of ${pipeline.name}.`);
+  }
 }
 
 function updatableField(path: string): UpdatableField {

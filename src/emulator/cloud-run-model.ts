@@ -1,6 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { TrafficTarget, TrafficTargetStatus } from './cloud-run-traffic.ts';
-import { CLOUD_RUN_SERVICE_NAME, type CloudRunServiceFixture, FixtureError } from './fixture.ts';
+import {
+  CLOUD_RUN_SERVICE_NAME,
+  type CloudRunRevisionFixture,
+  type CloudRunServiceFixture,
+  FixtureError,
+} from './fixture.ts';
 import { newEtag } from './wire.ts';
 
 export type ConditionState = 'CONDITION_RECONCILING' | 'CONDITION_SUCCEEDED' | 'CONDITION_FAILED';
@@ -71,25 +76,14 @@ export function seedService(fixture: CloudRunServiceFixture, path: string): Serv
   const problems: string[] = [];
   const seen = new Set<string>();
   for (const [index, revision] of fixture.revisions.entries()) {
-    if (!revision.name.startsWith(`${serviceId}-`)) {
-      problems.push(`${path}.revisions.${index}.name: "${revision.name}" must start with "${serviceId}-"`);
-    }
-    if (seen.has(revision.name))
-      problems.push(`${path}.revisions.${index}.name: "${revision.name}" is repeated`);
+    const problem = revisionNameProblem(serviceId, revision.name, seen);
+    if (problem) problems.push(`${path}.revisions.${index}.name: ${problem}`);
     seen.add(revision.name);
   }
   if (problems.length > 0) throw new FixtureError(`Invalid fixture:\n  ${problems.join('\n  ')}`);
 
   const revisions = fixture.revisions
-    .map((revision) => ({
-      name: `${fixture.name}/revisions/${revision.name}`,
-      shortName: revision.name,
-      uid: randomUUID(),
-      createTime: revision.createTime,
-      ready: revision.ready,
-      failureMessage: revision.failureMessage,
-      image: revision.image,
-    }))
+    .map((revision) => revisionRecord(fixture.name, revision))
     .sort(newestFirst);
   const oldest = revisions.at(-1)?.createTime ?? Date.now();
   const newest = revisions[0]?.createTime ?? oldest;
@@ -112,6 +106,30 @@ export function seedService(fixture: CloudRunServiceFixture, path: string): Serv
     reconciling: false,
     ready: { state: 'CONDITION_SUCCEEDED', message: '', lastTransitionTime: newest },
     revisions,
+  };
+}
+
+/** Why a revision cannot take this name in the service, or null when it can. */
+export function revisionNameProblem(
+  serviceId: string,
+  name: string,
+  taken: ReadonlySet<string>,
+): string | null {
+  if (!name.startsWith(`${serviceId}-`)) return `"${name}" must start with "${serviceId}-"`;
+  if (taken.has(name)) return `"${name}" is repeated`;
+  return null;
+}
+
+/** A revision of the named service as a fixture describes it. */
+export function revisionRecord(serviceName: string, fixture: CloudRunRevisionFixture): RevisionRecord {
+  return {
+    name: `${serviceName}/revisions/${fixture.name}`,
+    shortName: fixture.name,
+    uid: randomUUID(),
+    createTime: fixture.createTime,
+    ready: fixture.ready,
+    failureMessage: fixture.failureMessage,
+    image: fixture.image,
   };
 }
 

@@ -1,6 +1,9 @@
 import { revisionMessage, serviceMessage } from './cloud-run-messages.ts';
 import {
   type CloudRunServiceSnapshot,
+  newestFirst,
+  revisionNameProblem,
+  revisionRecord,
   type ServiceRecord,
   seedService,
   snapshotOf,
@@ -14,10 +17,23 @@ import {
   trafficStatuses,
 } from './cloud-run-traffic.ts';
 import type { ConcurrentTrafficChange, Fault, FaultInjector, OperationFailure } from './faults.ts';
-import { CLOUD_RUN_SERVICE_NAME, type CloudRunServiceFixture, FixtureError } from './fixture.ts';
+import {
+  CLOUD_RUN_SERVICE_NAME,
+  type CloudRunRevisionFixture,
+  type CloudRunServiceFixture,
+  FixtureError,
+  type TrafficTargetFixture,
+} from './fixture.ts';
 import type { OperationMessage, OperationStore } from './operations.ts';
 import type { ApiProtos, PackedAny } from './protos.ts';
-import { aborted, invalidArgument, isRpcError, notFound } from './rpc-error.ts';
+import {
+  aborted,
+  alreadyExists,
+  failedPrecondition,
+  invalidArgument,
+  isRpcError,
+  notFound,
+} from './rpc-error.ts';
 import type { Scheduler } from './scheduler.ts';
 import { newEtag, paginate } from './wire.ts';
 
@@ -110,6 +126,35 @@ export class CloudRunEmulation {
 
   services(): CloudRunServiceSnapshot[] {
     return [...this.#services.values()].map(snapshotOf);
+  }
+
+  /** Sets the service's traffic at once, as a change from outside lastgood would (admin endpoint). */
+  setTraffic(name: string, traffic: readonly TrafficTargetFixture[]): CloudRunServiceSnapshot {
+    const service = this.#requireService(name);
+    const resolved = resolveTraffic(service, traffic.map(fixtureTrafficToRequest));
+    const problem = servingProblem(service, resolved);
+    if (problem) throw failedPrecondition(problem.message);
+    service.traffic = resolved;
+    service.trafficStatuses = trafficStatuses(service);
+    landChange(service);
+    return snapshotOf(service);
+  }
+
+  /** Adds a revision, e.g. a canary created minutes ago; traffic to LATEST follows it once it is ready (admin). */
+  createRevision(name: string, fixture: CloudRunRevisionFixture): CloudRunServiceSnapshot {
+    const service = this.#requireService(name);
+    const taken = new Set(service.revisions.map((revision) => revision.shortName));
+    const problem = revisionNameProblem(service.serviceId, fixture.name, taken);
+    if (problem) {
+      throw taken.has(fixture.name)
+        ? alreadyExists(`Revision ${problem}.`)
+        : invalidArgument(`Revision ${problem}.`);
+    }
+    service.revisions.push(revisionRecord(service.name, fixture));
+    service.revisions.sort(newestFirst);
+    service.trafficStatuses = trafficStatuses(service);
+    landChange(service);
+    return snapshotOf(service);
   }
 
   /** Handlers of `google.cloud.run.v2.Services`. */
@@ -243,10 +288,7 @@ export class CloudRunEmulation {
     } else {
       service.labels = { ...service.labels, 'changed-by': 'someone-else' };
     }
-    service.generation += 1;
-    service.observedGeneration = service.generation;
-    service.etag = newEtag();
-    service.updateTime = Date.now();
+    landChange(service);
   }
 
   #checkFault(fault: Fault): void {
@@ -272,6 +314,14 @@ export class CloudRunEmulation {
   #pack(service: ServiceRecord): PackedAny {
     return this.#deps.protos.pack(SERVICE_TYPE, serviceMessage(service));
   }
+}
+
+/** A change made outside UpdateService lands at once (no operation to wait for) and moves the etag on. */
+function landChange(service: ServiceRecord): void {
+  service.generation += 1;
+  service.observedGeneration = service.generation;
+  service.etag = newEtag();
+  service.updateTime = Date.now();
 }
 
 function updatedFields(paths: readonly string[]): Set<UpdatableField> {

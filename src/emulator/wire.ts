@@ -18,6 +18,7 @@ export function toTimestamp(epochMs: number): TimestampMessage {
   return { seconds: String(seconds), nanos: Math.round((epochMs - seconds * 1000) * 1e6) };
 }
 
+/** A Duration in milliseconds; a request's Timestamp reads the same way, as a duration since the epoch. */
 export function durationToMs(duration: DurationMessage): number {
   return Number(duration.seconds ?? 0) * 1000 + (duration.nanos ?? 0) / 1e6;
 }
