@@ -26,7 +26,7 @@ class BadRequest extends Error {}
  * The control calls by route: the body is the call's argument, the answer the changed resource. See
  * `EmulatorControl` for each body; a body the call refuses answers 400 with the reason.
  */
-const CONTROL_ROUTES: Record<string, { call: keyof EmulatorControl; status: number }> = {
+export const CONTROL_ROUTES: Record<string, { call: keyof EmulatorControl; status: number }> = {
   'POST /cloud-deploy/releases': { call: 'createRelease', status: 201 },
   'POST /cloud-deploy/rollouts': { call: 'createRollout', status: 201 },
   'PATCH /cloud-deploy/rollouts': { call: 'setRolloutState', status: 200 },

@@ -144,12 +144,10 @@ export class CloudRunEmulation {
   createRevision(name: string, fixture: CloudRunRevisionFixture): CloudRunServiceSnapshot {
     const service = this.#requireService(name);
     const taken = new Set(service.revisions.map((revision) => revision.shortName));
+    if (taken.has(fixture.name))
+      throw alreadyExists(`Revision ${fixture.name} already exists in ${service.name}.`);
     const problem = revisionNameProblem(service.serviceId, fixture.name, taken);
-    if (problem) {
-      throw taken.has(fixture.name)
-        ? alreadyExists(`Revision ${problem}.`)
-        : invalidArgument(`Revision ${problem}.`);
-    }
+    if (problem) throw invalidArgument(`Revision name ${problem}.`);
     service.revisions.push(revisionRecord(service.name, fixture));
     service.revisions.sort(newestFirst);
     service.trafficStatuses = trafficStatuses(service);

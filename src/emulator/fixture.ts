@@ -20,7 +20,7 @@ const UNIT_MS: Record<string, number> = { d: 86_400_000, h: 3_600_000, m: 60_000
  * same story whatever day it runs. Relative times are resolved each time the fixture is seeded (start, reset) or an
  * admin call is made, against the emulator's clock.
  */
-export function timeAt(now: number) {
+function timeAt(now: number) {
   return z.string().transform((text, context) => {
     if (ISO_TIMESTAMP.safeParse(text).success) return Date.parse(text);
     if (RELATIVE_TIME.test(text)) return now + relativeMs(text);
@@ -67,7 +67,7 @@ export const cloudRunRevisionFixture = (now: number) =>
   });
 
 /** The response code classes Cloud Run's request_count carries in `metric.labels.response_code_class`. */
-export const RESPONSE_CODE_CLASS = /^[1-5]xx$/;
+const RESPONSE_CODE_CLASS = /^[1-5]xx$/;
 
 /**
  * Requests a revision served: from `from` until `to` (open-ended when omitted), `perMinute` requests of each

@@ -117,13 +117,13 @@ export class MonitoringEmulation {
     return {
       ListTimeSeries: (request: ListTimeSeriesRequest) => {
         const query = parseTimeSeriesQuery(request);
+        const { alignmentMs, endMs } = query;
         let series = this.#rawSeries(query, Date.now());
-        if (query.alignmentMs !== null)
-          series = series.map((one) => aligned(one, query, query.alignmentMs ?? 0));
+        if (alignmentMs !== null) series = series.map((one) => aligned(one, endMs, alignmentMs));
         if (query.groupBy) series = reduced(series, query.groupBy);
         const sorted = series.sort((a, b) => seriesKey(a.labels).localeCompare(seriesKey(b.labels)));
         const { page, nextPageToken } = paginate(sorted, request.pageSize, request.pageToken);
-        const periodMs = query.alignmentMs ?? MINUTE_MS;
+        const periodMs = alignmentMs ?? MINUTE_MS;
         return {
           timeSeries: page.map((one) => timeSeriesMessage(one, query.headersOnly ? null : periodMs)),
           nextPageToken,
@@ -190,11 +190,11 @@ function seriesKey(labels: Partial<SeriesLabels>): string {
   return SERIES_LABELS.map((label) => labels[label] ?? '').join('\u0000');
 }
 
-/** ALIGN_DELTA: each point summed into the period ending at `endMs - k * period` that holds its end. */
-function aligned(series: Series, query: TimeSeriesQuery, periodMs: number): Series {
+/** ALIGN_DELTA: each point summed into the period, ending at `endMs - k * periodMs`, that holds its end. */
+function aligned(series: Series, endMs: number, periodMs: number): Series {
   const points = new Map<number, number>();
   for (const [end, count] of series.points) {
-    const alignedEnd = query.endMs - Math.floor((query.endMs - end) / periodMs) * periodMs;
+    const alignedEnd = endMs - Math.floor((endMs - end) / periodMs) * periodMs;
     points.set(alignedEnd, (points.get(alignedEnd) ?? 0) + count);
   }
   return { labels: series.labels, points };
