@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { TrafficTarget, TrafficTargetStatus } from './cloud-run-traffic.ts';
 import {
   CLOUD_RUN_SERVICE_NAME,
   type CloudRunRevisionFixture,
@@ -7,6 +6,23 @@ import {
   FixtureError,
 } from './fixture.ts';
 import { newEtag } from './wire.ts';
+
+export const LATEST = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST';
+export const REVISION = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION';
+export type AllocationType = typeof LATEST | typeof REVISION;
+
+/** A traffic target in the wire's shape: short revision name, '' for none. */
+export interface TrafficTarget {
+  type: AllocationType;
+  revision: string;
+  percent: number;
+  tag: string;
+}
+
+/** Where traffic actually goes: LATEST resolved to the revision it means, and the tag's URL. */
+export interface TrafficTargetStatus extends TrafficTarget {
+  uri: string;
+}
 
 export type ConditionState = 'CONDITION_RECONCILING' | 'CONDITION_SUCCEEDED' | 'CONDITION_FAILED';
 

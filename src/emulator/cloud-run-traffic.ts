@@ -1,27 +1,17 @@
 import { status } from '@grpc/grpc-js';
-import type { ServiceRecord } from './cloud-run-model.ts';
+import {
+  type AllocationType,
+  LATEST,
+  REVISION,
+  type ServiceRecord,
+  type TrafficTarget,
+  type TrafficTargetStatus,
+} from './cloud-run-model.ts';
 import type { OperationFailure } from './faults.ts';
 import type { TrafficTargetFixture } from './fixture.ts';
 import { invalidArgument } from './rpc-error.ts';
 
-export const LATEST = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST';
-export const REVISION = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION';
-type AllocationType = typeof LATEST | typeof REVISION;
-
 const TAG = /^[a-z]([-a-z0-9]{0,45}[a-z0-9])?$/;
-
-/** A traffic target in the wire's shape: short revision name, '' for none. */
-export interface TrafficTarget {
-  type: AllocationType;
-  revision: string;
-  percent: number;
-  tag: string;
-}
-
-/** Where traffic actually goes: LATEST resolved to the revision it means, and the tag's URL. */
-export interface TrafficTargetStatus extends TrafficTarget {
-  uri: string;
-}
 
 /** A traffic target as a request carries it: every field optional, the revision short or in full. */
 export interface TrafficTargetRequest {

@@ -7,12 +7,12 @@ import {
   type ServiceRecord,
   seedService,
   snapshotOf,
+  type TrafficTarget,
 } from './cloud-run-model.ts';
 import {
   fixtureTrafficToRequest,
   resolveTraffic,
   servingProblem,
-  type TrafficTarget,
   type TrafficTargetRequest,
   trafficStatuses,
 } from './cloud-run-traffic.ts';
