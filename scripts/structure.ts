@@ -22,8 +22,6 @@ export interface FileImports {
 
 export interface StructureOptions {
   maxLines: number;
-  /** Files allowed over `maxLines` for now, with why. */
-  lineAllowList?: ReadonlyMap<string, string>;
 }
 
 /** Reads every `.ts` file under `dir` (relative to `root`), paths in posix form from `root`. */
@@ -266,7 +264,7 @@ export function checkStructure(files: readonly SourceFile[], options: StructureO
       }
     }
     const lines = lineCount(file.text);
-    if (lines > options.maxLines && !options.lineAllowList?.has(file.path)) {
+    if (lines > options.maxLines) {
       violations.push({
         rule: 'max-lines',
         file: file.path,
