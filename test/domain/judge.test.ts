@@ -1,0 +1,422 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { Evidence, MinuteCount } from '../../src/domain/evidence.ts';
+import {
+  DEFAULT_JUDGEMENT_POLICY,
+  type JudgementPolicy,
+  type JudgementReason,
+  judge,
+} from '../../src/domain/judge.ts';
+import { at, type EvidenceSpec, evidenceOf, minutes } from './evidence-builder.ts';
+
+const NOW = at(0);
+const FOUR_DAYS = -4 * 24 * 60;
+const OLD = { name: 'svc-00001-old', createdAt: FOUR_DAYS };
+const NEW = { name: 'svc-00002-new', createdAt: -11 };
+
+/** The old revision served alone, healthy, until `switchAt`; the new one takes over then. */
+function cutover(
+  switchAt: number,
+  newRate: number,
+  oldRate = 0.002,
+  rpm = 800,
+): Record<string, MinuteCount[]> {
+  return {
+    [OLD.name]: minutes([{ from: -120, to: switchAt, rpm, errorRate: oldRate }]),
+    [NEW.name]: minutes([{ from: switchAt, to: -1, rpm, errorRate: newRate }]),
+  };
+}
+
+const badCutover: EvidenceSpec = {
+  startedAt: -7,
+  revisions: [OLD, NEW],
+  traffic: { [NEW.name]: 100 },
+  series: cutover(-10, 0.08),
+  to: -1,
+  lastKnownGood: OLD.name,
+};
+
+const canary = (canaryRate: number, stableRate = 0.002): EvidenceSpec => ({
+  startedAt: -8,
+  revisions: [OLD, { name: NEW.name, createdAt: -16 }],
+  traffic: { [OLD.name]: 75, [NEW.name]: 25 },
+  series: {
+    [OLD.name]: minutes([
+      { from: -120, to: -15, rpm: 800, errorRate: 0.002 },
+      { from: -15, to: -1, rpm: 600, errorRate: stableRate },
+    ]),
+    [NEW.name]: minutes([{ from: -15, to: -1, rpm: 200, errorRate: canaryRate }]),
+  },
+  to: -1,
+  lastKnownGood: OLD.name,
+});
+
+interface Case {
+  name: string;
+  spec: EvidenceSpec;
+  policy?: Partial<JudgementPolicy>;
+  reason: JudgementReason;
+  suspect?: string;
+  rollbackTo?: string | null;
+  factor?: string;
+}
+
+const cases: Case[] = [
+  {
+    name: 'rolls back a bad deploy with a full cutover',
+    spec: badCutover,
+    reason: 'ROLLBACK',
+    suspect: NEW.name,
+    rollbackTo: OLD.name,
+  },
+  {
+    name: 'rolls a bad 25% canary back to its baseline, not the revision with the largest share',
+    spec: canary(0.12),
+    reason: 'ROLLBACK',
+    suspect: NEW.name,
+    rollbackTo: OLD.name,
+  },
+  {
+    name: 'holds when a canary and its baseline fail alike',
+    spec: canary(0.06, 0.05),
+    reason: 'NOT_REVISION_SPECIFIC',
+  },
+  {
+    name: 'holds when the serving revision is four days old',
+    spec: {
+      startedAt: -6,
+      revisions: [OLD],
+      traffic: { [OLD.name]: 100 },
+      series: {
+        [OLD.name]: minutes([
+          { from: -120, to: -12, rpm: 800, errorRate: 0.002 },
+          { from: -12, to: -1, rpm: 800, errorRate: 0.09 },
+        ]),
+      },
+      to: -1,
+      lastKnownGood: null,
+    },
+    reason: 'NO_RECENT_CHANGE',
+  },
+  {
+    name: 'holds for a deploy during an incident',
+    spec: {
+      startedAt: -30,
+      revisions: [OLD, { name: NEW.name, createdAt: -16 }],
+      traffic: { [NEW.name]: 100 },
+      series: {
+        [OLD.name]: minutes([
+          { from: -120, to: -40, rpm: 800, errorRate: 0.002 },
+          { from: -40, to: -15, rpm: 800, errorRate: 0.07 },
+        ]),
+        [NEW.name]: minutes([{ from: -15, to: -1, rpm: 800, errorRate: 0.07 }]),
+      },
+      to: -1,
+      lastKnownGood: OLD.name,
+    },
+    reason: 'CHANGE_AFTER_ONSET',
+  },
+  {
+    name: 'holds for a change that started serving after the alert began, even without telemetry',
+    spec: {
+      startedAt: -6,
+      revisions: [OLD, { name: NEW.name, createdAt: -3 }],
+      traffic: { [NEW.name]: 100 },
+      series: 'unavailable',
+      lastKnownGood: OLD.name,
+    },
+    reason: 'CHANGE_AFTER_ONSET',
+  },
+  {
+    name: 'holds when many unchanged targets burn at once',
+    spec: {
+      ...badCutover,
+      correlated: [
+        { target: 'orders', startedAt: at(-8), changedRecently: false },
+        { target: 'billing', startedAt: at(-6), changedRecently: 'unknown' },
+        { target: 'search', startedAt: at(-7), changedRecently: false },
+      ],
+    },
+    reason: 'CORRELATED_OUTAGE',
+  },
+  {
+    name: 'still rolls back when the other burning targets all deployed too (a fleet-wide bad release)',
+    spec: {
+      ...badCutover,
+      correlated: [
+        { target: 'orders', startedAt: at(-8), changedRecently: true },
+        { target: 'billing', startedAt: at(-6), changedRecently: true },
+      ],
+    },
+    reason: 'ROLLBACK',
+  },
+  {
+    name: 'ignores other targets that alerted long before',
+    spec: {
+      ...badCutover,
+      correlated: [
+        { target: 'orders', startedAt: at(-200), changedRecently: false },
+        { target: 'billing', startedAt: at(-180), changedRecently: false },
+      ],
+    },
+    reason: 'ROLLBACK',
+  },
+  {
+    name: 'rolls back a recent bad deploy while Monitoring is down, and says the evidence is missing',
+    spec: { ...badCutover, series: 'unavailable' },
+    reason: 'ROLLBACK',
+    factor: 'evidence_unavailable',
+  },
+  {
+    name: 'holds a recent deploy without telemetry when evidence is required',
+    spec: { ...badCutover, series: 'unavailable' },
+    policy: { evidence: 'required' },
+    reason: 'INCONCLUSIVE',
+  },
+  {
+    name: 'holds without telemetry when the change is not close enough to speak for itself',
+    spec: {
+      ...badCutover,
+      startedAt: -2,
+      revisions: [OLD, { name: NEW.name, createdAt: -45 }],
+      series: 'no_data',
+    },
+    reason: 'INCONCLUSIVE',
+  },
+  {
+    name: 'acts on the alert alone when evidence is off',
+    spec: { ...badCutover, revisions: [OLD], traffic: { [OLD.name]: 100 } },
+    policy: { evidence: 'off' },
+    reason: 'ROLLBACK',
+  },
+  {
+    name: 'rolls back a low-traffic service on change timing alone',
+    spec: { ...badCutover, series: cutover(-10, 0.3, 0, 4) },
+    reason: 'ROLLBACK',
+    factor: 'comparison',
+  },
+  {
+    name: 'holds when there is no revision to go back to',
+    spec: { ...badCutover, lastKnownGood: null },
+    reason: 'NO_LAST_KNOWN_GOOD',
+  },
+  {
+    name: 'holds when the suspect served healthy traffic for a long time before the errors began',
+    spec: {
+      startedAt: -5,
+      revisions: [OLD, { name: NEW.name, createdAt: -51 }],
+      traffic: { [NEW.name]: 100 },
+      series: {
+        [OLD.name]: minutes([{ from: -120, to: -50, rpm: 800, errorRate: 0.002 }]),
+        [NEW.name]: minutes([
+          { from: -50, to: -12, rpm: 800, errorRate: 0.002 },
+          { from: -12, to: -1, rpm: 800, errorRate: 0.06 },
+        ]),
+      },
+      to: -1,
+      lastKnownGood: OLD.name,
+    },
+    reason: 'HEALTHY_AFTER_CHANGE',
+  },
+  {
+    name: 'holds when errors came with a traffic spike after a healthy start',
+    spec: {
+      startedAt: -3,
+      revisions: [OLD, { name: NEW.name, createdAt: -15 }],
+      traffic: { [NEW.name]: 100 },
+      series: {
+        [OLD.name]: minutes([{ from: -120, to: -14, rpm: 800, errorRate: 0.002 }]),
+        [NEW.name]: minutes([
+          { from: -14, to: -7, rpm: 800, errorRate: 0.002 },
+          { from: -7, to: -1, rpm: 4000, errorRate: 0.05 },
+        ]),
+      },
+      to: -1,
+      lastKnownGood: OLD.name,
+    },
+    reason: 'TRAFFIC_SPIKE',
+  },
+  {
+    name: 'rolls back a Cloud Deploy rollout that finished minutes before the alert',
+    spec: {
+      startedAt: -4,
+      revisions: [],
+      traffic: {},
+      series: 'off',
+      rollout: { deployEnd: -9, revision: null },
+    },
+    reason: 'ROLLBACK',
+  },
+  {
+    name: 'holds a Cloud Deploy target whose rollout is days old',
+    spec: {
+      startedAt: -4,
+      revisions: [],
+      traffic: {},
+      series: 'off',
+      rollout: { deployEnd: FOUR_DAYS, revision: null },
+    },
+    reason: 'NO_RECENT_CHANGE',
+  },
+  {
+    name: 'holds when no suspect can be named at all',
+    spec: { startedAt: -4, revisions: [], traffic: {}, series: 'unavailable' },
+    reason: 'INCONCLUSIVE',
+  },
+  {
+    name: 'holds on a NaN request count',
+    spec: {
+      ...badCutover,
+      series: { [NEW.name]: [{ minuteStart: at(-5), total: Number.NaN, errors: 3 }] },
+    },
+    reason: 'INVALID_EVIDENCE',
+  },
+];
+
+describe('judge', () => {
+  for (const testCase of cases) {
+    it(testCase.name, () => {
+      const result = judge(
+        evidenceOf(testCase.spec),
+        { ...DEFAULT_JUDGEMENT_POLICY, ...testCase.policy },
+        NOW,
+      );
+      expect(result.reason, JSON.stringify(result.factors, null, 1)).toBe(testCase.reason);
+      expect(result.action).toBe(testCase.reason === 'ROLLBACK' ? 'rollback' : 'hold');
+      if (testCase.suspect !== undefined) expect(result.summary.suspect).toBe(testCase.suspect);
+      if (testCase.rollbackTo !== undefined) expect(result.summary.rollbackTo).toBe(testCase.rollbackTo);
+      if (testCase.factor !== undefined)
+        expect(result.factors.map((factor) => factor.name)).toContain(testCase.factor);
+    });
+  }
+
+  it('shows the per-revision windows, change time and onset it used', () => {
+    const result = judge(evidenceOf(canary(0.12)), DEFAULT_JUDGEMENT_POLICY, NOW);
+    expect(result.summary.onset).toEqual(at(-15));
+    expect(result.summary.change).toEqual({ at: at(-15), source: 'monitoring' });
+    expect(result.summary.split).toBe(true);
+    expect(result.summary.windows).toEqual([
+      {
+        revision: NEW.name,
+        role: 'suspect',
+        from: at(-15),
+        to: at(-1),
+        requests: 2800,
+        errors: 336,
+        ratio: 0.12,
+      },
+      {
+        revision: OLD.name,
+        role: 'baseline',
+        from: at(-15),
+        to: at(-1),
+        requests: 8400,
+        errors: 14,
+        ratio: 14 / 8400,
+      },
+    ]);
+  });
+});
+
+describe('judge properties', () => {
+  const policy = DEFAULT_JUDGEMENT_POLICY;
+  const numericPaths = [
+    (e: Evidence) => {
+      e.incident.conditionDurationMs = Number.NaN;
+    },
+    (e: Evidence) => {
+      e.incident.lookbackMs = Number.POSITIVE_INFINITY;
+    },
+    (e: Evidence) => {
+      e.incident.startedAt = new Date(Number.NaN);
+    },
+    (e: Evidence) => {
+      (e.traffic as Record<string, number>)[NEW.name] = Number.NaN;
+    },
+    (e: Evidence) => {
+      if (e.telemetry.status === 'ok')
+        (e.telemetry.series[NEW.name] as MinuteCount[])[0]!.errors = Number.NaN;
+    },
+    (e: Evidence) => {
+      if (e.telemetry.status === 'ok') e.telemetry.to = new Date(Number.NaN);
+    },
+  ];
+
+  it('never acts on a NaN or an Infinity, in the evidence or the policy', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: numericPaths.length }),
+        fc.constantFrom(
+          ...(Object.keys(policy) as (keyof JudgementPolicy)[]).filter((k) => k !== 'evidence'),
+        ),
+        fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY),
+        (path, key, bad) => {
+          const evidence = evidenceOf(badCutover);
+          numericPaths[path]?.(evidence);
+          const judged = judge(
+            evidence,
+            path < numericPaths.length ? policy : { ...policy, [key]: bad },
+            NOW,
+          );
+          expect(judged.action).toBe('hold');
+        },
+      ),
+    );
+  });
+
+  it('never blames a change that started serving after the errors began', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -100, max: -20 }),
+        fc.integer({ min: 3, max: 15 }),
+        fc.integer({ min: 20, max: 3000 }),
+        fc.double({ min: 0.02, max: 0.5, noNaN: true }),
+        fc.double({ min: 0, max: 0.004, noNaN: true }),
+        fc.boolean(),
+        (onset, lag, rpm, failing, healthy, telemetry) => {
+          // The errors must show in the counts for the series to date them.
+          fc.pre(rpm * failing >= 1.5);
+          const change = onset + lag;
+          const spec: EvidenceSpec = {
+            // Without telemetry only the alert dates the errors, so there it began holding before the change.
+            startedAt: telemetry ? Math.min(onset + 5, -1) : onset + 1,
+            revisions: [OLD, { name: NEW.name, createdAt: change }],
+            traffic: { [NEW.name]: 100 },
+            series: telemetry
+              ? {
+                  [OLD.name]: minutes([
+                    { from: -180, to: onset, rpm, errorRate: healthy },
+                    { from: onset, to: change, rpm, errorRate: failing },
+                  ]),
+                  [NEW.name]: minutes([{ from: change, to: -1, rpm, errorRate: failing }]),
+                }
+              : 'unavailable',
+            from: -180,
+            to: -1,
+            lastKnownGood: OLD.name,
+          };
+          expect(judge(evidenceOf(spec), policy, NOW).action).toBe('hold');
+        },
+      ),
+    );
+  });
+
+  it('rolls back a clear full-cutover regression whatever the traffic level above the minimum', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -40, max: -6 }),
+        fc.integer({ min: 60, max: 5000 }),
+        fc.double({ min: 0.03, max: 1, noNaN: true }),
+        (change, rpm, failing) => {
+          const spec: EvidenceSpec = {
+            ...badCutover,
+            startedAt: Math.min(change + 3, -2),
+            revisions: [OLD, { name: NEW.name, createdAt: change - 1 }],
+            series: cutover(change, failing, 0.002, rpm),
+          };
+          expect(judge(evidenceOf(spec), policy, NOW).reason).toBe('ROLLBACK');
+        },
+      ),
+    );
+  });
+});
