@@ -83,6 +83,9 @@ export interface RiseThresholds {
   minRatioIncrease: number;
 }
 
+/** Log-likelihood ratio (nats) that makes a difference in error ratio real: odds of about 22000:1. */
+const SPLIT_EVIDENCE = 10;
+
 const LOOKBACK = /select_slo_burn_rate\s*\(\s*(?:"[^"]*"|'[^']*')\s*,\s*["'](\d+(?:\.\d+)?)s["']\s*\)/;
 
 /**
@@ -99,6 +102,27 @@ export function parseLookbackMs(filter: string | null | undefined): number | nul
 /** Whether `ratio` is clearly above `reference`: by the multiple and by the absolute margin. */
 export function isClearlyAbove(ratio: number, reference: number, thresholds: RiseThresholds): boolean {
   return ratio >= thresholds.ratioMultiple * reference && ratio - reference >= thresholds.minRatioIncrease;
+}
+
+/**
+ * Whether `errors` of `requests` are significantly above what `reference` predicts: by the ratio multiple, and by a
+ * likelihood-ratio test, so a handful of errors in a small sample does not count and neither does a hair's
+ * difference in a huge one.
+ */
+export function significantlyAbove(
+  errors: number,
+  requests: number,
+  reference: number,
+  ratioMultiple: number,
+): boolean {
+  if (requests === 0 || errors === 0) return false;
+  const ratio = errors / requests;
+  if (ratio < ratioMultiple * reference || ratio <= reference) return false;
+  const expected = Math.max(reference, 1e-9);
+  const score =
+    errors * Math.log(ratio / expected) +
+    (requests - errors) * (ratio === 1 ? 0 : Math.log((1 - ratio) / (1 - expected)));
+  return score >= SPLIT_EVIDENCE;
 }
 
 /**
@@ -158,77 +182,100 @@ function logLikelihood(errors: number, total: number): number {
   return errors * Math.log(p) + (total - errors) * Math.log(1 - p);
 }
 
-const CLAMP = 1e-6;
+interface Level {
+  /** Index of the segment's first minute. */
+  start: number;
+  end: number;
+  requests: number;
+  errors: number;
+}
 
-/**
- * Where the climb from the earlier level `p0` towards `p1` that reaches minute `split` began: a CUSUM of the
- * per-minute binomial log-likelihood ratio, run up to `split`; its last return to zero marks the start. A noisy
- * minute earlier is absorbed by the healthy minutes after it; a slow ramp is traced back to where it started to pull.
- */
-function cusumStart(minutes: readonly MinuteCount[], split: number, p0: number, p1: number): number {
-  const lo = Math.min(1 - CLAMP, Math.max(CLAMP, p0));
-  const hi = Math.min(1 - CLAMP, Math.max(CLAMP, p1));
-  const errorWeight = Math.log(hi / lo);
-  const okWeight = Math.log((1 - hi) / (1 - lo));
-  let sum = 0;
-  let start = 0;
-  for (let i = 0; i < split; i += 1) {
-    const minute = minutes[i]!;
-    sum = Math.max(0, sum + minute.errors * errorWeight + (minute.total - minute.errors) * okWeight);
-    if (sum === 0) start = i + 1;
+function levelOf(minutes: readonly MinuteCount[], start: number, end: number): Level {
+  let requests = 0;
+  let errors = 0;
+  for (let i = start; i < end; i += 1) {
+    requests += minutes[i]!.total;
+    errors += minutes[i]!.errors;
   }
-  return start;
+  return { start, end, requests, errors };
+}
+
+function ratioOf(level: Level): number {
+  return level.requests === 0 ? 0 : level.errors / level.requests;
 }
 
 /**
- * The first minute the service's error ratio rose clearly above its earlier level. The split that best explains
- * the series as two levels (binomial likelihood) gives the levels; both sides need `minRequests` requests and
- * the later level must clear `thresholds` over the earlier; a CUSUM then dates the start of the rise.
+ * Cuts `minutes[start, end)` into stretches of steady error ratio (binary segmentation): a stretch is split where
+ * two levels explain it best, when they explain it much better than one (a likelihood-ratio test, which weighs
+ * the number of requests itself: a low-traffic rise is found where it happened, a wobble of a busy service is no
+ * split) and one level is clearly above the other. The last stretch of the series is at least two minutes long, so
+ * one noisy last minute is no rise.
+ */
+function segment(
+  minutes: readonly MinuteCount[],
+  start: number,
+  end: number,
+  thresholds: RiseThresholds,
+  out: Level[],
+): void {
+  const whole = levelOf(minutes, start, end);
+  const base = logLikelihood(whole.errors, whole.requests);
+  const lastStart = end === minutes.length ? end - 2 : end - 1;
+  let best: { index: number; score: number } | null = null;
+  let preRequests = 0;
+  let preErrors = 0;
+  for (let i = start + 1; i <= lastStart; i += 1) {
+    preRequests += minutes[i - 1]!.total;
+    preErrors += minutes[i - 1]!.errors;
+    const postRequests = whole.requests - preRequests;
+    const postErrors = whole.errors - preErrors;
+    if (preRequests === 0 || postRequests === 0) continue;
+    const before = preErrors / preRequests;
+    const after = postErrors / postRequests;
+    if (!isClearlyAbove(Math.max(before, after), Math.min(before, after), thresholds)) continue;
+    const score = logLikelihood(preErrors, preRequests) + logLikelihood(postErrors, postRequests) - base;
+    if (best === null || score > best.score) best = { index: i, score };
+  }
+  if (best === null || best.score < SPLIT_EVIDENCE) {
+    out.push(whole);
+    return;
+  }
+  segment(minutes, start, best.index, thresholds, out);
+  segment(minutes, best.index, end, thresholds, out);
+}
+
+/**
+ * The first minute the service's error ratio rose clearly above its earlier level, for the episode still under way.
+ * The series is cut into stretches of steady error ratio; the healthy level is the lowest of them. The onset is
+ * where the last healthy stretch ended, so an earlier episode that recovered, or a single noisy minute, is passed
+ * over, and a slow ramp is dated from its first clearly raised stretch.
  */
 export function detectOnset(
   minutes: readonly MinuteCount[],
   minRequests: number,
   thresholds: RiseThresholds,
 ): Onset {
-  let totalRequests = 0;
-  let totalErrors = 0;
-  for (const minute of minutes) {
-    totalRequests += minute.total;
-    totalErrors += minute.errors;
-  }
-  const whole = logLikelihood(totalErrors, totalRequests);
-  let best: { index: number; score: number; before: number; after: number; counted: boolean } | null = null;
-  let preRequests = 0;
-  let preErrors = 0;
+  let earliest = 0;
+  let earliestRequests = 0;
   let earliestRatio: number | null = null;
-  // The split is placed where it explains the series best, whatever the traffic; only then must both sides hold
-  // the minimum: a split moved to where the minimum is met would date a low-traffic rise too early. At least two
-  // minutes after it, so one noisy last minute is no rise.
-  for (let i = 1; i < minutes.length - 1; i += 1) {
-    preRequests += minutes[i - 1]!.total;
-    preErrors += minutes[i - 1]!.errors;
-    if (earliestRatio === null && preRequests >= minRequests && preRequests > 0)
-      earliestRatio = preErrors / preRequests;
-    const postRequests = totalRequests - preRequests;
-    const postErrors = totalErrors - preErrors;
-    if (preRequests === 0 || postRequests === 0) continue;
-    const before = preErrors / preRequests;
-    const after = postErrors / postRequests;
-    if (after <= before) continue;
-    const score = logLikelihood(preErrors, preRequests) + logLikelihood(postErrors, postRequests) - whole;
-    if (best === null || score > best.score)
-      best = {
-        index: i,
-        score,
-        before,
-        after,
-        counted: preRequests >= minRequests && postRequests >= minRequests,
-      };
+  while (earliestRatio === null && earliest < minutes.length) {
+    earliestRequests += minutes[earliest]!.total;
+    earliest += 1;
+    if (earliestRequests >= minRequests && earliestRequests > 0)
+      earliestRatio = levelOf(minutes, 0, earliest).errors / earliestRequests;
   }
-  if (best === null || !best.counted || !isClearlyAbove(best.after, best.before, thresholds))
-    return { kind: 'none', earliestRatio };
-  const start = cusumStart(minutes, best.index, best.before, best.after);
-  return { kind: 'rise', at: minutes[start]!.minuteStart, before: best.before, after: best.after };
+  const levels: Level[] = [];
+  if (minutes.length > 0) segment(minutes, 0, minutes.length, thresholds, levels);
+  const healthy = Math.min(...levels.map(ratioOf));
+  const lastHealthy = levels.findLastIndex((level) => !isClearlyAbove(ratioOf(level), healthy, thresholds));
+  if (lastHealthy === -1 || lastHealthy === levels.length - 1) return { kind: 'none', earliestRatio };
+  const episode = levelOf(minutes, levels[lastHealthy + 1]!.start, minutes.length);
+  return {
+    kind: 'rise',
+    at: minutes[episode.start]!.minuteStart,
+    before: ratioOf(levels[lastHealthy]!),
+    after: ratioOf(episode),
+  };
 }
 
 /** Where a change time came from, best first. */
@@ -239,14 +286,34 @@ export interface ChangeTime {
   source: ChangeTimeSource;
 }
 
-function firstMinuteWithRequests(minutes: readonly MinuteCount[] | undefined): Date | null {
-  return minutes?.find((minute) => minute.total > 0)?.minuteStart ?? null;
+/**
+ * The first minute a revision received a real share of the service's requests: at least a quarter of its share now
+ * (its traffic percent; for a revision no longer serving, the largest share it had). A tagged revision's preview URL
+ * answers a few requests long before it takes traffic; a share, unlike a rate, is not fooled by a traffic spike.
+ */
+function gainedTrafficAt(
+  revision: string,
+  series: Readonly<Record<string, readonly MinuteCount[]>>,
+  percent: number | undefined,
+): Date | null {
+  const own = (series[revision] ?? []).filter((minute) => minute.total > 0);
+  if (own.length === 0) return null;
+  const service = new Map(
+    serviceMinutes(series).map((minute) => [minute.minuteStart.getTime(), minute.total]),
+  );
+  const shares = own.map((minute) => ({
+    at: minute.minuteStart,
+    share: minute.total / (service.get(minute.minuteStart.getTime()) ?? minute.total),
+  }));
+  const target =
+    percent !== undefined && percent > 0 ? percent / 100 : Math.max(...shares.map((m) => m.share));
+  return shares.find((minute) => minute.share >= target / 4)?.at ?? null;
 }
 
 /**
  * When `revision` started serving. It cannot have served before it was created (`create_time`), nor before
- * lastgood last saw another revision serving 100%. The first minute Monitoring saw requests for it is the best
- * estimate, unless that is the series' first minute (it served already before the series began); lastgood's first
+ * lastgood last saw another revision serving 100%. The first minute Monitoring saw it take a real share of requests
+ * is the best estimate, unless that is the series' first minute (it served already before the series began); lastgood's first
  * sight of it serving 100% is an upper bound. Null when the revision is unknown.
  */
 export function servingSince(revision: string, evidence: Evidence): ChangeTime | null {
@@ -263,7 +330,7 @@ export function servingSince(revision: string, evidence: Evidence): ChangeTime |
   }
   const telemetry = evidence.telemetry;
   if (telemetry.status === 'ok') {
-    const first = firstMinuteWithRequests(telemetry.series[revision]);
+    const first = gainedTrafficAt(revision, telemetry.series, evidence.traffic[revision]);
     if (first !== null && first.getTime() > telemetry.from.getTime()) {
       const at = Math.max(lower, upper === null ? first.getTime() : Math.min(upper, first.getTime()));
       return { at: new Date(at), source: 'monitoring' };

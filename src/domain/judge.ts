@@ -9,6 +9,7 @@ import {
   type RiseThresholds,
   selectSuspect,
   serviceMinutes,
+  significantlyAbove,
   type Telemetry,
   type TelemetryStatus,
   type WindowRatio,
@@ -41,7 +42,7 @@ export interface JudgementPolicy {
   ratioMultiple: number;
   /** ... and at least this much above it, absolutely. */
   minRatioIncrease: number;
-  /** How far before a full cutover the previous revision's own ratio is read. */
+  /** How much of the baseline's last serving before a full cutover its own ratio is read over. */
   baselineWindowMs: number;
   /** Requests per minute after the onset at least this multiple of before: a traffic spike. */
   spikeMultiple: number;
@@ -302,14 +303,20 @@ function compare(
     effect: `${suspect}: ${describe(suspectWindow)}`,
   });
   if (baseline === null) return { kind: 'inconclusive', why: 'no baseline revision to compare with' };
+  // After a cutover, the baseline's own last stretch of serving before the change: the revision a rollback restores
+  // may have served long before the one just replaced.
+  const lastServed = (telemetry.series[baseline] ?? [])
+    .filter((minute) => minute.total > 0 && minute.minuteStart.getTime() < sinceChange)
+    .at(-1);
+  const baselineEnd = lastServed ? lastServed.minuteStart.getTime() + MINUTE_MS : sinceChange;
   const baselineWindow = split
     ? measure(context, baseline, 'baseline', from, telemetry.to)
     : measure(
         context,
         baseline,
         'baseline',
-        new Date(sinceChange - context.policy.baselineWindowMs),
-        new Date(sinceChange),
+        new Date(baselineEnd - context.policy.baselineWindowMs),
+        new Date(baselineEnd),
       );
   context.factors.push({
     name: 'baseline_error_ratio',
@@ -347,7 +354,13 @@ function healthyBeforeOnset(
     new Date(onset.at.getTime() - context.policy.onsetToleranceMs),
   );
   if (before.ratio === null) return false;
-  const healthy = !isClearlyAbove(before.ratio, baselineRatio ?? onset.before, context.thresholds);
+  // Exonerating evidence, so the bar is low: any significant excess over the baseline means it was failing already.
+  const healthy = !significantlyAbove(
+    before.errors,
+    before.requests,
+    baselineRatio ?? onset.before,
+    context.policy.ratioMultiple,
+  );
   context.factors.push({
     name: 'suspect_before_onset_error_ratio',
     value: round(before.ratio),
@@ -440,15 +453,18 @@ export function judge(evidence: Evidence, policy: JudgementPolicy, now: Date): J
   const summary = context.summary;
   context.factors.push(telemetryFactor(telemetry, policy.evidence));
 
+  const service = telemetry.status === 'ok' ? serviceMinutes(telemetry.series) : [];
   const onset =
-    telemetry.status === 'ok'
-      ? detectOnset(serviceMinutes(telemetry.series), policy.minRequests, context.thresholds)
-      : null;
-  // Errors visible from the series' first minute began before it: they were there by its start.
+    telemetry.status === 'ok' ? detectOnset(service, policy.minRequests, context.thresholds) : null;
+  // Errors visible from the series' first minute began no later than that minute.
   const errorsThroughout =
     onset?.kind === 'none' && onset.earliestRatio !== null && onset.earliestRatio >= policy.minRatioIncrease;
   const errorsBy =
-    onset?.kind === 'rise' ? onset.at : errorsThroughout && telemetry.status === 'ok' ? telemetry.from : null;
+    onset?.kind === 'rise'
+      ? onset.at
+      : errorsThroughout
+        ? (service.find((minute) => minute.total > 0)?.minuteStart ?? null)
+        : null;
   if (onset?.kind === 'rise') {
     summary.onset = onset.at;
     context.factors.push({

@@ -236,3 +236,27 @@ describe('selectSuspect', () => {
     });
   });
 });
+
+describe('servingSince with a preview tag', () => {
+  it('dates a tagged revision from when it took a real share of traffic, not its first preview request', () => {
+    const evidence = evidenceOf({
+      startedAt: -5,
+      revisions: [
+        { name: 'stable', createdAt: -5000 },
+        { name: 'tagged', createdAt: -400 },
+      ],
+      traffic: { stable: 70, tagged: 30 },
+      series: {
+        stable: minutes([
+          { from: -120, to: -12, rpm: 1000, errorRate: 0 },
+          { from: -12, to: 0, rpm: 700, errorRate: 0 },
+        ]),
+        tagged: minutes([
+          { from: -120, to: -12, rpm: 2, errorRate: 0 },
+          { from: -12, to: 0, rpm: 300, errorRate: 0 },
+        ]),
+      },
+    });
+    expect(servingSince('tagged', evidence)).toEqual({ at: at(-12), source: 'monitoring' });
+  });
+});
