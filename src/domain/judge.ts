@@ -451,6 +451,7 @@ export function judge(evidence: Evidence, policy: JudgementPolicy, now: Date): J
     return verdict(context, 'ROLLBACK');
   }
   const summary = context.summary;
+  summary.correlated = correlatedWithin(evidence, policy);
   context.factors.push(telemetryFactor(telemetry, policy.evidence));
 
   const service = telemetry.status === 'ok' ? serviceMinutes(telemetry.series) : [];
@@ -546,8 +547,7 @@ export function judge(evidence: Evidence, policy: JudgementPolicy, now: Date): J
       return verdict(context, 'TRAFFIC_SPIKE');
   }
 
-  const correlated = correlatedWithin(evidence, policy);
-  summary.correlated = correlated;
+  const correlated = summary.correlated;
   const unchanged = correlated.filter((incident) => incident.changedRecently !== true);
   if (correlated.length > 0) {
     context.factors.push({
@@ -566,7 +566,7 @@ export function judge(evidence: Evidence, policy: JudgementPolicy, now: Date): J
       effect:
         comparison.baseline === 0
           ? 'the suspect fails; its baseline had no 5xx'
-          : `the suspect fails ${round(comparison.suspect / comparison.baseline)}x its baseline`,
+          : `the suspect fails ${Math.round((comparison.suspect / comparison.baseline) * 10) / 10}x as often as its baseline`,
     });
     return verdict(context, 'ROLLBACK');
   }
