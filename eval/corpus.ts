@@ -352,7 +352,7 @@ function runPath(scenario: Scenario, judged: boolean): ScenarioResult['judged'] 
       continue;
     }
     if (judged) {
-      const verdict = judge(assembleEvidence(scenario, series, alert, judgement), judgement, at(alert.at));
+      const verdict = judge(assembleEvidence(scenario, series, alert, judgement), judgement);
       last = {
         outcome: verdict.action === 'rollback' ? 'rollback' : 'hold',
         reason: verdict.reason,

@@ -147,12 +147,11 @@ function validTelemetry(telemetry: Telemetry): boolean {
 }
 
 /** What makes the inputs unusable, or null. A NaN or an Infinity anywhere never turns into a rollback. */
-function invalidInput(evidence: Evidence, policy: JudgementPolicy, now: Date): string | null {
+function invalidInput(evidence: Evidence, policy: JudgementPolicy): string | null {
   const numbers = Object.entries(policy).filter(([key]) => key !== 'evidence');
   const badKey = numbers.find(([, value]) => !finiteCount(value as number));
   if (badKey) return `policy ${badKey[0]}`;
   if (!EVIDENCE_MODES.includes(policy.evidence)) return 'policy evidence';
-  if (!finiteDate(now)) return 'now';
   const incident = evidence.incident;
   if (!finiteDate(incident.startedAt)) return 'incident startedAt';
   if (incident.lookbackMs !== null && !(finiteCount(incident.lookbackMs) && incident.lookbackMs > 0))
@@ -170,7 +169,9 @@ function invalidInput(evidence: Evidence, policy: JudgementPolicy, now: Date): s
 
 /** The outcome of comparing the suspect with its baseline. */
 type Comparison =
-  | { kind: 'specific' | 'not_specific'; suspect: number; baseline: number }
+  | { kind: 'specific'; suspect: number; baseline: number }
+  /** `suspect` is null when it had too few requests to measure. */
+  | { kind: 'not_specific'; suspect: number | null; baseline: number }
   /** Too few requests on one side, no baseline, or the 5xx series does not show the failure the alert reports. */
   | { kind: 'inconclusive'; why: string }
   | { kind: 'unavailable' };
@@ -323,16 +324,37 @@ function compare(
     value: baselineWindow.ratio === null ? null : round(baselineWindow.ratio),
     effect: `${baseline} ${split ? 'over the same minutes' : 'before the change'}: ${describe(baselineWindow)}`,
   });
-  if (suspectWindow.ratio === null || baselineWindow.ratio === null)
+  const suspectRatio = suspectWindow.ratio;
+  const baselineRatio = baselineWindow.ratio;
+  if (suspectRatio !== null && baselineRatio !== null && suspectRatio >= context.policy.minRatioIncrease) {
+    if (!isClearlyAbove(suspectRatio, baselineRatio, context.thresholds))
+      return { kind: 'not_specific', suspect: suspectRatio, baseline: baselineRatio };
+    // Clearly above, but a handful of errors can be that by chance: it must also be more than noise.
+    if (
+      significantlyAbove(
+        suspectWindow.errors,
+        suspectWindow.requests,
+        baselineRatio,
+        context.policy.ratioMultiple,
+      )
+    )
+      return { kind: 'specific', suspect: suspectRatio, baseline: baselineRatio };
+  }
+  // A baseline serving beside the suspect that fails clearly above the service's earlier level shows the failure
+  // is not confined to the suspect, even when the suspect has too few requests (or no 5xx) to measure.
+  const healthyLevel = onset.kind === 'rise' ? onset.before : 0;
+  if (split && baselineRatio !== null && isClearlyAbove(baselineRatio, healthyLevel, context.thresholds))
+    return { kind: 'not_specific', suspect: suspectRatio, baseline: baselineRatio };
+  if (suspectRatio === null || baselineRatio === null)
     return { kind: 'inconclusive', why: `fewer than ${context.policy.minRequests} requests in a window` };
   // A suspect without 5xx does not show the failure the alert reports (a latency SLO, or data not in yet): the
   // 5xx comparison cannot clear it.
-  if (suspectWindow.ratio < context.policy.minRatioIncrease)
+  if (suspectRatio < context.policy.minRatioIncrease)
     return { kind: 'inconclusive', why: 'the suspect shows no 5xx failure to compare' };
-  const kind = isClearlyAbove(suspectWindow.ratio, baselineWindow.ratio, context.thresholds)
-    ? 'specific'
-    : 'not_specific';
-  return { kind, suspect: suspectWindow.ratio, baseline: baselineWindow.ratio };
+  return {
+    kind: 'inconclusive',
+    why: 'the suspect is above its baseline by too few errors to be more than noise',
+  };
 }
 
 /**
@@ -411,10 +433,10 @@ function correlatedWithin(evidence: Evidence, policy: JudgementPolicy): Correlat
 
 /**
  * Judges whether the suspect change caused the burn an alert reports, before any rollback changes production.
- * Pure: the evidence and the time are passed in. Holds carry a reason; `factors` explain every input looked at.
- * Rules run in the documented order (docs/judgement.md); the first that holds wins.
+ * Pure: every time it compares comes from the evidence. Holds carry a reason; `factors` explain every input looked
+ * at. Rules run in the documented order (docs/judgement.md); the first that holds wins.
  */
-export function judge(evidence: Evidence, policy: JudgementPolicy, now: Date): Judgement {
+export function judge(evidence: Evidence, policy: JudgementPolicy): Judgement {
   const telemetry = evidence.telemetry;
   const startedAt = evidence.incident.startedAt;
   const lookbackMs = evidence.incident.lookbackMs ?? policy.defaultLookbackMs;
@@ -441,7 +463,7 @@ export function judge(evidence: Evidence, policy: JudgementPolicy, now: Date): J
       correlated: [],
     },
   };
-  const invalid = invalidInput(evidence, policy, now);
+  const invalid = invalidInput(evidence, policy);
   if (invalid !== null) {
     context.factors.push({ name: 'invalid_evidence', value: invalid, effect: 'not a number or not a time' });
     return verdict(context, 'INVALID_EVIDENCE');
@@ -524,7 +546,10 @@ export function judge(evidence: Evidence, policy: JudgementPolicy, now: Date): J
     context.factors.push({
       name: 'revision_specific',
       value: false,
-      effect: `the baseline fails about as much (${round(comparison.baseline)} vs ${round(comparison.suspect)})`,
+      effect:
+        comparison.suspect === null
+          ? `the baseline serving beside it fails too (${round(comparison.baseline)}); the suspect has too few requests to set apart`
+          : `the baseline fails about as much (${round(comparison.baseline)} against ${round(comparison.suspect)})`,
     });
     return verdict(context, 'NOT_REVISION_SPECIFIC');
   }

@@ -6,6 +6,7 @@ import {
   selectSuspect,
   serviceMinutes,
   servingSince,
+  significantlyAbove,
   windowRatio,
 } from '../../src/domain/evidence.ts';
 import { at, evidenceOf, minutes } from './evidence-builder.ts';
@@ -82,6 +83,33 @@ describe('detectOnset', () => {
     if (onset.kind === 'rise') expect(onset.at.getTime()).toBeLessThanOrEqual(at(-40).getTime());
   });
 
+  it('dates the episode under way, passing over an earlier one that recovered', () => {
+    const series = minutes([
+      { from: -120, to: -70, rpm: 600, errorRate: 0.001 },
+      { from: -70, to: -50, rpm: 600, errorRate: 0.09 },
+      { from: -50, to: -9, rpm: 600, errorRate: 0.001 },
+      { from: -9, to: 0, rpm: 600, errorRate: 0.09 },
+    ]);
+    expect(detectOnset(series, 100, thresholds)).toMatchObject({ kind: 'rise', at: at(-9) });
+  });
+
+  it('sees no onset when the errors have recovered', () => {
+    const series = minutes([
+      { from: -60, to: -30, rpm: 600, errorRate: 0.001 },
+      { from: -30, to: -15, rpm: 600, errorRate: 0.09 },
+      { from: -15, to: 0, rpm: 600, errorRate: 0.001 },
+    ]);
+    expect(detectOnset(series, 100, thresholds).kind).toBe('none');
+  });
+
+  it('finds a low-traffic rise where it happened, from few requests', () => {
+    const series = minutes([
+      { from: -120, to: -8, rpm: 4, errorRate: 0 },
+      { from: -8, to: 0, rpm: 4, errorRate: 0.5 },
+    ]);
+    expect(detectOnset(series, 100, thresholds)).toMatchObject({ kind: 'rise', at: at(-8) });
+  });
+
   it('sees no onset in a flat series, and reports its level', () => {
     const series = minutes([{ from: -60, to: 0, rpm: 800, errorRate: 0.05 }]);
     expect(detectOnset(series, 100, thresholds)).toEqual({ kind: 'none', earliestRatio: 0.05 });
@@ -113,6 +141,21 @@ describe('detectOnset', () => {
       ),
     );
   });
+});
+
+describe('significantlyAbove', () => {
+  const cases: [string, number, number, number, boolean][] = [
+    ['3.7x a 0.1% baseline over 9k requests', 34, 9264, 0.00104, true],
+    ['about the baseline', 56, 32295, 0.0019, false],
+    ['two errors in twenty requests', 2, 20, 0.001, false],
+    ['a hair above in a huge sample', 1300, 1_000_000, 0.001, false],
+    ['any clear excess over a baseline without errors', 12, 400, 0, true],
+    ['no errors at all', 0, 500, 0, false],
+  ];
+  for (const [name, errors, requests, reference, expected] of cases) {
+    it(`${expected ? 'counts' : 'does not count'} ${name}`, () =>
+      expect(significantlyAbove(errors, requests, reference, 2)).toBe(expected));
+  }
 });
 
 describe('serviceMinutes', () => {
