@@ -20,6 +20,7 @@ export type Telemetry =
   | { status: 'no_data' }
   | { status: 'off' };
 
+/** Whether the series was read: `ok`, `unavailable` (an error), `no_data` (an empty answer) or `off`. */
 export type TelemetryStatus = Telemetry['status'];
 
 /** The alert's incident, as far as timing goes. */
@@ -281,6 +282,7 @@ export function detectOnset(
 /** Where a change time came from, best first. */
 export type ChangeTimeSource = 'monitoring' | 'traffic_records' | 'create_time' | 'deploy_end_time';
 
+/** When the suspect started serving, and what that time rests on. */
 export interface ChangeTime {
   at: Date;
   source: ChangeTimeSource;

@@ -108,6 +108,7 @@ export interface JudgementSummary {
   correlated: CorrelatedIncident[];
 }
 
+/** The verdict: act or hold, why, every input looked at, and what to show. */
 export interface Judgement {
   action: 'rollback' | 'hold';
   reason: JudgementReason;
