@@ -12,6 +12,7 @@ import { decide } from '../src/domain/decide.ts';
 import {
   type CorrelatedIncident,
   type Evidence,
+  type IncidentEvidence,
   type MinuteCount,
   parseLookbackMs,
   type Telemetry,
@@ -21,6 +22,7 @@ import {
   type JudgementPolicy,
   type JudgementReason,
   judge,
+  monitoringWindow,
 } from '../src/domain/judge.ts';
 import { findLastKnownGood } from '../src/domain/last-known-good.ts';
 import type { Factor, PastRollback, Policy, Reason, Signal, TargetHistory } from '../src/domain/types.ts';
@@ -30,8 +32,6 @@ const MINUTE = 60_000;
 export const T0 = new Date('2026-11-23T12:00:00Z');
 /** Cloud Run metrics arrive late: a job reading Monitoring at minute m sees counts up to m - 2. */
 const INGESTION_DELAY_MINUTES = 2;
-/** The Monitoring read a job makes starts this long before the earliest the errors can have begun. */
-const READ_BEFORE_MINUTES = 60;
 
 const minute = z.number().int();
 const segment = z.strictObject({
@@ -202,8 +202,8 @@ function judgementPolicy(scenario: Scenario): JudgementPolicy {
 
 /**
  * The evidence a rollback job would read for an alert evaluated at minute `now`: the revisions, the traffic split,
- * lastgood's traffic records so far, one Monitoring read from an hour before the earliest the errors can have begun
- * up to what has been ingested, the last known good as the job would pick it, and the other targets' incidents.
+ * lastgood's traffic records so far, one Monitoring read over `monitoringWindow` up to what has been ingested,
+ * the last known good as the job would pick it, and the other targets' incidents.
  */
 export function assembleEvidence(
   scenario: Scenario,
@@ -211,15 +211,13 @@ export function assembleEvidence(
   alert: Scenario['alerts'][number],
   policy: JudgementPolicy,
 ): Evidence {
-  const lookbackMs = parseLookbackMs(scenario.filter);
-  const startedAt = at(alert.startedAt);
-  const durationMs = alert.durationSeconds * 1000;
-  const from = new Date(
-    startedAt.getTime() -
-      (lookbackMs ?? policy.defaultLookbackMs) -
-      durationMs -
-      READ_BEFORE_MINUTES * MINUTE,
-  );
+  const incident: IncidentEvidence = {
+    startedAt: at(alert.startedAt),
+    lookbackMs: parseLookbackMs(scenario.filter),
+    conditionDurationMs: alert.durationSeconds * 1000,
+  };
+  // Monitoring has ingested counts only up to a couple of minutes ago.
+  const { from } = monitoringWindow(incident, policy, at(alert.at));
   const to = at(alert.at - INGESTION_DELAY_MINUTES);
   let telemetry: Telemetry;
   if (scenario.telemetry === 'ok') {
@@ -247,7 +245,7 @@ export function assembleEvidence(
     .filter((incident) => incident.startedAt <= alert.at)
     .map((incident) => ({ ...incident, startedAt: at(incident.startedAt) }));
   const evidence: Evidence = {
-    incident: { startedAt, lookbackMs, conditionDurationMs: durationMs },
+    incident,
     revisions,
     traffic: scenario.traffic,
     trafficRecords,
@@ -263,7 +261,7 @@ export function assembleEvidence(
       servingRevision: serving,
       taggedRevision: scenario.stableTag,
       history: trafficRecords,
-      incidents: [{ startedAt, endedAt: null }],
+      incidents: [{ startedAt: incident.startedAt, endedAt: null }],
       minHealthyServingMs: 10 * MINUTE,
     }).revision;
   }

@@ -3,6 +3,7 @@ import {
   type CorrelatedIncident,
   detectOnset,
   type Evidence,
+  type IncidentEvidence,
   isClearlyAbove,
   type MinuteCount,
   type Onset,
@@ -114,6 +115,24 @@ export interface Judgement {
   reason: JudgementReason;
   factors: Factor[];
   summary: JudgementSummary;
+}
+
+/**
+ * The minutes a job should read from Cloud Monitoring for an incident: from `changeWindow` before the earliest the
+ * errors can have begun (so a change inside the window shows its first minute of traffic) up to `now`.
+ */
+export function monitoringWindow(
+  incident: IncidentEvidence,
+  policy: JudgementPolicy,
+  now: Date,
+): { from: Date; to: Date } {
+  const lookbackMs = incident.lookbackMs ?? policy.defaultLookbackMs;
+  return {
+    from: new Date(
+      incident.startedAt.getTime() - lookbackMs - incident.conditionDurationMs - policy.changeWindowMs,
+    ),
+    to: now,
+  };
 }
 
 function round(value: number): number {

@@ -6,6 +6,7 @@ import {
   type JudgementPolicy,
   type JudgementReason,
   judge,
+  monitoringWindow,
 } from '../../src/domain/judge.ts';
 import { at, type EvidenceSpec, evidenceOf, minutes } from './evidence-builder.ts';
 
@@ -486,5 +487,20 @@ describe('judge properties', () => {
         },
       ),
     );
+  });
+});
+
+describe('monitoringWindow', () => {
+  it('reads from a change window before the earliest the errors can have begun, up to now', () => {
+    const incident = { startedAt: at(-5), lookbackMs: 3_600_000, conditionDurationMs: 60_000 };
+    expect(monitoringWindow(incident, DEFAULT_JUDGEMENT_POLICY, at(0))).toEqual({
+      from: at(-126),
+      to: at(0),
+    });
+  });
+
+  it('assumes the default lookback when the condition has none', () => {
+    const incident = { startedAt: at(-5), lookbackMs: null, conditionDurationMs: 0 };
+    expect(monitoringWindow(incident, DEFAULT_JUDGEMENT_POLICY, at(0)).from).toEqual(at(-125));
   });
 });
