@@ -10,17 +10,17 @@ const policyOverrides = {
   errorRateThreshold: z.number().gt(0).lt(1).optional(),
   minConfidence: z.number().min(0).max(1).optional(),
   maxRollbacksPerHour: z.number().int().min(1).max(60).optional(),
-  cooldown: duration.optional(),
-  maxAlertAge: duration.optional(),
+  cooldown: duration({ min: '1m', max: '7d' }).optional(),
+  maxAlertAge: duration({ min: '1m', max: '1d' }).optional(),
   signal: z.enum(['error_ratio', 'burn_rate']).optional(),
   sloGoal: z.number().gt(0).lt(1).optional(),
   stableTag: z
     .string()
     .regex(/^[a-z]([a-z0-9-]{0,44}[a-z0-9])?$/, 'a Cloud Run traffic tag')
     .optional(),
-  minHealthyServing: duration.optional(),
+  minHealthyServing: duration({ min: '0ms', max: '7d' }).optional(),
   freezeAfterRollback: z.boolean().optional(),
-  verificationWindow: duration.optional(),
+  verificationWindow: duration({ min: '100ms', max: '7d' }).optional(),
 };
 
 const cloudRunTarget = z.strictObject({
