@@ -1,6 +1,11 @@
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { type ExecutionSettings, TARGET_NAME, type TargetConfig } from '../domain/target.ts';
+import {
+  type ExecutionSettings,
+  protectedResource,
+  TARGET_NAME,
+  type TargetConfig,
+} from '../domain/target.ts';
 import type { Mode, Policy } from '../domain/types.ts';
 import { LastgoodError } from '../errors.ts';
 import { duration } from './durations.ts';
@@ -139,6 +144,8 @@ export function parsePolicyFile(text: string, source: string): Map<string, Targe
   const defaults = parsed.data.defaults;
   resolvePolicy(defaults, {}, 'defaults');
   const targets = new Map<string, TargetConfig>();
+  // Resource names are lowercase in Google Cloud, so a difference in case is still the same resource.
+  const targetByResource = new Map<string, string>();
   for (const [name, entry] of Object.entries(parsed.data.targets)) {
     const { policy, execution } = resolvePolicy(defaults, entry, `targets.${name}`);
     const location =
@@ -151,6 +158,16 @@ export function parsePolicyFile(text: string, source: string): Map<string, Targe
             pipeline: entry.pipeline,
             target: entry.target,
           };
+    const resource = protectedResource(location);
+    const first = targetByResource.get(resource.toLowerCase());
+    if (first !== undefined) {
+      throw new LastgoodError(
+        'LASTGOOD_ERR_CONFIG',
+        `Invalid configuration in ${source}:\n  targets.${name}: protects ${resource}, as targets.${first} does; ` +
+          'two targets for one resource would roll it back twice for one incident. Keep one of them.',
+      );
+    }
+    targetByResource.set(resource.toLowerCase(), name);
     targets.set(name, Object.freeze({ ...location, name, policy, execution }) as TargetConfig);
   }
   return targets;
