@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { ROLES, type Role } from '../auth/roles.ts';
 import { LastgoodError } from '../errors.ts';
 import { duration, durationOutside, parseDuration } from './durations.ts';
+import { lookAlikeWarnings } from './look-alikes.ts';
 import { formatIssues, parsePolicyFile } from './policy.ts';
 import { assertProductionSafe } from './production-safety.ts';
 import type { Config } from './types.ts';
@@ -136,10 +137,17 @@ const envSchema = z.strictObject({
 const ENV_KEYS = new Set(Object.keys(envSchema.shape));
 /** The `lastgood` CLI's settings: an operator's shell exports them, and the server started from it must not mind. */
 const CLI_KEYS = new Set(['LASTGOOD_URL', 'LASTGOOD_TOKEN']);
+const KNOWN_KEYS: ReadonlySet<string> = new Set([...ENV_KEYS, ...CLI_KEYS]);
+
+/** The emulator's own settings (src/emulator/main.ts): a shell that runs both exports them. */
+function isEmulatorKey(key: string): boolean {
+  return key.startsWith('LASTGOOD_EMULATOR_');
+}
 
 /**
  * Validates the environment and the policy file once at start. Unknown `LASTGOOD_*` variables are refused, so a
- * typo fails loudly instead of silently falling back to a default.
+ * typo fails loudly instead of silently falling back to a default; other look-alikes (`DATABSE_URL`,
+ * `lastgood_enabled`) come back in `warnings`, for the caller to log, and are refused in production.
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
@@ -147,7 +155,7 @@ export function loadConfig(
 ): Config {
   const picked: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
-    if (value === undefined || CLI_KEYS.has(key)) continue;
+    if (value === undefined || CLI_KEYS.has(key) || isEmulatorKey(key)) continue;
     if (ENV_KEYS.has(key) || key.startsWith('LASTGOOD_')) picked[key] = value;
   }
   const parsed = envSchema.safeParse(picked);
@@ -206,6 +214,7 @@ export function loadConfig(
     operatorTokens: Object.freeze(operatorTokens.data.map((token) => Object.freeze(token))),
     policyFile,
     targets: parsePolicyFile(policyText, policyFile),
+    warnings: Object.freeze(lookAlikeWarnings(env, KNOWN_KEYS, isEmulatorKey)),
     emulators: Object.freeze({
       cloudRun: e.CLOUD_RUN_EMULATOR_HOST ?? null,
       cloudDeploy: e.CLOUD_DEPLOY_EMULATOR_HOST ?? null,
