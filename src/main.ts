@@ -44,6 +44,7 @@ async function main(): Promise<void> {
     process.exit(78);
   }
   const logger = createLogger(config.logLevel);
+  for (const warning of config.warnings) logger.warn(warning);
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const metrics = createMetrics(store, config.targets.keys());
   const executors = createExecutors(config, metrics.googleCall);

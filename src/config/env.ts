@@ -3,7 +3,8 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { ROLES, type Role } from '../auth/roles.ts';
 import { LastgoodError } from '../errors.ts';
-import { duration, parseDuration } from './durations.ts';
+import { duration, durationOutside, parseDuration } from './durations.ts';
+import { lookAlikeWarnings } from './look-alikes.ts';
 import { formatIssues, parsePolicyFile } from './policy.ts';
 import { assertProductionSafe } from './production-safety.ts';
 import type { Config } from './types.ts';
@@ -36,14 +37,24 @@ const commaList = (text: string | undefined) =>
 
 const hostPort = z.string().regex(/^[^:\s]+:\d{1,5}$/, 'must be host:port');
 
+/** Waits before each Google retry: long enough not to hammer the API, short enough to finish a rollback. */
+const RETRY_DELAY_RANGE = { min: '10ms', max: '10m' };
+
 const durationList = z.string().transform((text, ctx) => {
   const values = commaList(text).map(parseDuration);
   if (values.some((value) => value === null)) {
     ctx.addIssue({ code: 'custom', message: 'a comma-separated list of durations, e.g. 5s,10s,30s' });
     return z.NEVER;
   }
+  const outside = (values as number[]).map((ms) => durationOutside(ms, RETRY_DELAY_RANGE)).find(Boolean);
+  if (outside) {
+    ctx.addIssue({ code: 'custom', message: `each delay ${outside} (got ${text.trim()})` });
+    return z.NEVER;
+  }
   return values as number[];
 });
+
+const RATE_WINDOW_RANGE = { min: '1s', max: '1d' };
 
 /** A rate-limit budget: "600/1m" is 600 requests per minute. */
 const rateBudget = z.string().transform((text, ctx) => {
@@ -51,6 +62,11 @@ const rateBudget = z.string().transform((text, ctx) => {
   const windowMs = match ? parseDuration(match[2]!) : null;
   if (!match || Number(match[1]) === 0 || !windowMs) {
     ctx.addIssue({ code: 'custom', message: 'a budget like 600/1m: requests per duration, both above 0' });
+    return z.NEVER;
+  }
+  const outside = durationOutside(windowMs, RATE_WINDOW_RANGE);
+  if (outside !== null) {
+    ctx.addIssue({ code: 'custom', message: `the window ${outside} (got ${text.trim()})` });
     return z.NEVER;
   }
   return { max: Number(match[1]), windowMs };
@@ -88,19 +104,19 @@ const envSchema = z.strictObject({
   LASTGOOD_ENABLED: z.enum(['true', 'false', '1', '0']).default('true'),
   LASTGOOD_WEBHOOK_TOKENS: z.string().optional(),
   LASTGOOD_OPERATOR_TOKENS: z.string().optional(),
-  LASTGOOD_SHUTDOWN_GRACE: duration.default(10_000),
-  LASTGOOD_GOOGLE_DEADLINE: duration.default(10_000),
+  LASTGOOD_SHUTDOWN_GRACE: duration({ min: '1s', max: '1h' }).default(10_000),
+  LASTGOOD_GOOGLE_DEADLINE: duration({ min: '100ms', max: '10m' }).default(10_000),
   LASTGOOD_GOOGLE_RETRY_DELAYS: durationList.default([5_000, 10_000, 30_000]),
-  LASTGOOD_POLL_INTERVAL: duration.default(1_000),
-  LASTGOOD_ROLLBACK_TIMEOUT: duration.default(5 * 60_000),
-  LASTGOOD_JOB_LEASE: duration.default(30_000),
-  LASTGOOD_JOB_POLL: duration.default(1_000),
+  LASTGOOD_POLL_INTERVAL: duration({ min: '10ms', max: '1m' }).default(1_000),
+  LASTGOOD_ROLLBACK_TIMEOUT: duration({ min: '1s', max: '1d' }).default(5 * 60_000),
+  LASTGOOD_JOB_LEASE: duration({ min: '100ms', max: '1h' }).default(30_000),
+  LASTGOOD_JOB_POLL: duration({ min: '10ms', max: '10m' }).default(1_000),
   LASTGOOD_WORKER_ID: z.string().min(1).max(128).optional(),
   LASTGOOD_WEBHOOK_TOKEN_SECRET: z
     .string()
     .regex(/^projects\/[^/\s]+\/secrets\/[^/\s]+$/, 'must be projects/PROJECT/secrets/SECRET')
     .optional(),
-  LASTGOOD_TOKEN_REFRESH: duration.default(5 * 60_000),
+  LASTGOOD_TOKEN_REFRESH: duration({ min: '10s', max: '1d' }).default(5 * 60_000),
   LASTGOOD_PUBSUB_AUDIENCE: z.string().min(1).max(2048).optional(),
   LASTGOOD_PUBSUB_SERVICE_ACCOUNT: z.email().optional(),
   LASTGOOD_CORS_ORIGINS: originList.default([]),
@@ -115,16 +131,23 @@ const envSchema = z.strictObject({
   LASTGOOD_NOTIFY_WEBHOOK_URL: httpUrl.optional(),
   LASTGOOD_NOTIFY_WEBHOOK_SECRET: z.string().min(16, 'at least 16 characters').max(512).optional(),
   LASTGOOD_NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
-  LASTGOOD_NOTIFY_TIMEOUT: duration.default(5_000),
+  LASTGOOD_NOTIFY_TIMEOUT: duration({ min: '100ms', max: '5m' }).default(5_000),
 });
 
 const ENV_KEYS = new Set(Object.keys(envSchema.shape));
 /** The `lastgood` CLI's settings: an operator's shell exports them, and the server started from it must not mind. */
 const CLI_KEYS = new Set(['LASTGOOD_URL', 'LASTGOOD_TOKEN']);
+const KNOWN_KEYS: ReadonlySet<string> = new Set([...ENV_KEYS, ...CLI_KEYS]);
+
+/** The emulator's own settings (src/emulator/main.ts): a shell that runs both exports them. */
+function isEmulatorKey(key: string): boolean {
+  return key.startsWith('LASTGOOD_EMULATOR_');
+}
 
 /**
  * Validates the environment and the policy file once at start. Unknown `LASTGOOD_*` variables are refused, so a
- * typo fails loudly instead of silently falling back to a default.
+ * typo fails loudly instead of silently falling back to a default; other look-alikes (`DATABSE_URL`,
+ * `lastgood_enabled`) come back in `warnings`, for the caller to log, and are refused in production.
  */
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
@@ -132,7 +155,7 @@ export function loadConfig(
 ): Config {
   const picked: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
-    if (value === undefined || CLI_KEYS.has(key)) continue;
+    if (value === undefined || CLI_KEYS.has(key) || isEmulatorKey(key)) continue;
     if (ENV_KEYS.has(key) || key.startsWith('LASTGOOD_')) picked[key] = value;
   }
   const parsed = envSchema.safeParse(picked);
@@ -191,6 +214,7 @@ export function loadConfig(
     operatorTokens: Object.freeze(operatorTokens.data.map((token) => Object.freeze(token))),
     policyFile,
     targets: parsePolicyFile(policyText, policyFile),
+    warnings: Object.freeze(lookAlikeWarnings(env, KNOWN_KEYS, isEmulatorKey)),
     emulators: Object.freeze({
       cloudRun: e.CLOUD_RUN_EMULATOR_HOST ?? null,
       cloudDeploy: e.CLOUD_DEPLOY_EMULATOR_HOST ?? null,

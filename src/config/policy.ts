@@ -1,6 +1,11 @@
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, YAMLError } from 'yaml';
 import { z } from 'zod';
-import { type ExecutionSettings, TARGET_NAME, type TargetConfig } from '../domain/target.ts';
+import {
+  type ExecutionSettings,
+  protectedResource,
+  TARGET_NAME,
+  type TargetConfig,
+} from '../domain/target.ts';
 import type { Mode, Policy } from '../domain/types.ts';
 import { LastgoodError } from '../errors.ts';
 import { duration } from './durations.ts';
@@ -10,17 +15,17 @@ const policyOverrides = {
   errorRateThreshold: z.number().gt(0).lt(1).optional(),
   minConfidence: z.number().min(0).max(1).optional(),
   maxRollbacksPerHour: z.number().int().min(1).max(60).optional(),
-  cooldown: duration.optional(),
-  maxAlertAge: duration.optional(),
+  cooldown: duration({ min: '1m', max: '7d' }).optional(),
+  maxAlertAge: duration({ min: '1m', max: '1d' }).optional(),
   signal: z.enum(['error_ratio', 'burn_rate']).optional(),
   sloGoal: z.number().gt(0).lt(1).optional(),
   stableTag: z
     .string()
     .regex(/^[a-z]([a-z0-9-]{0,44}[a-z0-9])?$/, 'a Cloud Run traffic tag')
     .optional(),
-  minHealthyServing: duration.optional(),
+  minHealthyServing: duration({ min: '0ms', max: '7d' }).optional(),
   freezeAfterRollback: z.boolean().optional(),
-  verificationWindow: duration.optional(),
+  verificationWindow: duration({ min: '100ms', max: '7d' }).optional(),
 };
 
 const cloudRunTarget = z.strictObject({
@@ -124,21 +129,52 @@ function stripUndefined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
+/** Alias uses a policy file may expand: a few `*defaults` are useful, thousands are an alias bomb. */
+const MAX_ALIAS_USES = 50;
+
+/** Why the text is not YAML, with the line and column the `yaml` package points at. */
+function yamlProblem(error: unknown): string {
+  if (error instanceof YAMLError && error.linePos !== undefined) {
+    const [{ line, col }] = error.linePos;
+    // The package's message is "<reason> at line L, column C:" followed by a snippet; the reason is the first part.
+    const reason = error.message.split(/ at line \d+, column \d+/)[0];
+    return `not valid YAML at line ${line}, column ${col}: ${reason} (${error.code})`;
+  }
+  // The package throws a ReferenceError once aliases expand past maxAliasCount.
+  if (error instanceof ReferenceError) {
+    return `not valid YAML: its aliases (*name) expand too far, at most ${MAX_ALIAS_USES} alias uses are allowed`;
+  }
+  return `not valid YAML: ${error instanceof Error ? error.message : String(error)}`;
+}
+
 /** Parses and validates the policy YAML text into resolved targets. */
 export function parsePolicyFile(text: string, source: string): Map<string, TargetConfig> {
   let raw: unknown;
   try {
-    raw = parseYaml(text);
+    raw = parseYaml(text, { maxAliasCount: MAX_ALIAS_USES });
   } catch (error) {
-    throw new LastgoodError('LASTGOOD_ERR_CONFIG', `Invalid configuration in ${source}: not valid YAML`, {
-      cause: error,
-    });
+    throw new LastgoodError(
+      'LASTGOOD_ERR_CONFIG',
+      `Invalid configuration in ${source}: ${yamlProblem(error)}`,
+      {
+        cause: error,
+      },
+    );
   }
   const parsed = policyFileSchema.safeParse(raw ?? {});
   if (!parsed.success) throw new LastgoodError('LASTGOOD_ERR_CONFIG', formatIssues(source, parsed.error));
   const defaults = parsed.data.defaults;
   resolvePolicy(defaults, {}, 'defaults');
+  if (Object.keys(parsed.data.targets).length === 0) {
+    throw new LastgoodError(
+      'LASTGOOD_ERR_CONFIG',
+      `Invalid configuration in ${source}:\n  targets: no targets, so lastgood would protect nothing. Fix: list ` +
+        'at least one under targets: (see examples/lastgood.yaml), or check LASTGOOD_CONFIG names the right file.',
+    );
+  }
   const targets = new Map<string, TargetConfig>();
+  // Resource names are lowercase in Google Cloud, so a difference in case is still the same resource.
+  const targetByResource = new Map<string, string>();
   for (const [name, entry] of Object.entries(parsed.data.targets)) {
     const { policy, execution } = resolvePolicy(defaults, entry, `targets.${name}`);
     const location =
@@ -151,6 +187,16 @@ export function parsePolicyFile(text: string, source: string): Map<string, Targe
             pipeline: entry.pipeline,
             target: entry.target,
           };
+    const resource = protectedResource(location);
+    const first = targetByResource.get(resource.toLowerCase());
+    if (first !== undefined) {
+      throw new LastgoodError(
+        'LASTGOOD_ERR_CONFIG',
+        `Invalid configuration in ${source}:\n  targets.${name}: protects ${resource}, as targets.${first} does; ` +
+          'two targets for one resource would roll it back twice for one incident. Keep one of them.',
+      );
+    }
+    targetByResource.set(resource.toLowerCase(), name);
     targets.set(name, Object.freeze({ ...location, name, policy, execution }) as TargetConfig);
   }
   return targets;

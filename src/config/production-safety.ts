@@ -52,6 +52,8 @@ function problemsOf(config: Config): string[] {
         'fake over plaintext. Fix: unset CLOUD_RUN_EMULATOR_HOST, CLOUD_DEPLOY_EMULATOR_HOST and SECRET_MANAGER_EMULATOR_HOST.',
     );
   }
+  // A look-alike variable means something meant for lastgood is being ignored: in production, nobody reads warnings.
+  problems.push(...config.warnings);
   return problems;
 }
 

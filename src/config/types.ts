@@ -35,6 +35,8 @@ export interface Config {
     trustProxyHops: number;
   };
   notify: NotifyConfig;
+  /** Problems that do not stop a start outside production (look-alike variables): main.ts logs each. */
+  warnings: readonly string[];
 }
 
 /** Where notifications go; a channel is null when it is not configured. Its fields hold secrets: never log them. */

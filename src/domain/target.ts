@@ -19,6 +19,18 @@ export interface CloudDeployTargetConfig {
   pipeline: string;
   target: string;
 }
+
+/**
+ * The Google resource a target changes: its Cloud Run service, or its pipeline's Cloud Deploy target. Two
+ * targets for one resource would roll it back twice for one incident, so the config allows one per resource.
+ */
+export function protectedResource(location: CloudRunTargetConfig | CloudDeployTargetConfig): string {
+  const parent = `projects/${location.project}/locations/${location.region}`;
+  return location.kind === 'cloud-run'
+    ? `${parent}/services/${location.service}`
+    : `${parent}/deliveryPipelines/${location.pipeline}/targets/${location.target}`;
+}
+
 /** How a target is rolled back, beside the policy that decides whether it is. */
 export interface ExecutionSettings {
   /** The Cloud Run traffic tag that marks a known good revision. */

@@ -78,6 +78,18 @@ describe('production startup', () => {
       'exact',
     ],
     [
+      'a misspelt DATABASE_URL, which would fall back to SQLite',
+      { DATABSE_URL: 'postgres://db/lastgood' },
+      'DATABSE_URL looks like DATABASE_URL',
+      'rename it to DATABASE_URL or unset it',
+    ],
+    [
+      'a lowercase kill switch, which would be ignored',
+      { lastgood_enabled: 'false' },
+      'lastgood_enabled looks like LASTGOOD_ENABLED',
+      'rename it to LASTGOOD_ENABLED or unset it',
+    ],
+    [
       'an emulator',
       { CLOUD_RUN_EMULATOR_HOST: 'localhost:8085' },
       'emulator host is set (cloudRun)',
