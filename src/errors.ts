@@ -49,3 +49,25 @@ export class LastgoodError extends Error {
 export function isLastgoodError(value: unknown): value is LastgoodError {
   return value instanceof LastgoodError;
 }
+
+/**
+ * A LASTGOOD_ERR_VALIDATION whose message names the first bad field and what was expected there, and whose details
+ * list every issue by path (`prefix` first: `body`, `query`), so a sender can fix the payload from the answer alone.
+ */
+export function validationError(
+  what: string,
+  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+  prefix: readonly string[] = [],
+): LastgoodError {
+  const details = issues.map((issue) => ({
+    path: [...prefix, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }));
+  const [first] = details;
+  const more = details.length > 1 ? ` (and ${details.length - 1} more, in details)` : '';
+  return new LastgoodError(
+    'LASTGOOD_ERR_VALIDATION',
+    first === undefined ? what : `${what}: ${first.path || '(root)'}: ${first.message}${more}`,
+    { details },
+  );
+}

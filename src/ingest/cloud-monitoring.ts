@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Signal, SignalSource } from '../domain/types.ts';
-import { LastgoodError } from '../errors.ts';
+import { validationError } from '../errors.ts';
 
 const SHORT = 512;
 const LONG = 16_384;
@@ -11,6 +11,50 @@ const labels = z
 
 /** Cloud Monitoring sends numbers as strings in some fields and as numbers in others; accept both. */
 const numberLike = z.union([z.number(), z.string().max(64)]);
+
+/**
+ * A plain decimal number, as Cloud Monitoring writes `observed_value` ("18.200", "1.5e-3"). `Number()` would also
+ * read "0x10", "0b10010", " 1e3 " and "Infinity", none of which Google sends: such a value is refused, not guessed at.
+ */
+export const DECIMAL_NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+
+const DECIMAL_EXPECTED =
+  'expected a plain decimal number like "18.2" or "1.5e-3" (no hex, binary, octal, spaces, signs or separators)';
+
+/** A metric value: a finite number, a decimal string, or "" for none (as the value-less conditions send). */
+const metricValue = z.union(
+  [
+    z.number(DECIMAL_EXPECTED),
+    z
+      .string()
+      .max(64)
+      .regex(DECIMAL_NUMBER, DECIMAL_EXPECTED)
+      .refine((text) => Number.isFinite(Number(text)), DECIMAL_EXPECTED),
+    z.literal(''),
+  ],
+  { error: DECIMAL_EXPECTED },
+);
+
+/** The latest second a JavaScript Date can hold: later times are invalid dates, and every check on them passes. */
+export const MAX_EPOCH_SECONDS = 8_640_000_000_000;
+
+const EPOCH_EXPECTED = `expected whole epoch seconds from 0 to ${MAX_EPOCH_SECONDS} (the range of a date)`;
+
+/** Epoch seconds, as a whole number or its digits, within the range of a Date. */
+const epochSecondsField = z.union(
+  [
+    z
+      .number(EPOCH_EXPECTED)
+      .int(EPOCH_EXPECTED)
+      .min(0, EPOCH_EXPECTED)
+      .max(MAX_EPOCH_SECONDS, EPOCH_EXPECTED),
+    z
+      .string()
+      .regex(/^\d{1,13}$/, EPOCH_EXPECTED)
+      .refine((text) => Number(text) <= MAX_EPOCH_SECONDS, EPOCH_EXPECTED),
+  ],
+  { error: EPOCH_EXPECTED },
+);
 
 const conditionThreshold = z.looseObject({
   filter: z.string().max(LONG).optional(),
@@ -33,15 +77,15 @@ export const incidentSchema = z.looseObject({
   scoping_project_number: numberLike.optional(),
   url: z.string().max(LONG).optional(),
   severity: z.string().max(64).optional(),
-  started_at: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,12}$/)]),
-  ended_at: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,12}$/), z.null()]).optional(),
+  started_at: epochSecondsField,
+  ended_at: epochSecondsField.nullable().optional(),
   state: z
     .string()
     .transform((value) => value.toLowerCase())
     .pipe(z.enum(['open', 'closed'])),
   summary: z.string().max(LONG).optional(),
-  observed_value: z.union([numberLike, z.null()]).optional(),
-  threshold_value: z.union([numberLike, z.null()]).optional(),
+  observed_value: metricValue.nullable().optional(),
+  threshold_value: metricValue.nullable().optional(),
   resource: z
     .looseObject({ type: z.string().max(SHORT).optional(), labels: labels.optional() })
     .nullable()
@@ -130,13 +174,7 @@ export function signalFromCloudMonitoring(
 export function parseCloudMonitoring(body: unknown, source: SignalSource = 'cloud-monitoring'): ParsedAlert {
   const parsed = cloudMonitoringPayloadSchema.safeParse(body);
   if (!parsed.success) {
-    throw new LastgoodError(
-      'LASTGOOD_ERR_VALIDATION',
-      'The body is not a Cloud Monitoring notification (v1.2)',
-      {
-        details: parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
-      },
-    );
+    throw validationError('The body is not a Cloud Monitoring notification (v1.2)', parsed.error.issues);
   }
   return signalFromCloudMonitoring(parsed.data, source);
 }
