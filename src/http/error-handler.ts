@@ -60,7 +60,8 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({
       code: 'LASTGOOD_ERR_NOT_FOUND',
-      message: `No route ${request.method} ${request.url.split('?')[0]}`,
+      // The path is not quoted: a client may have put a token in it, and answers are often logged by proxies.
+      message: `No route for ${request.method} at this path`,
     }),
   );
 }
