@@ -4,7 +4,7 @@ import type { Clock } from './clock.ts';
 import type { Config, TargetKind } from './config.ts';
 import { LastgoodError } from './errors.ts';
 import { staticTokenSource, type TokenSource } from './http/auth.ts';
-import { answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
+import { answerClientError, answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
 import { googlePushVerifier, type PushVerifier, pushIntakeDisabled } from './http/pubsub-auth.ts';
 import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
 import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
@@ -59,6 +59,7 @@ export function buildApp(deps: AppDeps): App {
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     // A hop count, not `true`: trusting every X-Forwarded-For entry would let a client pick its own address,
     // and with it a fresh rate-limit budget per request.
     trustProxy: trustProxyHops(config.http.trustProxyHops),

@@ -4,6 +4,11 @@
  */
 export const ERROR_CODES = {
   LASTGOOD_ERR_BAD_JSON: { status: 400, summary: 'The body is not valid JSON.' },
+  LASTGOOD_ERR_MALFORMED_REQUEST: {
+    status: 400,
+    summary:
+      'The request is not valid HTTP (a bad Content-Length or request line); the connection is closed.',
+  },
   LASTGOOD_ERR_VALIDATION: { status: 400, summary: 'The body, query or path does not match the schema.' },
   LASTGOOD_ERR_UNAUTHORIZED: { status: 401, summary: 'Missing or wrong credentials.' },
   LASTGOOD_ERR_FORBIDDEN: { status: 403, summary: "The token's role does not allow this call." },
@@ -17,9 +22,17 @@ export const ERROR_CODES = {
     status: 409,
     summary: 'The requested revision or release does not exist or is not ready.',
   },
+  LASTGOOD_ERR_REQUEST_TIMEOUT: {
+    status: 408,
+    summary: 'The request (headers and body) did not arrive in time; the connection is closed.',
+  },
   LASTGOOD_ERR_BODY_TOO_LARGE: { status: 413, summary: 'The body is over the size limit.' },
   LASTGOOD_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The body must be application/json.' },
   LASTGOOD_ERR_RATE_LIMITED: { status: 429, summary: 'Too many requests; retry after Retry-After seconds.' },
+  LASTGOOD_ERR_HEADERS_TOO_LARGE: {
+    status: 431,
+    summary: 'The request headers are over the size limit; the connection is closed.',
+  },
   LASTGOOD_ERR_INTERNAL: { status: 500, summary: 'An unexpected error; details are in the server log.' },
   LASTGOOD_ERR_UNAVAILABLE: {
     status: 503,
