@@ -14,26 +14,11 @@ const numberLike = z.union([z.number(), z.string().max(64)]);
 
 /**
  * A plain decimal number, as Cloud Monitoring writes `observed_value` ("18.200", "1.5e-3"). `Number()` would also
- * read "0x10", "0b10010", " 1e3 " and "Infinity", none of which Google sends: such a value is refused, not guessed at.
+ * read "0x10", "0b10010", " 1e3 " and "+18", none of which Google sends: such a value is no usable value
+ * (`MISSING_VALUE`, never acted on) rather than a guess. Not a 400: a value-less condition's text must not lose the
+ * alert.
  */
 export const DECIMAL_NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
-
-const DECIMAL_EXPECTED =
-  'expected a plain decimal number like "18.2" or "1.5e-3" (no hex, binary, octal, spaces, signs or separators)';
-
-/** A metric value: a finite number, a decimal string, or "" for none (as the value-less conditions send). */
-const metricValue = z.union(
-  [
-    z.number(DECIMAL_EXPECTED),
-    z
-      .string()
-      .max(64)
-      .regex(DECIMAL_NUMBER, DECIMAL_EXPECTED)
-      .refine((text) => Number.isFinite(Number(text)), DECIMAL_EXPECTED),
-    z.literal(''),
-  ],
-  { error: DECIMAL_EXPECTED },
-);
 
 /** The latest second a JavaScript Date can hold: later times are invalid dates, and every check on them passes. */
 export const MAX_EPOCH_SECONDS = 8_640_000_000_000;
@@ -84,8 +69,8 @@ export const incidentSchema = z.looseObject({
     .transform((value) => value.toLowerCase())
     .pipe(z.enum(['open', 'closed'])),
   summary: z.string().max(LONG).optional(),
-  observed_value: metricValue.nullable().optional(),
-  threshold_value: metricValue.nullable().optional(),
+  observed_value: z.union([numberLike, z.null()]).optional(),
+  threshold_value: z.union([numberLike, z.null()]).optional(),
   resource: z
     .looseObject({ type: z.string().max(SHORT).optional(), labels: labels.optional() })
     .nullable()
@@ -124,8 +109,8 @@ export interface ParsedAlert {
 }
 
 function toNumber(value: number | string | null | undefined): number | null {
-  if (value === null || value === undefined || value === '') return null;
-  const parsed = typeof value === 'number' ? value : Number(value);
+  if (value === null || value === undefined) return null;
+  const parsed = typeof value === 'number' ? value : DECIMAL_NUMBER.test(value) ? Number(value) : Number.NaN;
   return Number.isFinite(parsed) ? parsed : null;
 }
 
