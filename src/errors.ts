@@ -10,6 +10,11 @@ export const ERROR_CODES = {
       'The request is not valid HTTP (a bad Content-Length or request line); the connection is closed.',
   },
   LASTGOOD_ERR_VALIDATION: { status: 400, summary: 'The body, query or path does not match the schema.' },
+  LASTGOOD_ERR_UNSUPPORTED_SCHEMA: {
+    status: 400,
+    summary:
+      'A Cloud Monitoring notification in schema version 1.0 or 1.1, which carries nothing to route by.',
+  },
   LASTGOOD_ERR_UNAUTHORIZED: { status: 401, summary: 'Missing or wrong credentials.' },
   LASTGOOD_ERR_FORBIDDEN: { status: 403, summary: "The token's role does not allow this call." },
   LASTGOOD_ERR_NOT_FOUND: { status: 404, summary: 'No such alert, decision or route.' },
@@ -59,6 +64,10 @@ export class LastgoodError extends Error {
   }
 }
 
+function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
+}
+
 export function isLastgoodError(value: unknown): value is LastgoodError {
   return value instanceof LastgoodError;
 }
@@ -69,17 +78,24 @@ export function isLastgoodError(value: unknown): value is LastgoodError {
  */
 export function validationError(
   what: string,
-  issues: readonly { path: readonly PropertyKey[]; message: string }[],
+  issues: readonly {
+    path: readonly PropertyKey[];
+    message: string;
+    params?: Record<string, unknown> | undefined;
+  }[],
   prefix: readonly string[] = [],
 ): LastgoodError {
-  const details = issues.map((issue) => ({
+  // A refinement may name a more precise code of the catalogue (`params.code`); its issue then leads the message.
+  const coded = issues.find((issue) => isErrorCode(issue.params?.code));
+  const ordered = coded === undefined ? issues : [coded, ...issues.filter((issue) => issue !== coded)];
+  const details = ordered.map((issue) => ({
     path: [...prefix, ...issue.path.map(String)].join('.'),
     message: issue.message,
   }));
   const [first] = details;
   const more = details.length > 1 ? ` (and ${details.length - 1} more, in details)` : '';
   return new LastgoodError(
-    'LASTGOOD_ERR_VALIDATION',
+    (coded?.params?.code as ErrorCode | undefined) ?? 'LASTGOOD_ERR_VALIDATION',
     first === undefined ? what : `${what}: ${first.path || '(root)'}: ${first.message}${more}`,
     { details },
   );

@@ -18,7 +18,7 @@ export interface Signal {
   conditionDurationMs: number;
   startedAt: Date;
   endedAt: Date | null;
-  /** `policy_user_labels.lastgood_target`, set by Terraform. */
+  /** `policy_user_labels.lastgood_target` (set by Terraform), else the resource's `metadata.user_labels` one. */
   targetLabel: string | null;
   /** The Cloud Run `service_name` resource label: the routing fallback. */
   serviceName: string | null;

@@ -48,6 +48,12 @@ const conditionThreshold = z.looseObject({
   comparison: z.string().max(64).optional(),
 });
 
+/** An MQL or PromQL condition: of its fields lastgood reads only how long it had to hold. */
+const queryCondition = z.looseObject({
+  query: z.string().max(LONG).optional(),
+  duration: z.string().max(32).optional(),
+});
+
 /** The `incident` object of a Cloud Monitoring webhook notification, schema version 1.2. */
 export const incidentSchema = z.looseObject({
   // The dedupe key and an indexed column: PostgreSQL refuses a NUL in text, so control characters are refused here
@@ -84,6 +90,8 @@ export const incidentSchema = z.looseObject({
       name: z.string().max(LONG).optional(),
       displayName: z.string().max(LONG).optional(),
       conditionThreshold: conditionThreshold.optional(),
+      conditionMonitoringQueryLanguage: queryCondition.optional(),
+      conditionPrometheusQueryLanguage: queryCondition.optional(),
     })
     .nullable()
     .optional(),
@@ -93,9 +101,24 @@ export const incidentSchema = z.looseObject({
     .optional(),
 });
 
-/** A Cloud Monitoring webhook notification: schema version 1.x, or "test" from the console's test button. */
+/**
+ * Schema versions before 1.2 carry no labels or resource, so their alerts can never be routed to a target. Google
+ * sends 1.1 when it cannot render 1.2 (and says why in an `errors` field): refused with its own code, rather than
+ * accepted and silently stored as UNKNOWN_TARGET.
+ */
+const UNROUTABLE_VERSION = /^1\.[01]$/;
+
+/** A Cloud Monitoring webhook notification: schema version 1.2 (or a later 1.x), or "test" from the test button. */
 export const cloudMonitoringPayloadSchema = z.looseObject({
-  version: z.string().regex(/^(1\.\d+|test)$/, 'expected schema version 1.2 (or "test")'),
+  version: z
+    .string()
+    .regex(/^(1\.\d+|test)$/, 'expected schema version 1.2 (or "test")')
+    .refine((version) => !UNROUTABLE_VERSION.test(version), {
+      error: (issue) =>
+        `schema version ${String(issue.input)} is not supported: it has no labels to route by. Cloud Monitoring ` +
+        "falls back to it when it cannot render 1.2 (see the notification's `errors`); fix that, or the channel's version",
+      params: { code: 'LASTGOOD_ERR_UNSUPPORTED_SCHEMA' },
+    }),
   incident: incidentSchema,
 });
 
@@ -130,7 +153,13 @@ export function signalFromCloudMonitoring(
   source: SignalSource,
 ): ParsedAlert {
   const incident = payload.incident;
-  const threshold = incident.condition?.conditionThreshold;
+  const condition = incident.condition;
+  const threshold = condition?.conditionThreshold;
+  // One condition kind is set; the same burn held as long must score the same whichever kind it is.
+  const heldFor =
+    threshold?.duration ??
+    condition?.conditionMonitoringQueryLanguage?.duration ??
+    condition?.conditionPrometheusQueryLanguage?.duration;
   const signal: Signal = {
     source,
     // Stored as UTF-8, a lone surrogate becomes U+FFFD; the id (and the dedupe key made from it) must be the one
@@ -142,11 +171,13 @@ export function signalFromCloudMonitoring(
     conditionName: incident.condition_name ?? incident.condition?.displayName ?? '',
     observedValue: toNumber(incident.observed_value),
     thresholdValue: toNumber(incident.threshold_value) ?? threshold?.thresholdValue ?? null,
-    conditionDurationMs: durationMs(threshold?.duration),
+    conditionDurationMs: durationMs(heldFor),
     startedAt: epochSeconds(incident.started_at),
     endedAt:
       incident.ended_at === null || incident.ended_at === undefined ? null : epochSeconds(incident.ended_at),
-    targetLabel: incident.policy_user_labels?.lastgood_target ?? null,
+    // The policy's label first (Terraform sets it), then the resource's own (a load balancer, a GKE workload).
+    targetLabel:
+      incident.policy_user_labels?.lastgood_target ?? incident.metadata?.user_labels?.lastgood_target ?? null,
     serviceName: incident.resource?.labels?.service_name ?? null,
     summary: incident.summary ?? '',
     url: incident.url ?? null,
