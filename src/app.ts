@@ -4,6 +4,7 @@ import type { Clock } from './clock.ts';
 import type { Config, TargetKind } from './config.ts';
 import { LastgoodError } from './errors.ts';
 import { staticTokenSource, type TokenSource } from './http/auth.ts';
+import { connectionTimeouts, installConnectionLimits } from './http/connections.ts';
 import { answerClientError, answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
 import { googlePushVerifier, type PushVerifier, pushIntakeDisabled } from './http/pubsub-auth.ts';
 import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
@@ -60,6 +61,7 @@ export function buildApp(deps: AppDeps): App {
     return503OnClosing: true,
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
+    ...connectionTimeouts(config.http.requestTimeoutMs),
     // A hop count, not `true`: trusting every X-Forwarded-For entry would let a client pick its own address,
     // and with it a fresh rate-limit budget per request.
     trustProxy: trustProxyHops(config.http.trustProxyHops),
@@ -100,6 +102,7 @@ export function buildApp(deps: AppDeps): App {
         });
   installErrorHandling(server);
   installSecurityHeaders(server, config.http.corsOrigins);
+  installConnectionLimits(server, config.http.maxConnectionsPerAddress);
   installJsonBodyParser(server);
   const rateLimits = installRateLimits(server, config.http.rateLimits);
   const pushVerifier =

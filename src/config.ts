@@ -198,6 +198,10 @@ const envSchema = z.strictObject({
   LASTGOOD_RATE_LIMIT_OPERATOR: rateBudget.default({ max: 120, windowMs: 60_000 }),
   LASTGOOD_RATE_LIMIT_ANONYMOUS: rateBudget.default({ max: 60, windowMs: 60_000 }),
   LASTGOOD_TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(1),
+  LASTGOOD_REQUEST_TIMEOUT: duration
+    .refine((ms) => ms >= 1_000 && ms <= 5 * 60_000, 'between 1s and 5m')
+    .default(10_000),
+  LASTGOOD_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).max(100_000).default(256),
   LASTGOOD_PUBLIC_URL: httpUrl.optional(),
   LASTGOOD_SLACK_WEBHOOK_URL: httpUrl.optional(),
   LASTGOOD_PAGERDUTY_ROUTING_KEY: z.string().min(1).max(128).optional(),
@@ -280,6 +284,10 @@ export interface Config {
     rateLimits: Readonly<Record<RateLimitBudget, RateBudget>>;
     /** Proxies in front that append to X-Forwarded-For (Cloud Run: 1); the client IP is the entry before them. */
     trustProxyHops: number;
+    /** How long a request's headers and body may take to arrive; past it the connection is answered 408 and closed. */
+    requestTimeoutMs: number;
+    /** Open connections one peer address may hold; more are closed at once. 0: no cap. */
+    maxConnectionsPerAddress: number;
   };
   notify: NotifyConfig;
 }
@@ -495,6 +503,8 @@ export function loadConfig(
         anonymous: Object.freeze(e.LASTGOOD_RATE_LIMIT_ANONYMOUS),
       }),
       trustProxyHops: e.LASTGOOD_TRUST_PROXY_HOPS,
+      requestTimeoutMs: e.LASTGOOD_REQUEST_TIMEOUT,
+      maxConnectionsPerAddress: e.LASTGOOD_MAX_CONNECTIONS_PER_ADDRESS,
     }),
     notify: Object.freeze({
       publicUrl: e.LASTGOOD_PUBLIC_URL ?? null,

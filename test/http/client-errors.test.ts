@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { API_HEADERS } from '../../src/http/security-headers.ts';
-import { useTestApps, WEBHOOK_TOKEN } from '../helpers/app.ts';
+import { burnRateAlert } from '../fixtures/alerts.ts';
+import { type TestApp, useTestApps, WEBHOOK_TOKEN, webhookUrl } from '../helpers/app.ts';
 
 const start = useTestApps();
 
@@ -16,6 +17,13 @@ async function rawRequest(port: number, request: string): Promise<string> {
   socket.write(request);
   await once(socket, 'close');
   return Buffer.concat(chunks).toString('latin1');
+}
+
+async function listen(t: TestApp): Promise<number> {
+  await t.app.server.listen({ port: 0, host: '127.0.0.1' });
+  const address = t.app.server.server.address();
+  if (typeof address !== 'object' || address === null) throw new Error('not listening');
+  return address.port;
 }
 
 function parseAnswer(raw: string) {
@@ -68,4 +76,51 @@ describe("Node's own refusals, before Fastify sees a request", () => {
       expect(answer.body).not.toContain(WEBHOOK_TOKEN);
     },
   );
+});
+
+describe('connections a refused client held', () => {
+  it('are answered 408 and closed when the request does not arrive within the request timeout', async () => {
+    const t = await start({ env: { LASTGOOD_REQUEST_TIMEOUT: '1s' } });
+    const sentAt = performance.now();
+    const answer = parseAnswer(
+      await rawRequest(await listen(t), 'POST /webhook/error-budget-alert HTTP/1.1\r\nHost: x\r\n'),
+    );
+    expect(answer.status).toBe(408);
+    expect(JSON.parse(answer.body)).toEqual({
+      code: 'LASTGOOD_ERR_REQUEST_TIMEOUT',
+      message: expect.any(String),
+    });
+    expect(performance.now() - sentAt).toBeLessThan(3_000);
+  });
+
+  it.each([
+    ['401', {}, 401],
+    ['429', { LASTGOOD_RATE_LIMIT_ANONYMOUS: '1/1m' }, 429],
+  ] as const)('are closed after a %s', async (_name, env, status) => {
+    const t = await start({ env });
+    let response = await t.app.server.inject({
+      method: 'POST',
+      url: webhookUrl('nope'),
+      payload: burnRateAlert(),
+    });
+    if (status === 429)
+      response = await t.app.server.inject({
+        method: 'POST',
+        url: webhookUrl('nope'),
+        payload: burnRateAlert(),
+      });
+    expect(response.statusCode).toBe(status);
+    expect(response.headers.connection).toBe('close');
+  });
+
+  it('stay open after an accepted alert', async () => {
+    const t = await start();
+    const response = await t.app.server.inject({
+      method: 'POST',
+      url: webhookUrl(),
+      payload: burnRateAlert(),
+    });
+    expect(response.statusCode).toBe(202);
+    expect(response.headers.connection).not.toBe('close');
+  });
 });
