@@ -10,6 +10,7 @@ import { newId } from '../store/ids.ts';
 import type { JobRecord, Store } from '../store/store.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from '../targets/executor.ts';
 import { WorkerLoop } from '../worker-loop.ts';
+import { readCorrelatedIncidents } from './correlated-incidents.ts';
 
 const INCIDENT_LOOKBACK_MS = 7 * 24 * 3_600_000;
 
@@ -124,6 +125,7 @@ export class RollbackWorker {
             ...(outcome.errorCode === null
               ? {}
               : { errorCode: outcome.errorCode, error: outcome.errorMessage }),
+            ...(outcome.judgement === undefined ? {} : { judgement: outcome.judgement }),
           },
         },
         // A target gone from the configuration never succeeds (its job is skipped), so no window is needed.
@@ -187,10 +189,19 @@ export class RollbackWorker {
       const at = clock.now();
       return { at, step, detail, id: newId('evt', at.getTime()) };
     };
+    const signalOfAlert = status.decision.reason === 'MANUAL' ? null : (status.alert?.signal ?? null);
     const context: ExecutionContext = {
       decisionId: job.decisionId,
       target,
       requestedRevision: status.decision.requestedRevision,
+      incident:
+        signalOfAlert === null
+          ? null
+          : {
+              startedAt: signalOfAlert.startedAt,
+              lookbackMs: signalOfAlert.lookbackMs ?? null,
+              conditionDurationMs: signalOfAlert.conditionDurationMs,
+            },
       previous: {
         fromRevision: status.rollback?.fromRevision ?? null,
         toRevision: status.rollback?.toRevision ?? null,
@@ -213,6 +224,8 @@ export class RollbackWorker {
         store.trafficHistory(target.name, new Date(clock.now().getTime() - INCIDENT_LOOKBACK_MS)),
       incidents: () =>
         store.incidentWindows(target.name, new Date(clock.now().getTime() - INCIDENT_LOOKBACK_MS)),
+      correlatedIncidents: (around, windowMs) =>
+        readCorrelatedIncidents(store, target.name, around, windowMs, clock.now()),
       observeTraffic: (observation) => store.recordTrafficObservation(target.name, observation),
     };
     try {
