@@ -72,6 +72,8 @@ export interface StartOptions {
   name: string;
   /** Added to (and overriding) the test environment: tokens, example policy, `REPLICA_ENV`. */
   env: Record<string, string>;
+  /** Test-environment variables to leave out, e.g. `LASTGOOD_WEBHOOK_TOKENS` when the tokens come from a secret. */
+  unset?: readonly string[];
 }
 
 async function freePort(): Promise<number> {
@@ -109,6 +111,7 @@ export async function startLastgood(options: StartOptions): Promise<LastgoodProc
       ...options.env,
     }),
   };
+  for (const name of options.unset ?? []) delete env[name];
   const outputPath = join(tmpdir(), `lastgood-${options.name}-${randomBytes(4).toString('hex')}.log`);
   const outputFd = openSync(outputPath, 'w');
   const child: ChildProcess = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', outputFd, outputFd] });
