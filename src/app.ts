@@ -174,24 +174,19 @@ export async function createWebhookTokens(
     return { source: staticTokenSource(config.webhookTokens), close: async () => {} };
   }
   const client = createSecretManagerClient(config.emulators.secretManager);
-  try {
-    const source = await createSecretManagerTokenSource({
-      versions: secretManagerVersions(client, config.google.deadlineMs),
-      secret: config.webhookTokenSecret,
-      refreshMs: config.tokenRefreshMs,
-      refuseWeakTokens: config.production,
-      clock,
-      logger,
-    });
-    return {
-      source,
-      async close() {
-        await source.close();
-        await client.close();
-      },
-    };
-  } catch (error) {
-    await client.close();
-    throw error;
-  }
+  const source = await createSecretManagerTokenSource({
+    versions: secretManagerVersions(client, config.google.deadlineMs),
+    secret: config.webhookTokenSecret,
+    refreshMs: config.tokenRefreshMs,
+    refuseWeakTokens: config.production,
+    clock,
+    logger,
+  });
+  return {
+    source,
+    async close() {
+      await source.close();
+      await client.close();
+    },
+  };
 }
