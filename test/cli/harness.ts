@@ -1,4 +1,4 @@
-import { runCli } from '../../src/cli/run.ts';
+import { type CliIo, runCli } from '../../src/cli/run.ts';
 import { OPERATOR_TOKEN, type TestApp } from '../helpers/app.ts';
 
 export interface CliResult {
@@ -7,11 +7,15 @@ export interface CliResult {
   stderr: string;
 }
 
+/** What the CLI is told about its stdout when it is a terminal. */
+export type Terminal = Pick<CliIo, 'columns' | 'isTTY'>;
+
 /** Runs `lastgood <argv>` in this process with the given environment (no operator token unless given). */
 export async function runLastgood(
   argv: readonly string[],
   env: Record<string, string> = {},
   stdin = '',
+  terminal: Terminal = {},
 ): Promise<CliResult> {
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -20,6 +24,7 @@ export async function runLastgood(
     stdout: (text) => stdout.push(text),
     stderr: (text) => stderr.push(text),
     readStdin: async () => stdin,
+    ...terminal,
   });
   return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
