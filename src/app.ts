@@ -4,11 +4,12 @@ import type { Clock } from './clock.ts';
 import type { Config, TargetKind } from './config.ts';
 import { LastgoodError } from './errors.ts';
 import { staticTokenSource, type TokenSource } from './http/auth.ts';
+import { installCors } from './http/cors.ts';
 import { answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
 import { googlePushVerifier, type PushVerifier, pushIntakeDisabled } from './http/pubsub-auth.ts';
 import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
 import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
-import { allRoutes } from './http/routes/index.ts';
+import { allRoutes, ROUTE_SPECS } from './http/routes/index.ts';
 import { installSecurityHeaders } from './http/security-headers.ts';
 import type { Controls } from './ingest/intake.ts';
 import { RollbackWorker } from './jobs/rollback-worker.ts';
@@ -98,7 +99,8 @@ export function buildApp(deps: AppDeps): App {
           metrics,
         });
   installErrorHandling(server);
-  installSecurityHeaders(server, config.http.corsOrigins);
+  installSecurityHeaders(server);
+  installCors(server, config.http.corsOrigins, ROUTE_SPECS);
   installJsonBodyParser(server);
   const rateLimits = installRateLimits(server, config.http.rateLimits);
   const pushVerifier =
