@@ -23,7 +23,7 @@ ENV NODE_ENV=production \
   LASTGOOD_DATA_DIR=/var/lib/lastgood
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
-COPY package.json ./
+COPY package.json openapi.yaml ./
 COPY src ./src
 # src/main.ts keeps Node's compile cache in NODE_COMPILE_CACHE. Filling it here, at build time, spares every new
 # instance most of the parsing and compiling on its first start (about a third of the time to /readyz). Started

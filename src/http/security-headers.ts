@@ -16,11 +16,14 @@ export const API_HEADERS = {
 } as const;
 
 /**
- * Adds the API headers to every response, errors and 404s included (CORS is `installCors`, src/http/cors.ts).
+ * Adds the API headers to every response, errors and 404s included (CORS is `installCors`, src/http/cors.ts). A
+ * route that serves a page (/docs) sets its own, narrowly wider Content-Security-Policy, which is kept.
  */
 export function installSecurityHeaders(server: FastifyInstance): void {
   server.addHook('onSend', async (_request, reply, payload) => {
+    const pagePolicy = reply.getHeader('content-security-policy');
     reply.headers(API_HEADERS);
+    if (pagePolicy !== undefined) reply.header('content-security-policy', pagePolicy);
     return payload;
   });
 }
