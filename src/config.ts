@@ -391,6 +391,8 @@ export function parsePolicyFile(text: string, source: string): Map<string, Targe
 const ENV_KEYS = new Set(Object.keys(envSchema.shape));
 /** The `lastgood` CLI's settings: an operator's shell exports them, and the server started from it must not mind. */
 const CLI_KEYS = new Set(['LASTGOOD_URL', 'LASTGOOD_TOKEN']);
+/** The emulator's settings (src/emulator/main.ts): a dev shell exports them beside lastgood's, which ignores them. */
+const EMULATOR_KEY_PREFIX = 'LASTGOOD_EMULATOR_';
 
 /**
  * Validates the environment and the policy file once at start. Unknown `LASTGOOD_*` variables are refused, so a
@@ -402,7 +404,7 @@ export function loadConfig(
 ): Config {
   const picked: Record<string, string> = {};
   for (const [key, value] of Object.entries(env)) {
-    if (value === undefined || CLI_KEYS.has(key)) continue;
+    if (value === undefined || CLI_KEYS.has(key) || key.startsWith(EMULATOR_KEY_PREFIX)) continue;
     if (ENV_KEYS.has(key) || key.startsWith('LASTGOOD_')) picked[key] = value;
   }
   const parsed = envSchema.safeParse(picked);

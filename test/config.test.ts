@@ -60,6 +60,18 @@ describe('loadConfig', () => {
     expect(load({ LASTGOOD_CONFIG: 'x', LASTGOOD_URL: 'http://x', LASTGOOD_TOKEN: 't' }).port).toBe(8080);
   });
 
+  it("starts where a shell exports the emulator's LASTGOOD_EMULATOR_* settings", () => {
+    const env = {
+      LASTGOOD_CONFIG: 'x',
+      LASTGOOD_EMULATOR_PORT: '8085',
+      LASTGOOD_EMULATOR_ADMIN_PORT: '8086',
+      LASTGOOD_EMULATOR_BIND_HOST: '127.0.0.1',
+      LASTGOOD_EMULATOR_FIXTURE: 'examples/emulator-fixture.yaml',
+      LASTGOOD_EMULATOR_OPERATION_DELAY_MS: '30',
+    };
+    expect(load(env).port).toBe(8080);
+  });
+
   it('is frozen', () => {
     const config = load({ LASTGOOD_CONFIG: 'x' });
     expect(Object.isFrozen(config)).toBe(true);
