@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../scripts/lib/processes.ts';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 
@@ -19,18 +19,6 @@ export const TOKENS = (() => {
     operatorEntry: `bench:viewer:${createHash('sha256').update(viewer).digest('hex')}`,
   };
 })();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port')),
-      );
-    });
-  });
-}
 
 /** A server the bench started as its own process, as it runs in production. */
 export interface ServerProcess {

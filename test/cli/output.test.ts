@@ -3,42 +3,20 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Emulator } from '../../src/emulator/emulator.ts';
-import { burnRateAlert } from '../fixtures/alerts.ts';
-import { startTestApp, type TestApp, waitForRollback, webhookUrl } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { listen, runLastgood } from './harness.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TestApp } from '../helpers/app.ts';
+import { fireAlert, runLastgood, useCliApp } from './harness.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 const run = promisify(execFile);
 
-let emulator: Emulator;
 let t: TestApp;
 let env: Record<string, string>;
 
-useExampleEmulator((started) => {
-  emulator = started;
+useCliApp((app) => {
+  ({ t, env } = app);
 });
-beforeEach(async () => {
-  t = await startTestApp({ emulatorHost: emulator.host });
-  env = await listen(t);
-});
-afterEach(async () => {
-  await t.close();
-});
-
-async function fireAlert(): Promise<{ alertId: string; decisionId: string }> {
-  const response = await t.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert({ burnRate: 18.2 }),
-  });
-  const accepted = response.json() as { alertId: string; decisionId: string };
-  await waitForRollback(t.store, accepted.decisionId);
-  return accepted;
-}
 
 const widest = (text: string) => Math.max(...text.split('\n').map((line) => line.length));
 
@@ -57,7 +35,7 @@ describe('lastgood output', () => {
   });
 
   it('fits tables to the terminal, cutting long cells with a marker', async () => {
-    const accepted = await fireAlert();
+    const accepted = await fireAlert(t);
     const wide = await runLastgood(['status', accepted.decisionId], env);
     expect(widest(wide.stdout)).toBeGreaterThan(100);
 
@@ -75,7 +53,7 @@ describe('lastgood output', () => {
   });
 
   it('colours only a terminal, and not under NO_COLOR', async () => {
-    await fireAlert();
+    await fireAlert(t);
     const tty = await runLastgood(['recent'], env, '', { columns: 200, isTTY: true });
     expect(tty.stdout).toContain('\u001b[1mDECIDED');
     const noColor = await runLastgood(['recent'], { ...env, NO_COLOR: '1' }, '', {
@@ -116,7 +94,7 @@ describe('the built CLI', () => {
     const version = await run(node[0]!, [...node.slice(1), '--version']);
     expect(version.stdout).toBe(`lastgood ${VERSION}\n`);
 
-    const accepted = await fireAlert();
+    const accepted = await fireAlert(t);
     const listed = await run(node[0]!, [...node.slice(1), 'recent'], {
       env: { PATH: process.env.PATH ?? '', ...env },
     });
