@@ -12,9 +12,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
+import { EXAMPLE_OPERATOR_TOKENS } from '../src/auth/token-strength.ts';
 import { startEmulator } from '../src/emulator/emulator.ts';
 import { loadFixtureFile } from '../src/emulator/fixture.ts';
-import { EXAMPLE_OPERATOR_TOKENS } from '../src/production-safety.ts';
 import { freePort, waitUntilReady } from './lib/processes.ts';
 
 const REPO = new URL('../', import.meta.url).pathname;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { OPENAPI_PATH, renderOpenApi } from '../scripts/openapi.ts';
+import { ROLLBACK_ERROR_CODES } from '../src/domain/rollback.ts';
 import { ERROR_CODES } from '../src/errors.ts';
-import { ROLLBACK_ERROR_CODES } from '../src/targets/executor.ts';
 
 describe('openapi.yaml', () => {
   it('matches what the route schemas generate (run `npm run openapi` after changing a route)', () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { z } from 'zod';
-import { parseDuration } from '../config.ts';
+import { parseDuration } from '../config/durations.ts';
 import { isActiveRollback, type RollbackState } from '../domain/types.ts';
 import type { auditVerifyRoute } from '../http/routes/audit.ts';
 import type { manualRollbackAcceptedSchema } from '../http/routes/operator.ts';

@@ -86,8 +86,19 @@ export interface Decision {
   wouldRollback: boolean;
 }
 
-/** States a rollback moves through; `queued` and `running` are active. */
-export const ROLLBACK_STATES = ['queued', 'running', 'succeeded', 'failed', 'no_lkg', 'skipped'] as const;
+/**
+ * States a rollback moves through; `queued` and `running` are active. `held` means the evidence did not show the
+ * newest change caused the burn, so lastgood stood aside and told people why.
+ */
+export const ROLLBACK_STATES = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'no_lkg',
+  'skipped',
+  'held',
+] as const;
 export type RollbackState = (typeof ROLLBACK_STATES)[number];
 
 export function isActiveRollback(state: RollbackState): boolean {
