@@ -99,6 +99,7 @@ const envSchema = z.strictObject({
   CLOUD_RUN_EMULATOR_HOST: hostPort.optional(),
   CLOUD_DEPLOY_EMULATOR_HOST: hostPort.optional(),
   SECRET_MANAGER_EMULATOR_HOST: hostPort.optional(),
+  MONITORING_EMULATOR_HOST: hostPort.optional(),
   LASTGOOD_CONFIG: z.string().min(1, 'path to the policy YAML file, e.g. examples/lastgood.yaml'),
   LASTGOOD_DATA_DIR: z.string().min(1).default('./.lastgood'),
   LASTGOOD_ENABLED: z.enum(['true', 'false', '1', '0']).default('true'),
@@ -219,6 +220,7 @@ export function loadConfig(
       cloudRun: e.CLOUD_RUN_EMULATOR_HOST ?? null,
       cloudDeploy: e.CLOUD_DEPLOY_EMULATOR_HOST ?? null,
       secretManager: e.SECRET_MANAGER_EMULATOR_HOST ?? null,
+      monitoring: e.MONITORING_EMULATOR_HOST ?? null,
     }),
     shutdownGraceMs: e.LASTGOOD_SHUTDOWN_GRACE,
     google: Object.freeze({

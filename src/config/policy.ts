@@ -1,5 +1,6 @@
 import { parse as parseYaml, YAMLError } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_JUDGEMENT_POLICY, EVIDENCE_MODES, type JudgementPolicy } from '../domain/judge.ts';
 import {
   type ExecutionSettings,
   protectedResource,
@@ -9,6 +10,23 @@ import {
 import type { Mode, Policy } from '../domain/types.ts';
 import { LastgoodError } from '../errors.ts';
 import { duration } from './durations.ts';
+
+/** The judgement's thresholds; each key overrides its default alone (docs/judgement.md). */
+const judgementOverrides = z.strictObject({
+  changeWindow: duration({ min: '1m', max: '7d' }).optional(),
+  obviousChange: duration({ min: '0ms', max: '1d' }).optional(),
+  healthyServing: duration({ min: '1m', max: '7d' }).optional(),
+  onsetTolerance: duration({ min: '0ms', max: '1h' }).optional(),
+  defaultLookback: duration({ min: '1m', max: '30d' }).optional(),
+  minRequests: z.number().int().min(1).max(1_000_000).optional(),
+  ratioMultiple: z.number().min(1).max(100).optional(),
+  minRatioIncrease: z.number().min(0).lt(1).optional(),
+  baselineWindow: duration({ min: '1m', max: '1d' }).optional(),
+  spikeMultiple: z.number().gt(1).max(1000).optional(),
+  correlationWindow: duration({ min: '1m', max: '1d' }).optional(),
+  correlationMinTargets: z.number().int().min(1).max(1000).optional(),
+});
+type JudgementOverrides = z.infer<typeof judgementOverrides>;
 
 const policyOverrides = {
   mode: z.enum(['auto', 'dry-run', 'notify', 'off']).optional(),
@@ -26,6 +44,8 @@ const policyOverrides = {
   minHealthyServing: duration({ min: '0ms', max: '7d' }).optional(),
   freezeAfterRollback: z.boolean().optional(),
   verificationWindow: duration({ min: '100ms', max: '7d' }).optional(),
+  evidence: z.enum(EVIDENCE_MODES).optional(),
+  judgement: judgementOverrides.optional(),
 };
 
 const cloudRunTarget = z.strictObject({
@@ -42,6 +62,8 @@ const cloudDeployTarget = z.strictObject({
   region: z.string().min(1),
   pipeline: z.string().min(1),
   target: z.string().min(1),
+  /** The Cloud Run service the target deploys to, in the same project and region: its revisions are compared too. */
+  service: z.string().min(1).optional(),
   ...policyOverrides,
 });
 
@@ -59,7 +81,7 @@ const policyFileSchema = z.strictObject({
 
 type PolicyOverrides = z.infer<z.ZodObject<typeof policyOverrides>>;
 type ResolvedOverrides = {
-  [K in Exclude<keyof PolicyOverrides, 'sloGoal'>]-?: NonNullable<PolicyOverrides[K]>;
+  [K in Exclude<keyof PolicyOverrides, 'sloGoal' | 'judgement'>]-?: NonNullable<PolicyOverrides[K]>;
 } & {
   sloGoal?: number | undefined;
 };
@@ -76,7 +98,35 @@ const POLICY_DEFAULTS = {
   minHealthyServing: 10 * 60_000,
   freezeAfterRollback: true,
   verificationWindow: 15 * 60_000,
+  evidence: DEFAULT_JUDGEMENT_POLICY.evidence,
 } as const satisfies PolicyOverrides;
+
+/** The judgement in force: the defaults, then the file's `defaults.judgement`, then the target's own. */
+function resolveJudgement(
+  evidence: JudgementPolicy['evidence'],
+  ...layers: (JudgementOverrides | undefined)[]
+) {
+  const merged = Object.assign(
+    {},
+    ...layers.map((layer) => stripUndefined(layer ?? {})),
+  ) as JudgementOverrides;
+  const base = DEFAULT_JUDGEMENT_POLICY;
+  return Object.freeze({
+    evidence,
+    changeWindowMs: merged.changeWindow ?? base.changeWindowMs,
+    obviousChangeMs: merged.obviousChange ?? base.obviousChangeMs,
+    healthyServingMs: merged.healthyServing ?? base.healthyServingMs,
+    onsetToleranceMs: merged.onsetTolerance ?? base.onsetToleranceMs,
+    defaultLookbackMs: merged.defaultLookback ?? base.defaultLookbackMs,
+    minRequests: merged.minRequests ?? base.minRequests,
+    ratioMultiple: merged.ratioMultiple ?? base.ratioMultiple,
+    minRatioIncrease: merged.minRatioIncrease ?? base.minRatioIncrease,
+    baselineWindowMs: merged.baselineWindow ?? base.baselineWindowMs,
+    spikeMultiple: merged.spikeMultiple ?? base.spikeMultiple,
+    correlationWindowMs: merged.correlationWindow ?? base.correlationWindowMs,
+    correlationMinTargets: merged.correlationMinTargets ?? base.correlationMinTargets,
+  } satisfies JudgementPolicy);
+}
 
 /** Zod issues as the one message a refused start prints, each with the bad key's path. */
 export function formatIssues(source: string, error: z.ZodError): string {
@@ -121,6 +171,7 @@ function resolvePolicy(
       minHealthyServingMs: merged.minHealthyServing,
       freezeAfterRollback: merged.freezeAfterRollback,
       verificationWindowMs: merged.verificationWindow,
+      judgement: resolveJudgement(merged.evidence, defaults.judgement, overrides.judgement),
     },
   };
 }
@@ -186,6 +237,7 @@ export function parsePolicyFile(text: string, source: string): Map<string, Targe
             region: entry.region,
             pipeline: entry.pipeline,
             target: entry.target,
+            service: entry.service ?? null,
           };
     const resource = protectedResource(location);
     const first = targetByResource.get(resource.toLowerCase());

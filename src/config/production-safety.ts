@@ -49,7 +49,7 @@ function problemsOf(config: Config): string[] {
   if (emulators.length > 0) {
     problems.push(
       `an emulator host is set (${emulators.map(([api]) => api).join(', ')}), so rollbacks would go to a local ` +
-        'fake over plaintext. Fix: unset CLOUD_RUN_EMULATOR_HOST, CLOUD_DEPLOY_EMULATOR_HOST and SECRET_MANAGER_EMULATOR_HOST.',
+        'fake over plaintext. Fix: unset CLOUD_RUN_EMULATOR_HOST, CLOUD_DEPLOY_EMULATOR_HOST, SECRET_MANAGER_EMULATOR_HOST and MONITORING_EMULATOR_HOST.',
     );
   }
   // A look-alike variable means something meant for lastgood is being ignored: in production, nobody reads warnings.

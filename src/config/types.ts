@@ -14,7 +14,12 @@ export interface Config {
   operatorTokens: readonly OperatorToken[];
   policyFile: string;
   targets: ReadonlyMap<string, TargetConfig>;
-  emulators: { cloudRun: string | null; cloudDeploy: string | null; secretManager: string | null };
+  emulators: {
+    cloudRun: string | null;
+    cloudDeploy: string | null;
+    secretManager: string | null;
+    monitoring: string | null;
+  };
   shutdownGraceMs: number;
   google: {
     deadlineMs: number;

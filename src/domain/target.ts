@@ -1,3 +1,4 @@
+import type { JudgementPolicy } from './judge.ts';
 import type { Policy } from './types.ts';
 
 /** Target names double as Cloud Monitoring user label values, so they follow the label rules. */
@@ -18,6 +19,8 @@ export interface CloudDeployTargetConfig {
   region: string;
   pipeline: string;
   target: string;
+  /** The Cloud Run service the target deploys to (same project and region), when the policy names it. */
+  service: string | null;
 }
 
 /**
@@ -44,6 +47,8 @@ export interface ExecutionSettings {
    * heal the service, which is escalated and needs a person before the target is rolled back again.
    */
   verificationWindowMs: number;
+  /** How the evidence is judged before an automatic rollback changes production. */
+  judgement: JudgementPolicy;
 }
 
 /** A configured target: where it lives, its resolved policy and how it is rolled back. */

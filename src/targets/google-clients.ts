@@ -74,6 +74,9 @@ export function createSecretManagerClient(
   );
 }
 
+/** The client lastgood reads per-revision request counts with. */
+export type MonitoringClient = Pick<monitoring.MetricServiceClient, 'listTimeSeries' | 'close'>;
+
 /**
  * Builds the Cloud Monitoring v3 metric client that reads time series: against Google with Application Default
  * Credentials, or, given an emulator's `host:port` (`MONITORING_EMULATOR_HOST`), against `src/emulator/` in plain
