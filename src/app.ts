@@ -10,10 +10,11 @@ import type { Controls } from './domain/controls.ts';
 import type { TargetKind } from './domain/types.ts';
 import { LastgoodError } from './errors.ts';
 import { connectionTimeouts, installConnectionLimits } from './http/connections.ts';
+import { installCors } from './http/cors.ts';
 import { answerClientError, answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
 import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
 import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
-import { allRoutes } from './http/routes/index.ts';
+import { allRoutes, ROUTE_SPECS } from './http/routes/index.ts';
 import { installSecurityHeaders } from './http/security-headers.ts';
 import { RollbackWorker } from './jobs/rollback-worker.ts';
 import type { Logger } from './logger.ts';
@@ -107,7 +108,8 @@ export function buildApp(deps: AppDeps): App {
           metrics,
         });
   installErrorHandling(server);
-  installSecurityHeaders(server, config.http.corsOrigins);
+  installSecurityHeaders(server);
+  installCors(server, config.http.corsOrigins, ROUTE_SPECS);
   installConnectionLimits(server, config.http.maxConnectionsPerAddress);
   installJsonBodyParser(server);
   const rateLimits = installRateLimits(server, config.http.rateLimits);
