@@ -18,6 +18,7 @@ import { createChannels } from './notify/channels.ts';
 import { type Backoff, DeliveryWorker } from './notify/delivery-worker.ts';
 import type { Store } from './store/store.ts';
 import type { RollbackExecutor } from './targets/executor.ts';
+import { callHorizonMs } from './targets/google-call.ts';
 
 /** Cloud Monitoring payloads are a few KB; anything near this is not an alert. */
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -93,6 +94,7 @@ export function buildApp(deps: AppDeps): App {
           logger: deps.logger,
           owner,
           leaseMs: config.jobs.leaseMs,
+          callHorizonMs: callHorizonMs(config.google),
           pollMs: config.jobs.pollMs,
           concurrency: 4,
           metrics,
