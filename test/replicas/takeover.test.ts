@@ -23,6 +23,11 @@ import {
 
 /** Longer than the test: the answer only comes if the dead process's successor asked again (it must not). */
 const HOLD_MS = 30_000;
+/**
+ * A sender's announced call holds the job for every attempt it may make (4 with the test retries): with a 2 s
+ * deadline the survivor may take over about 8 s after the call was sent, within the test.
+ */
+const SHORT_DEADLINE = { LASTGOOD_GOOGLE_DEADLINE: '2s' };
 
 async function fireRollback(replica: LastgoodProcess, target: 'checkout' | 'storefront'): Promise<string> {
   const answer = await postAlert(replica.url, burnRateAlert({ target, service: target, burnRate: 18.2 }));
@@ -80,7 +85,10 @@ describe.concurrent('a Google mutation that landed while its answer never reache
   }) => {
     const world = await replicaWorld({ onTestFinished }, postgresUnderTest);
     const { emulator } = world;
-    const replicas = await Promise.all([world.start('replica-a'), world.start('replica-b')]);
+    const replicas = await Promise.all([
+      world.start('replica-a', SHORT_DEADLINE),
+      world.start('replica-b', SHORT_DEADLINE),
+    ]);
     emulator.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: HOLD_MS });
     const decisionId = await fireRollback(replicas[0]!, 'checkout');
 
@@ -116,7 +124,10 @@ describe.concurrent('a Google mutation that landed while its answer never reache
   }) => {
     const world = await replicaWorld({ onTestFinished }, postgresUnderTest);
     const { emulator } = world;
-    const replicas = await Promise.all([world.start('replica-a'), world.start('replica-b')]);
+    const replicas = await Promise.all([
+      world.start('replica-a', SHORT_DEADLINE),
+      world.start('replica-b', SHORT_DEADLINE),
+    ]);
     emulator.faults.inject({ kind: 'hold-response', method: 'RollbackTarget', ms: HOLD_MS });
     const decisionId = await fireRollback(replicas[1]!, 'storefront');
 
