@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../src/audit/chain.ts';
 import type { TargetHistory } from '../../src/domain/types.ts';
 import type {
+  ControlChange,
   DecisionDraft,
   DecisionRequest,
   HeldLease,
@@ -108,6 +109,11 @@ function lease(job: JobRecord, now: Date, leaseMs: number, owner = job.leaseOwne
 /** The fence a claim's mutation announcement passes: its lease, with controls that permit the change. */
 function fence(job: JobRecord, now: Date, leaseMs: number, owner = job.leaseOwner): MutationFence {
   return { ...lease(job, now, leaseMs, owner), permits: () => true };
+}
+
+/** Root sets (or, with null, hands back) the kill switch at T0. */
+function killSwitch(enabled: boolean | null, reason: string): ControlChange {
+  return { kind: 'kill_switch', enabled, reason, actor: 'root', at: T0 };
 }
 
 const rollbackWhenNoHistory = (history: TargetHistory) =>
@@ -395,19 +401,11 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
       const second = (await store.claimJob('w2', later, 1_000))!;
       expect(second).toMatchObject({ id: first.id, attempts: 2, takenOverFrom: 'w1' });
       expect(await store.renewLease(lease(first, later, 1_000))).toBe(false);
-      const outcome = {
-        state: 'succeeded' as const,
-        fromRevision: 'svc-2',
-        toRevision: 'svc-1',
-        lkgRule: 'previous_ready',
-        errorCode: null,
-        errorMessage: null,
-      };
       expect(
-        await store.completeJob(first, outcome, { at: later, step: 'succeeded', detail: {} }, WINDOW),
+        await store.completeJob(first, SUCCEEDED, { at: later, step: 'succeeded', detail: {} }, WINDOW),
       ).toBe(false);
       expect(
-        await store.completeJob(second, outcome, { at: later, step: 'succeeded', detail: {} }, WINDOW),
+        await store.completeJob(second, SUCCEEDED, { at: later, step: 'succeeded', detail: {} }, WINDOW),
       ).toBe(true);
       const status = await store.getStatus(first.decisionId);
       expect(status?.rollback).toMatchObject({ state: 'succeeded', toRevision: 'svc-1', finishedAt: later });
@@ -511,13 +509,7 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     it('refuses the fenced announcement when the controls read with it forbid the change', async () => {
       const queued = await store.recordDecision(request({ decide: rollbackWhenNoHistory }));
       const job = (await store.claimJob('w1', T0, 30_000))!;
-      await store.changeControl({
-        kind: 'kill_switch',
-        enabled: false,
-        reason: 'INC-9',
-        actor: 'root',
-        at: T0,
-      });
+      await store.changeControl(killSwitch(false, 'INC-9'));
       const seen: StoredControls[] = [];
       const announce = () =>
         store.recordProgress(
@@ -539,13 +531,7 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
       expect(status?.timeline.map((event) => event.step)).not.toContain('api_call_issued');
       expect((await store.listAudit(null, 10)).map((event) => event.type)).not.toContain('google_mutation');
 
-      await store.changeControl({
-        kind: 'kill_switch',
-        enabled: null,
-        reason: 'over',
-        actor: 'root',
-        at: T0,
-      });
+      await store.changeControl(killSwitch(null, 'over'));
       expect(await announce()).toBe('written');
       status = await store.getStatus(queued.decision.id);
       expect(status?.rollback?.toRevision).toBe('svc-1');
@@ -642,19 +628,7 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
           { at: T0, step: 'service_read', detail: {} },
           { at: T0, step: 'api_call_issued', detail: { method: 'UpdateService', etag: 'e1' } },
         ]);
-        await store.completeJob(
-          job,
-          {
-            state: 'succeeded',
-            fromRevision: 'svc-2',
-            toRevision: 'svc-1',
-            lkgRule: 'previous_ready',
-            errorCode: null,
-            errorMessage: null,
-          },
-          { at: T0, step: 'succeeded', detail: {} },
-          WINDOW,
-        );
+        await store.completeJob(job, SUCCEEDED, { at: T0, step: 'succeeded', detail: {} }, WINDOW);
         await store.recordDecision(request({ alert: null, decide: () => draft({ requestedBy: 'carol' }) }));
         return first;
       }
@@ -1094,13 +1068,7 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
         expect((await controlsSeen(null)).enabled?.value).toBe(false);
         expect(await store.controls('checkout')).toEqual(await controlsSeen('checkout'));
 
-        await store.changeControl({
-          kind: 'kill_switch',
-          enabled: null,
-          reason: 'over',
-          actor: 'root',
-          at: T0,
-        });
+        await store.changeControl(killSwitch(null, 'over'));
         expect((await controlsSeen('checkout')).enabled).toBeNull();
         const overview = await store.controlOverview();
         expect(overview.enabled).toBeNull();
