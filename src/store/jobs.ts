@@ -164,8 +164,8 @@ async function writeProgress(
 
 /**
  * Finishes a job and its rollback with `outcome`, if the job's claim still holds the lease and the rollback has not
- * ended. A rollback that succeeded
- * waits `verificationWindowMs` for its incident to close, and is healed at once if it closed while it ran.
+ * ended. A rollback that succeeded waits `verificationWindowMs` for its incident to close, and is healed at once if
+ * it closed while it ran.
  */
 export function completeJob(
   db: SqlDriver,

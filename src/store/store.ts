@@ -294,7 +294,7 @@ export interface Store {
   /**
    * Ends a job: the rollback's terminal state, its last timeline step and the job's completion in one
    * transaction, only while the job's claim (its `generation`) still holds the lease and the rollback has not
-   * ended. False otherwise, and nothing is written. A rollback that succeeded is verified for
+   * ended. False otherwise, and the outcome is not written. A rollback that succeeded is verified for
    * `verificationWindowMs` from then (healed already if its incident closed meanwhile).
    */
   completeJob(
