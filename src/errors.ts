@@ -1,6 +1,9 @@
+import type { RollbackErrorCode } from './domain/rollback.ts';
+
 /**
  * The error catalogue: every error lastgood answers or fails with has a stable `code` and an HTTP status.
- * Clients and tests branch on `code`, never on message text. Each code is documented in docs/api.md.
+ * Clients and tests branch on `code`, never on message text. Each code is documented in docs/api.md. An error
+ * that can end a rollback names the `rollbackCode` the rollback is stored with.
  */
 export const ERROR_CODES = {
   LASTGOOD_ERR_BAD_JSON: { status: 400, summary: 'The body is not valid JSON.' },
@@ -16,6 +19,7 @@ export const ERROR_CODES = {
   LASTGOOD_ERR_REVISION_UNUSABLE: {
     status: 409,
     summary: 'The requested revision or release does not exist or is not ready.',
+    rollbackCode: 'REVISION_UNUSABLE',
   },
   LASTGOOD_ERR_BODY_TOO_LARGE: { status: 413, summary: 'The body is over the size limit.' },
   LASTGOOD_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The body must be application/json.' },
@@ -26,8 +30,12 @@ export const ERROR_CODES = {
     summary: 'The store is unreachable or the server is shutting down.',
   },
   LASTGOOD_ERR_CONFIG: { status: 500, summary: 'Invalid configuration; lastgood refuses to start.' },
-  LASTGOOD_ERR_GOOGLE_API: { status: 502, summary: 'A Google Cloud API call failed.' },
-} as const;
+  LASTGOOD_ERR_GOOGLE_API: {
+    status: 502,
+    summary: 'A Google Cloud API call failed.',
+    rollbackCode: 'GOOGLE_API_ERROR',
+  },
+} as const satisfies Record<string, { status: number; summary: string; rollbackCode?: RollbackErrorCode }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 
@@ -48,4 +56,11 @@ export class LastgoodError extends Error {
 
 export function isLastgoodError(value: unknown): value is LastgoodError {
   return value instanceof LastgoodError;
+}
+
+/** The code a rollback that failed with `error` is stored under: the catalogue's for a known error, else INTERNAL. */
+export function rollbackErrorCodeOf(error: unknown): RollbackErrorCode {
+  if (!isLastgoodError(error)) return 'INTERNAL';
+  const entry = ERROR_CODES[error.code];
+  return 'rollbackCode' in entry ? entry.rollbackCode : 'INTERNAL';
 }

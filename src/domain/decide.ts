@@ -26,8 +26,9 @@ export function historyWindowMs(policy: Policy): number {
 
 /**
  * A rollback that touched (or is touching) production: these count against the hourly rate limit. Every
- * rollback, whatever it ended as, starts the cooldown: one that found nothing to go back to, or stood aside, would
- * otherwise be decided again for every alert of the flood that follows, each one a job and a page.
+ * rollback tried starts the cooldown: one that found nothing to go back to, or was skipped, would otherwise be
+ * decided again for every alert of the flood that follows, each one a job and a page. A hold is not a rollback
+ * tried: the evidence said the newest change was not the cause, so the next alert is judged again, afresh.
  */
 function changedProduction(rollback: PastRollback): boolean {
   return rollback.state !== 'no_lkg' && rollback.state !== 'skipped';
@@ -99,6 +100,7 @@ function checkLimits(
   let oldestInHour: PastRollback | null = null;
   let newest: PastRollback | null = null;
   for (const rollback of rollbacks) {
+    if (rollback.state === 'held') continue;
     newest ??= rollback;
     const age = nowMs - rollback.decidedAt.getTime();
     if (age >= HOUR_MS) break;

@@ -1,16 +1,12 @@
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
-import { type OperatorToken, type RateLimitBudget, ROLES, type Role } from '../config.ts';
+import type { PushVerifier } from '../auth/pubsub-push.ts';
+import { type OperatorToken, ROLES, type Role } from '../auth/roles.ts';
+import type { TokenSource } from '../auth/token-source.ts';
+import type { RateLimitBudget } from '../config/types.ts';
 import type { SignalSource } from '../domain/types.ts';
 import { isLastgoodError, LastgoodError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import {
-  createOperatorAuth,
-  type Principal,
-  requireRole,
-  type TokenSource,
-  verifyWebhookToken,
-} from './auth.ts';
-import type { PushVerifier } from './pubsub-auth.ts';
+import { createOperatorAuth, type Principal, requireRole, verifyWebhookToken } from './auth.ts';
 import { clientKey, type RateLimits } from './rate-limit.ts';
 import type { BoundRoute, RouteAuth } from './route.ts';
 import { parseInput } from './route.ts';

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import type { Role } from '../config.ts';
+import type { Role } from '../auth/roles.ts';
 import { LastgoodError } from '../errors.ts';
 import type { Principal } from './auth.ts';
 

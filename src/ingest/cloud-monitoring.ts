@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseLookbackMs } from '../domain/evidence.ts';
 import type { Signal, SignalSource } from '../domain/types.ts';
 import { LastgoodError } from '../errors.ts';
 
@@ -114,6 +115,7 @@ export function signalFromCloudMonitoring(
     observedValue: toNumber(incident.observed_value),
     thresholdValue: toNumber(incident.threshold_value) ?? threshold?.thresholdValue ?? null,
     conditionDurationMs: durationMs(threshold?.duration),
+    lookbackMs: parseLookbackMs(threshold?.filter),
     startedAt: epochSeconds(incident.started_at),
     endedAt:
       incident.ended_at === null || incident.ended_at === undefined ? null : epochSeconds(incident.ended_at),

@@ -1,17 +1,15 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig, TargetKind } from '../config.ts';
-import { isLastgoodError } from '../errors.ts';
-import { type Controls, effectiveControls } from '../ingest/intake.ts';
+import { type Controls, effectiveControls, type StoredControls } from '../domain/controls.ts';
+import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
+import type { TargetConfig } from '../domain/target.ts';
+import type { TargetKind } from '../domain/types.ts';
+import { rollbackErrorCodeOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { newId } from '../store/ids.ts';
-import type { HeldLease, JobRecord, RollbackOutcome, Store, StoredControls } from '../store/store.ts';
-import {
-  type ExecutionContext,
-  LeaseLostError,
-  outcomeWithoutChange,
-  type RollbackExecutor,
-} from '../targets/executor.ts';
+import type { HeldLease, JobRecord, Store } from '../store/store.ts';
+import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from '../targets/executor.ts';
+import { WorkerLoop } from '../worker-loop.ts';
 
 const INCIDENT_LOOKBACK_MS = 7 * 24 * 3_600_000;
 
@@ -61,42 +59,34 @@ export interface WorkerOptions {
  */
 export class RollbackWorker {
   readonly #options: WorkerOptions;
-  readonly #running = new Map<string, Promise<void>>();
-  /** Aborted for a job given up at shutdown, so it starts no more Google calls. */
-  readonly #abandon = new Map<string, AbortController>();
-  #timer: NodeJS.Timeout | null = null;
-  #stopped = true;
-  #claiming = false;
-  #claimAgain = false;
+  readonly #loop: WorkerLoop<JobRecord>;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
+    const { store, clock, owner, leaseMs } = options;
+    this.#loop = new WorkerLoop({
+      // One job per claim, so each starts before the next is leased.
+      claim: async () => {
+        const job = await store.claimJob(owner, clock.now(), leaseMs);
+        return job === null ? [] : [job];
+      },
+      run: (job, signal) => this.#run(job, signal),
+      release: (job) => store.releaseJob(job.id, owner, clock.now()),
+      onPoll: () => void this.#sweepVerifications(),
+      concurrency: options.concurrency,
+      pollMs: options.pollMs,
+      logger: options.logger,
+      what: 'rollback jobs',
+    });
   }
 
   start(): void {
-    this.#stopped = false;
-    this.#schedule();
-    this.wake();
+    this.#loop.start();
   }
 
   /** Looks for work now: called when this process has just queued a rollback. */
   wake(): void {
-    if (this.#stopped) return;
-    if (this.#claiming) {
-      this.#claimAgain = true;
-      return;
-    }
-    void this.#claimLoop();
-  }
-
-  #schedule(): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.wake();
-      void this.#sweepVerifications();
-      this.#schedule();
-    }, this.#options.pollMs);
-    this.#timer.unref();
+    this.#loop.wake();
   }
 
   /** Rollbacks whose verification window ended without the incident closing did not heal: escalate them. */
@@ -118,60 +108,16 @@ export class RollbackWorker {
     }
   }
 
-  async #claimLoop(): Promise<void> {
-    this.#claiming = true;
-    try {
-      do {
-        this.#claimAgain = false;
-        while (!this.#stopped && this.#running.size < this.#options.concurrency) {
-          const job = await this.#options.store.claimJob(
-            this.#options.owner,
-            this.#options.clock.now(),
-            this.#options.leaseMs,
-          );
-          if (job === null) break;
-          const abandon = new AbortController();
-          this.#abandon.set(job.id, abandon);
-          const run = this.#run(job, abandon.signal).finally(() => {
-            this.#running.delete(job.id);
-            this.#abandon.delete(job.id);
-            this.wake();
-          });
-          this.#running.set(job.id, run);
-        }
-      } while (this.#claimAgain && !this.#stopped);
-    } catch (error) {
-      this.#options.logger.error({ err: error }, 'claiming rollback jobs failed; retrying at the next poll');
-    } finally {
-      this.#claiming = false;
-    }
-  }
-
   /**
    * Stops claiming, lets running jobs finish for up to `graceMs`, then gives back the leases of those still
    * running so another replica takes them over at once instead of after the lease expires.
    */
   async stop(graceMs: number): Promise<void> {
-    this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    const all = Promise.allSettled([...this.#running.values()]);
-    let timeout: NodeJS.Timeout | undefined;
-    const finished = await Promise.race([
-      all.then(() => true),
-      new Promise<boolean>((resolve) => {
-        timeout = setTimeout(() => resolve(false), graceMs);
-      }),
-    ]);
-    clearTimeout(timeout);
-    if (finished) return;
-    for (const jobId of this.#running.keys()) {
-      await this.#options.store.releaseJob(jobId, this.#options.owner, this.#options.clock.now());
-      this.#abandon.get(jobId)?.abort();
-    }
+    await this.#loop.stop(graceMs);
   }
 
   get activeJobs(): number {
-    return this.#running.size;
+    return this.#loop.active;
   }
 
   async #run(job: JobRecord, signal: AbortSignal): Promise<void> {
@@ -315,22 +261,18 @@ export class RollbackWorker {
       return await executor.execute(context);
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
-      const known = context.previous;
       if (error instanceof ControlsRefusedError) {
-        return outcomeWithoutChange('skipped', 'KILL_SWITCH', error.message, known);
+        return outcomeWithoutChange('skipped', 'KILL_SWITCH', error.message, context.previous);
       }
-      if (isLastgoodError(error) && error.code === 'LASTGOOD_ERR_GOOGLE_API') {
-        return outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', error.message, known);
+      const code = rollbackErrorCodeOf(error);
+      if (code === 'INTERNAL') {
+        this.#options.logger.error({ err: error, decisionId: job.decisionId }, 'rollback executor failed');
       }
-      if (isLastgoodError(error) && error.code === 'LASTGOOD_ERR_REVISION_UNUSABLE') {
-        return outcomeWithoutChange('failed', 'REVISION_UNUSABLE', error.message, known);
-      }
-      this.#options.logger.error({ err: error, decisionId: job.decisionId }, 'rollback executor failed');
       return outcomeWithoutChange(
         'failed',
-        'INTERNAL',
+        code,
         error instanceof Error ? error.message : String(error),
-        known,
+        context.previous,
       );
     }
   }

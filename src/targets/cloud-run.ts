@@ -1,19 +1,14 @@
 import type { google } from '@google-cloud/run/build/protos/protos.js';
-import type { CloudRunTargetConfig, TargetConfig } from '../config.ts';
 import {
   findLastKnownGood,
   type IncidentWindow,
   type RevisionInfo,
   type TrafficObservation,
 } from '../domain/last-known-good.ts';
+import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
+import type { CloudRunTargetConfig, TargetConfig } from '../domain/target.ts';
 import { LastgoodError } from '../errors.ts';
-import type { RollbackOutcome } from '../store/store.ts';
-import {
-  type ExecutionContext,
-  LeaseLostError,
-  outcomeWithoutChange,
-  type RollbackExecutor,
-} from './executor.ts';
+import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
   callGoogleRecorded,
   callOptions,

@@ -1,23 +1,6 @@
-import type { TargetConfig } from '../config.ts';
 import type { IncidentWindow, TrafficObservation } from '../domain/last-known-good.ts';
-import type { RollbackOutcome, RollbackProgress } from '../store/store.ts';
-
-/** Why a rollback ended without succeeding; stored as the rollback's `errorCode`. */
-export const ROLLBACK_ERROR_CODES = [
-  'NO_LKG',
-  'REVISION_UNUSABLE',
-  'GOOGLE_API_ERROR',
-  'OPERATION_FAILED',
-  'ROLLOUT_FAILED',
-  'VERIFY_TIMEOUT',
-  'CONCURRENT_CHANGE',
-  'DEPLOY_IN_PROGRESS',
-  'PIPELINE_SUSPENDED',
-  'KILL_SWITCH',
-  'UNKNOWN_TARGET',
-  'INTERNAL',
-] as const;
-export type RollbackErrorCode = (typeof ROLLBACK_ERROR_CODES)[number];
+import type { RollbackOutcome, RollbackProgress } from '../domain/rollback.ts';
+import type { TargetConfig } from '../domain/target.ts';
 
 /** What the job runner gives an executor: the rollback to do, and ways to record and check as it goes. */
 export interface ExecutionContext {
@@ -60,21 +43,4 @@ export class LeaseLostError extends Error {
     super(`Lost the lease on the rollback job of ${decisionId}; ${why}`);
     this.name = 'LeaseLostError';
   }
-}
-
-/** A terminal outcome that changed nothing in production. */
-export function outcomeWithoutChange(
-  state: 'failed' | 'no_lkg' | 'skipped',
-  errorCode: RollbackErrorCode,
-  errorMessage: string,
-  known: RollbackProgress = {},
-): RollbackOutcome {
-  return {
-    state,
-    fromRevision: known.fromRevision ?? null,
-    toRevision: known.toRevision ?? null,
-    lkgRule: known.lkgRule ?? null,
-    errorCode,
-    errorMessage,
-  };
 }

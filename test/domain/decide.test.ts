@@ -183,6 +183,24 @@ const cases: Case[] = [
     reason: 'COOLDOWN',
   },
   {
+    name: 'judges again at once after a hold: a hold starts no cooldown',
+    history: { rollbacks: [rollbackAt(1, 'held')] },
+    reason: 'ROLLBACK',
+    action: 'rollback',
+  },
+  {
+    name: 'still cools down after the rollback before a hold',
+    history: { rollbacks: [rollbackAt(1, 'held'), rollbackAt(5)] },
+    reason: 'COOLDOWN',
+  },
+  {
+    name: 'does not count holds toward the hourly limit',
+    policy: { ...errorRatioPolicy, cooldownMs: 60_000, maxRollbacksPerHour: 1 },
+    history: { rollbacks: [rollbackAt(1, 'held'), rollbackAt(2, 'held')] },
+    reason: 'ROLLBACK',
+    action: 'rollback',
+  },
+  {
     name: 'does not count rollbacks that changed nothing toward the hourly limit',
     policy: { ...errorRatioPolicy, cooldownMs: 60_000 },
     history: {

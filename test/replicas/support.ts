@@ -17,6 +17,8 @@ import { type LastgoodProcess, schemaUrl, startLastgood } from '../helpers/proce
 
 export const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
 export const GOOD_REVISION = 'checkout-00001-abc';
+/** What checkout serves in the example fixture: the revision a rollback moves off. */
+export const BAD_REVISION = 'checkout-00002-xyz';
 export const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
 
 /** The example fixture's emulator with fast operations and rollouts; its host goes to both `*_EMULATOR_HOST`. */
@@ -49,6 +51,13 @@ export function mutatingCalls(emulator: Emulator, method: string) {
   return emulator.calls
     .list({ method })
     .filter((call) => (call.request as { validateOnly?: boolean }).validateOnly !== true);
+}
+
+/** Rollouts lastgood created: their ids are derived from the decision (`lastgood-rb-...`). */
+export function lastgoodRollouts(emulator: Emulator) {
+  return (emulator.state.cloudDeploy.pipeline(PIPELINE)?.releases ?? [])
+    .flatMap((release) => release.rollouts)
+    .filter((rollout) => rollout.name.split('/').at(-1)!.startsWith('lastgood-rb-'));
 }
 
 /** A job's row as the store holds it. */

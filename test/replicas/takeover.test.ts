@@ -1,6 +1,5 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { describe, it } from 'vitest';
-import type { Emulator } from '../../src/emulator/emulator.ts';
 import { rolloutIdFor } from '../../src/targets/cloud-deploy.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import {
@@ -13,6 +12,7 @@ import {
 import {
   CHECKOUT,
   GOOD_REVISION,
+  lastgoodRollouts,
   mutatingCalls,
   PIPELINE,
   postgresUnderTest,
@@ -69,13 +69,6 @@ function takeovers(status: StatusBody) {
 function stepsAfter(status: StatusBody, step: string): string[] {
   const names = status.timeline.map((event) => event.step);
   return names.slice(names.indexOf(step) + 1);
-}
-
-/** Rollouts lastgood created: their ids are derived from the decision (`lastgood-rb-...`). */
-function lastgoodRollouts(emulator: Emulator) {
-  return (emulator.state.cloudDeploy.pipeline(PIPELINE)?.releases ?? [])
-    .flatMap((release) => release.rollouts)
-    .filter((rollout) => rollout.name.split('/').at(-1)!.startsWith('lastgood-rb-'));
 }
 
 describe.concurrent('a Google mutation that landed while its answer never reached the replica that sent it', () => {

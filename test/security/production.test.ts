@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
-import { EXAMPLE_OPERATOR_TOKENS, EXAMPLE_WEBHOOK_TOKENS } from '../../src/production-safety.ts';
+import { EXAMPLE_OPERATOR_TOKENS, EXAMPLE_WEBHOOK_TOKENS } from '../../src/auth/token-strength.ts';
+import { loadConfig } from '../../src/config/env.ts';
 import { EXAMPLE_POLICY, sha256Hex } from '../helpers/app.ts';
 import { OPERATOR_TOKEN, WEBHOOK_TOKEN } from '../helpers/tokens.ts';
 
@@ -76,6 +76,18 @@ describe('production startup', () => {
       { LASTGOOD_CORS_ORIGINS: 'https://ops.example.com,*' },
       'LASTGOOD_CORS_ORIGINS contains "*"',
       'exact',
+    ],
+    [
+      'a misspelt DATABASE_URL, which would fall back to SQLite',
+      { DATABSE_URL: 'postgres://db/lastgood' },
+      'DATABSE_URL looks like DATABASE_URL',
+      'rename it to DATABASE_URL or unset it',
+    ],
+    [
+      'a lowercase kill switch, which would be ignored',
+      { lastgood_enabled: 'false' },
+      'lastgood_enabled looks like LASTGOOD_ENABLED',
+      'rename it to LASTGOOD_ENABLED or unset it',
     ],
     [
       'an emulator',

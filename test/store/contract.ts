@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../src/audit/chain.ts';
+import type { StoredControls } from '../../src/domain/controls.ts';
+import type { RollbackOutcome } from '../../src/domain/rollback.ts';
 import type { TargetHistory } from '../../src/domain/types.ts';
 import type {
   ControlChange,
@@ -9,9 +11,7 @@ import type {
   JobRecord,
   MutationFence,
   NewAlert,
-  RollbackOutcome,
   Store,
-  StoredControls,
 } from '../../src/store/store.ts';
 
 export interface StoreHarness {
@@ -474,7 +474,12 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
           { at: after, step: 'verified', detail: {} },
         ]),
       ).toBe('finished');
-      const failed = { ...SUCCEEDED, state: 'failed' as const, errorCode: 'INTERNAL', errorMessage: 'late' };
+      const failed: RollbackOutcome = {
+        ...SUCCEEDED,
+        state: 'failed',
+        errorCode: 'INTERNAL',
+        errorMessage: 'late',
+      };
       expect(await store.completeJob(job, failed, { at: after, step: 'failed', detail: {} }, WINDOW)).toBe(
         false,
       );
