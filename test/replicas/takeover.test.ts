@@ -1,5 +1,5 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { describe, it } from 'vitest';
+import { describe, it, vi } from 'vitest';
 import { rolloutIdFor } from '../../src/targets/cloud-deploy.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import {
@@ -28,8 +28,9 @@ const HOLD_MS = 30_000;
  * deadline the survivor may take over about 8 s after the call was sent.
  */
 const SHORT_DEADLINE = { LASTGOOD_GOOGLE_DEADLINE: '2s' };
-/** Two process starts, the hold, and the successor's run, on a loaded machine. */
-const TAKEOVER_TIMEOUT_MS = 60_000;
+
+// Two process starts, that hold, and the successor's run, on a loaded machine.
+vi.setConfig({ testTimeout: 60_000 });
 
 async function fireRollback(replica: LastgoodProcess, target: 'checkout' | 'storefront'): Promise<string> {
   const answer = await postAlert(replica.url, burnRateAlert({ target, service: target, burnRate: 18.2 }));
@@ -74,88 +75,82 @@ function stepsAfter(status: StatusBody, step: string): string[] {
 }
 
 describe.concurrent('a Google mutation that landed while its answer never reached the replica that sent it', () => {
-  it(
-    'Cloud Run, sender killed -9 in the window: the other replica takes the job over and finishes it without a second UpdateService',
-    async ({ expect, onTestFinished }) => {
-      const world = await replicaWorld({ onTestFinished }, postgresUnderTest);
-      const { emulator } = world;
-      const replicas = await Promise.all([
-        world.start('replica-a', SHORT_DEADLINE),
-        world.start('replica-b', SHORT_DEADLINE),
-      ]);
-      emulator.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: HOLD_MS });
-      const decisionId = await fireRollback(replicas[0]!, 'checkout');
+  it('Cloud Run, sender killed -9 in the window: the other replica takes the job over and finishes it without a second UpdateService', async ({
+    expect,
+    onTestFinished,
+  }) => {
+    const world = await replicaWorld({ onTestFinished }, postgresUnderTest);
+    const { emulator } = world;
+    const replicas = await Promise.all([
+      world.start('replica-a', SHORT_DEADLINE),
+      world.start('replica-b', SHORT_DEADLINE),
+    ]);
+    emulator.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: HOLD_MS });
+    const decisionId = await fireRollback(replicas[0]!, 'checkout');
 
-      // The window: the emulator applied the update, its answer is held, the job has recorded no answer.
-      await until(
-        () =>
-          emulator.calls.list({ method: 'UpdateService' }).some((call) => call.code === null) &&
-          emulator.state.cloudRun.service(CHECKOUT)?.traffic[0]?.revision === GOOD_REVISION,
-        'UpdateService to land with its answer held',
-      );
-      const before = await storedSteps(world, decisionId);
-      expect(before).toContain('api_call_issued');
-      expect(before).not.toContain('operation_done');
-      const { killed, survivor } = await killJobHolder(world, replicas, decisionId);
+    // The window: the emulator applied the update, its answer is held, the job has recorded no answer.
+    await until(
+      () =>
+        emulator.calls.list({ method: 'UpdateService' }).some((call) => call.code === null) &&
+        emulator.state.cloudRun.service(CHECKOUT)?.traffic[0]?.revision === GOOD_REVISION,
+      'UpdateService to land with its answer held',
+    );
+    const before = await storedSteps(world, decisionId);
+    expect(before).toContain('api_call_issued');
+    expect(before).not.toContain('operation_done');
+    const { killed, survivor } = await killJobHolder(world, replicas, decisionId);
 
-      const done = await waitForTerminal(survivor.url, decisionId);
-      expect(done.rollback).toMatchObject({ state: 'succeeded', toRevision: GOOD_REVISION, error: null });
-      expect(takeovers(done)).toEqual([
-        expect.objectContaining({ from: killed.name, worker: survivor.name }),
-      ]);
-      // The successor read the service, saw the rollback had landed and only verified it.
-      expect(stepsAfter(done, 'job_taken_over')).toEqual([
-        'service_read',
-        'already_on_lkg',
-        'verified',
-        'succeeded',
-      ]);
-      expect(emulator.calls.count('UpdateService')).toBe(1);
-      expect(servingSplit(emulator)).toEqual({ [GOOD_REVISION]: 100 });
-    },
-    TAKEOVER_TIMEOUT_MS,
-  );
+    const done = await waitForTerminal(survivor.url, decisionId);
+    expect(done.rollback).toMatchObject({ state: 'succeeded', toRevision: GOOD_REVISION, error: null });
+    expect(takeovers(done)).toEqual([expect.objectContaining({ from: killed.name, worker: survivor.name })]);
+    // The successor read the service, saw the rollback had landed and only verified it.
+    expect(stepsAfter(done, 'job_taken_over')).toEqual([
+      'service_read',
+      'already_on_lkg',
+      'verified',
+      'succeeded',
+    ]);
+    expect(emulator.calls.count('UpdateService')).toBe(1);
+    expect(servingSplit(emulator)).toEqual({ [GOOD_REVISION]: 100 });
+  });
 
-  it(
-    "Cloud Deploy, sender killed -9 in the window: the other replica finds the rollout under lastgood's id and follows it; one rollout",
-    async ({ expect, onTestFinished }) => {
-      const world = await replicaWorld({ onTestFinished }, postgresUnderTest);
-      const { emulator } = world;
-      const replicas = await Promise.all([
-        world.start('replica-a', SHORT_DEADLINE),
-        world.start('replica-b', SHORT_DEADLINE),
-      ]);
-      emulator.faults.inject({ kind: 'hold-response', method: 'RollbackTarget', ms: HOLD_MS });
-      const decisionId = await fireRollback(replicas[1]!, 'storefront');
+  it("Cloud Deploy, sender killed -9 in the window: the other replica finds the rollout under lastgood's id and follows it; one rollout", async ({
+    expect,
+    onTestFinished,
+  }) => {
+    const world = await replicaWorld({ onTestFinished }, postgresUnderTest);
+    const { emulator } = world;
+    const replicas = await Promise.all([
+      world.start('replica-a', SHORT_DEADLINE),
+      world.start('replica-b', SHORT_DEADLINE),
+    ]);
+    emulator.faults.inject({ kind: 'hold-response', method: 'RollbackTarget', ms: HOLD_MS });
+    const decisionId = await fireRollback(replicas[1]!, 'storefront');
 
-      await until(
-        () =>
-          mutatingCalls(emulator, 'RollbackTarget').some((call) => call.code === null) &&
-          lastgoodRollouts(emulator).length === 1,
-        'RollbackTarget to land with its answer held',
-      );
-      const before = await storedSteps(world, decisionId);
-      expect(before).toContain('api_call_issued');
-      expect(before).not.toContain('rollout_created');
-      const { killed, survivor } = await killJobHolder(world, replicas, decisionId);
+    await until(
+      () =>
+        mutatingCalls(emulator, 'RollbackTarget').some((call) => call.code === null) &&
+        lastgoodRollouts(emulator).length === 1,
+      'RollbackTarget to land with its answer held',
+    );
+    const before = await storedSteps(world, decisionId);
+    expect(before).toContain('api_call_issued');
+    expect(before).not.toContain('rollout_created');
+    const { killed, survivor } = await killJobHolder(world, replicas, decisionId);
 
-      const done = await waitForTerminal(survivor.url, decisionId);
-      expect(done.rollback).toMatchObject({ state: 'succeeded', toRevision: 'rel-001', error: null });
-      expect(takeovers(done)).toEqual([
-        expect.objectContaining({ from: killed.name, worker: survivor.name }),
-      ]);
-      expect(stepsAfter(done, 'job_taken_over')).toContain('rollout_found');
-      expect(stepsAfter(done, 'job_taken_over')).not.toContain('api_call_issued');
-      expect(lastgoodRollouts(emulator)).toEqual([
-        expect.objectContaining({
-          name: `${PIPELINE}/releases/rel-001/rollouts/${rolloutIdFor(decisionId)}`,
-          state: 'SUCCEEDED',
-        }),
-      ]);
-      expect(mutatingCalls(emulator, 'RollbackTarget')).toHaveLength(1);
-    },
-    TAKEOVER_TIMEOUT_MS,
-  );
+    const done = await waitForTerminal(survivor.url, decisionId);
+    expect(done.rollback).toMatchObject({ state: 'succeeded', toRevision: 'rel-001', error: null });
+    expect(takeovers(done)).toEqual([expect.objectContaining({ from: killed.name, worker: survivor.name })]);
+    expect(stepsAfter(done, 'job_taken_over')).toContain('rollout_found');
+    expect(stepsAfter(done, 'job_taken_over')).not.toContain('api_call_issued');
+    expect(lastgoodRollouts(emulator)).toEqual([
+      expect.objectContaining({
+        name: `${PIPELINE}/releases/rel-001/rollouts/${rolloutIdFor(decisionId)}`,
+        state: 'SUCCEEDED',
+      }),
+    ]);
+    expect(mutatingCalls(emulator, 'RollbackTarget')).toHaveLength(1);
+  });
 
   it('Cloud Deploy, answer lost as UNAVAILABLE: the retry of the same rollout id meets ALREADY_EXISTS and follows it', async ({
     expect,
