@@ -76,6 +76,8 @@ describe.concurrent('PostgreSQL refuses connections for longer than the lease du
       expect(servingSplit(emulator)).toEqual({ [GOOD_REVISION]: 100 });
       expect(done.rollback).toMatchObject({ state: 'succeeded', toRevision: GOOD_REVISION, error: null });
       expect(final.rollback).toEqual(done.rollback);
+      // The announced call held the job: nobody, its own process included, claimed it again mid-call.
+      expect(steps(final)).not.toContain('job_taken_over');
       expect(steps(final).filter((step) => step === 'api_call_issued')).toHaveLength(1);
       expect(steps(final).at(-1)).toBe('succeeded');
       const mutations = await db.query(
