@@ -17,13 +17,13 @@ import {
   parseLookbackMs,
   type Telemetry,
 } from '../src/domain/evidence.ts';
+import { judge } from '../src/domain/judge.ts';
 import {
   DEFAULT_JUDGEMENT_POLICY,
   type JudgementPolicy,
   type JudgementReason,
-  judge,
   monitoringWindow,
-} from '../src/domain/judge.ts';
+} from '../src/domain/judgement-policy.ts';
 import { findLastKnownGood } from '../src/domain/last-known-good.ts';
 import type { Factor, PastRollback, Policy, Reason, Signal, TargetHistory } from '../src/domain/types.ts';
 

@@ -9,7 +9,8 @@ import type { Backoff } from './domain/backoff.ts';
 import type { Controls } from './domain/controls.ts';
 import type { TargetKind } from './domain/types.ts';
 import { LastgoodError } from './errors.ts';
-import { answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
+import { connectionTimeouts, installConnectionLimits } from './http/connections.ts';
+import { answerClientError, answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
 import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
 import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
 import { allRoutes } from './http/routes/index.ts';
@@ -66,6 +67,8 @@ export function buildApp(deps: AppDeps): App {
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
+    ...connectionTimeouts(config.http.requestTimeoutMs),
     // A hop count, not `true`: trusting every X-Forwarded-For entry would let a client pick its own address,
     // and with it a fresh rate-limit budget per request.
     trustProxy: trustProxyHops(config.http.trustProxyHops),
@@ -107,6 +110,7 @@ export function buildApp(deps: AppDeps): App {
         });
   installErrorHandling(server);
   installSecurityHeaders(server, config.http.corsOrigins);
+  installConnectionLimits(server, config.http.maxConnectionsPerAddress);
   installJsonBodyParser(server);
   const rateLimits = installRateLimits(server, config.http.rateLimits);
   const pushVerifier =

@@ -125,6 +125,8 @@ const envSchema = z.strictObject({
   LASTGOOD_RATE_LIMIT_OPERATOR: rateBudget.default({ max: 120, windowMs: 60_000 }),
   LASTGOOD_RATE_LIMIT_ANONYMOUS: rateBudget.default({ max: 60, windowMs: 60_000 }),
   LASTGOOD_TRUST_PROXY_HOPS: z.coerce.number().int().min(0).max(10).default(1),
+  LASTGOOD_REQUEST_TIMEOUT: duration({ min: '1s', max: '5m' }).default(10_000),
+  LASTGOOD_MAX_CONNECTIONS_PER_ADDRESS: z.coerce.number().int().min(0).max(100_000).default(256),
   LASTGOOD_PUBLIC_URL: httpUrl.optional(),
   LASTGOOD_SLACK_WEBHOOK_URL: httpUrl.optional(),
   LASTGOOD_PAGERDUTY_ROUTING_KEY: z.string().min(1).max(128).optional(),
@@ -251,6 +253,8 @@ export function loadConfig(
         anonymous: Object.freeze(e.LASTGOOD_RATE_LIMIT_ANONYMOUS),
       }),
       trustProxyHops: e.LASTGOOD_TRUST_PROXY_HOPS,
+      requestTimeoutMs: e.LASTGOOD_REQUEST_TIMEOUT,
+      maxConnectionsPerAddress: e.LASTGOOD_MAX_CONNECTIONS_PER_ADDRESS,
     }),
     notify: Object.freeze({
       publicUrl: e.LASTGOOD_PUBLIC_URL ?? null,

@@ -38,6 +38,10 @@ export interface Config {
     rateLimits: Readonly<Record<RateLimitBudget, RateBudget>>;
     /** Proxies in front that append to X-Forwarded-For (Cloud Run: 1); the client IP is the entry before them. */
     trustProxyHops: number;
+    /** How long a request's headers and body may take to arrive; past it the connection is answered 408 and closed. */
+    requestTimeoutMs: number;
+    /** Open connections one peer address may hold; more are closed at once. 0: no cap. */
+    maxConnectionsPerAddress: number;
   };
   notify: NotifyConfig;
   /** Problems that do not stop a start outside production (look-alike variables): main.ts logs each. */

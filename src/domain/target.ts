@@ -1,4 +1,4 @@
-import type { JudgementPolicy } from './judge.ts';
+import type { JudgementPolicy } from './judgement-policy.ts';
 import type { Policy } from './types.ts';
 
 /** Target names double as Cloud Monitoring user label values, so they follow the label rules. */

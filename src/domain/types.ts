@@ -24,7 +24,7 @@ export interface Signal {
   lookbackMs?: number | null;
   startedAt: Date;
   endedAt: Date | null;
-  /** `policy_user_labels.lastgood_target`, set by Terraform. */
+  /** `policy_user_labels.lastgood_target` (set by Terraform), else the resource's `metadata.user_labels` one. */
   targetLabel: string | null;
   /** The Cloud Run `service_name` resource label: the routing fallback. */
   serviceName: string | null;
@@ -56,6 +56,7 @@ export const REASONS = [
   'DISABLED',
   'TEST_NOTIFICATION',
   'UNKNOWN_TARGET',
+  'INVALID_INPUT',
   'INCIDENT_CLOSED',
   'NEEDS_PERSON',
   'STALE_ALERT',

@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Evidence, MinuteCount } from '../../src/domain/evidence.ts';
+import { judge } from '../../src/domain/judge.ts';
 import {
   DEFAULT_JUDGEMENT_POLICY,
   type JudgementPolicy,
   type JudgementReason,
-  judge,
   monitoringWindow,
-} from '../../src/domain/judge.ts';
+} from '../../src/domain/judgement-policy.ts';
 import { at, type EvidenceSpec, evidenceOf, minutes } from './evidence-builder.ts';
 
 const FOUR_DAYS = -4 * 24 * 60;

@@ -132,7 +132,7 @@ describe('production startup', () => {
 });
 
 describe('security settings', () => {
-  it('has defaults: budgets per minute, one proxy hop, tokens refreshed every 5 minutes', () => {
+  it('has defaults: budgets per minute, one proxy hop, 10 s requests, 256 connections an address, tokens refreshed every 5 minutes', () => {
     const config = load({ LASTGOOD_CONFIG: 'x' });
     expect(config.http).toEqual({
       corsOrigins: [],
@@ -142,6 +142,8 @@ describe('security settings', () => {
         anonymous: { max: 60, windowMs: 60_000 },
       },
       trustProxyHops: 1,
+      requestTimeoutMs: 10_000,
+      maxConnectionsPerAddress: 256,
     });
     expect(config.tokenRefreshMs).toBe(300_000);
     expect(config.pubsub).toBeNull();
@@ -150,6 +152,13 @@ describe('security settings', () => {
   it.each([
     ['a budget without a window', { LASTGOOD_RATE_LIMIT_INTAKE: '600' }, 'LASTGOOD_RATE_LIMIT_INTAKE'],
     ['a zero budget', { LASTGOOD_RATE_LIMIT_OPERATOR: '0/1m' }, 'LASTGOOD_RATE_LIMIT_OPERATOR'],
+    ['no request timeout', { LASTGOOD_REQUEST_TIMEOUT: '0s' }, 'LASTGOOD_REQUEST_TIMEOUT'],
+    ['a request timeout of an hour', { LASTGOOD_REQUEST_TIMEOUT: '1h' }, 'LASTGOOD_REQUEST_TIMEOUT'],
+    [
+      'a negative connection cap',
+      { LASTGOOD_MAX_CONNECTIONS_PER_ADDRESS: '-1' },
+      'LASTGOOD_MAX_CONNECTIONS_PER_ADDRESS',
+    ],
     [
       'an origin with a path',
       { LASTGOOD_CORS_ORIGINS: 'https://ops.example.com/app' },
