@@ -23,6 +23,7 @@ import { createChannels } from './notify/channels.ts';
 import { DeliveryWorker } from './notify/delivery-worker.ts';
 import type { Store } from './store/store.ts';
 import type { RollbackExecutor } from './targets/executor.ts';
+import { callHorizonMs } from './targets/google-call.ts';
 import { createSecretManagerClient } from './targets/google-clients.ts';
 import { googleIdTokens } from './targets/google-oidc.ts';
 import { secretManagerVersions } from './targets/secret-manager.ts';
@@ -103,6 +104,7 @@ export function buildApp(deps: AppDeps): App {
           logger: deps.logger,
           owner,
           leaseMs: config.jobs.leaseMs,
+          callHorizonMs: callHorizonMs(config.google),
           pollMs: config.jobs.pollMs,
           concurrency: 4,
           metrics,
