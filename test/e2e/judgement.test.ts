@@ -205,6 +205,9 @@ describe('lastgood judges the evidence before an automatic rollback', () => {
       toRevision: 'deploy-00001-old',
     });
     expect(judged(status)).toMatchObject({ verdict: 'rollback', reason: 'ROLLBACK' });
+    // 30 of every 120 requests since the cutover, against 1 in 121 for the previous revision before it.
+    expect(factor(status, 'suspect_error_ratio')).toBeCloseTo(0.25, 2);
+    expect(factor(status, 'baseline_error_ratio')).toBeCloseTo(1 / 121, 3);
     expect(factor(status, 'revision_specific')).toBe(true);
     expect(trafficOf('deploy')).toEqual({ 'deploy-00001-old': 100 });
     expect(emulator.calls.count('UpdateService')).toBe(1);
@@ -232,6 +235,9 @@ describe('lastgood judges the evidence before an automatic rollback', () => {
       fromRevision: 'alike-00002-can',
     });
     expect(judged(status)).toMatchObject({ verdict: 'hold', reason: 'NOT_REVISION_SPECIFIC' });
+    // Over the same minutes, 30% of each revision's requests fail.
+    expect(factor(status, 'suspect_error_ratio')).toBeCloseTo(0.3, 2);
+    expect(factor(status, 'baseline_error_ratio')).toBeCloseTo(0.3, 2);
     expect(factor(status, 'revision_specific')).toBe(false);
     expect(trafficOf('alike')).toEqual({ 'alike-00001-base': 75, 'alike-00002-can': 25 });
     expect(emulator.calls.count('UpdateService')).toBe(0);
