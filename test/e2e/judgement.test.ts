@@ -16,6 +16,7 @@ import {
   waitForRollback,
   webhookUrl,
 } from '../helpers/app.ts';
+import { servingSplit } from '../helpers/emulator.ts';
 
 /**
  * The "Must show" of issue 18, end to end: the real clients against one emulator whose services each tell one story
@@ -170,11 +171,7 @@ const start = (options: TestAppOptions = {}) =>
   startApp({ emulatorHost: emulator.host, policy: POLICY, ...options });
 
 function trafficOf(service: string): Record<string, number> {
-  const split: Record<string, number> = {};
-  for (const entry of emulator.state.cloudRun.service(serviceName(service))?.trafficStatuses ?? []) {
-    if (entry.percent > 0) split[entry.revision] = entry.percent;
-  }
-  return split;
+  return servingSplit(emulator, serviceName(service));
 }
 
 /** The `judged` step's detail; undefined when the rollback was not judged. */
