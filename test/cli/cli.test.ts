@@ -5,10 +5,9 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import { startTestApp, type TestApp, VIEWER_TOKEN, waitForRollback, webhookUrl } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
+import { CHECKOUT, useExampleEmulator } from '../helpers/emulator.ts';
 import { listen, runLastgood } from './harness.ts';
 
-const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
 const LAUNCHER = new URL('../../bin/lastgood.js', import.meta.url).pathname;
 
 let emulator: Emulator;

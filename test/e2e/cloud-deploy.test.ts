@@ -13,10 +13,9 @@ import {
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
+import { PIPELINE, useExampleEmulator } from '../helpers/emulator.ts';
 import { type Receiver, startReceiver } from '../notify/receiver.ts';
 
-const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
 /** What production runs in the example fixture. */
 const REL_002_ROLLOUT = `${PIPELINE}/releases/rel-002/rollouts/rel-002-to-production-0001`;
 

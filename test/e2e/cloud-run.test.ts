@@ -9,10 +9,7 @@ import {
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-
-const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
-const PAYMENTS = 'projects/demo-project/locations/us-central1/services/payments';
+import { CHECKOUT, PAYMENTS, useExampleEmulator } from '../helpers/emulator.ts';
 
 let emulator: Emulator;
 let t: TestApp;

@@ -12,6 +12,7 @@ import {
   waitForRollback,
 } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
+import { until } from '../helpers/poll.ts';
 import { createTestSchema, type TestSchema } from '../helpers/postgres.ts';
 import { type Receiver, startReceiver } from '../notify/receiver.ts';
 
@@ -63,14 +64,6 @@ async function status(app: TestApp, id: string) {
     headers: bearer(VIEWER_TOKEN),
   });
   return response.json();
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 async function resume(app: TestApp, token = OPERATOR_TOKEN) {
@@ -168,7 +161,10 @@ describe.each(STORES)('a rollback that does not heal, on %s', (_name, openStore)
     expect((await status(app, accepted.decisionId)).rollback.verification).toBe('pending');
 
     clock.advance(1_000);
-    await until(async () => (await status(app, accepted.decisionId)).rollback.verification === 'not_healed');
+    await until(
+      async () => (await status(app, accepted.decisionId)).rollback.verification === 'not_healed',
+      'the rollback to be marked not healed',
+    );
     const [page] = await pagerDuty.waitFor(1);
     expect(page!.json).toMatchObject({
       event_action: 'trigger',

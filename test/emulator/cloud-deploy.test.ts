@@ -3,9 +3,9 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { createCloudDeployClient } from '../../src/targets/google-clients.ts';
-import { FAST_POLLING, startExampleEmulator } from './helpers.ts';
+import { FAST_POLLING, PIPELINE, startExampleEmulator } from '../helpers/emulator.ts';
+import { eventually } from '../helpers/poll.ts';
 
-const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
 const PRODUCTION = 'projects/demo-project/locations/us-central1/targets/production';
 const REL_001 = `${PIPELINE}/releases/rel-001`;
 const REL_002 = `${PIPELINE}/releases/rel-002`;
@@ -35,14 +35,15 @@ function currentReleaseOnProduction(): string | undefined {
 /** Polls GetRollout until it leaves PENDING and IN_PROGRESS, returning every state it was seen in. */
 async function watchRollout(name: string): Promise<string[]> {
   const seen: string[] = [];
-  for (let polls = 0; polls < 400; polls++) {
-    const [rollout] = await deploy.getRollout({ name });
-    const state = String(rollout.state);
-    if (seen.at(-1) !== state) seen.push(state);
-    if (state !== 'PENDING' && state !== 'IN_PROGRESS') return seen;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`rollout ${name} never finished: ${seen.join(' -> ')}`);
+  return eventually(
+    async () => {
+      const [rollout] = await deploy.getRollout({ name });
+      const state = String(rollout.state);
+      if (seen.at(-1) !== state) seen.push(state);
+      return state !== 'PENDING' && state !== 'IN_PROGRESS' ? seen : undefined;
+    },
+    () => `rollout ${name} to finish: ${seen.join(' -> ')}`,
+  );
 }
 
 async function suspendPipeline(suspended: boolean) {
@@ -202,9 +203,17 @@ describe('Cloud Deploy v1 emulator through the real @google-cloud/deploy client'
     ).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
 
     await (await suspendPipeline(false)).promise();
-    await expect(
-      deploy.rollbackTarget({ name: PIPELINE, targetId: 'production', rolloutId: 'lastgood-rollback-1' }),
-    ).resolves.toBeDefined();
+    const [response] = await deploy.rollbackTarget({
+      name: PIPELINE,
+      targetId: 'production',
+      rolloutId: 'lastgood-rollback-1',
+    });
+    expect(response.rollbackConfig?.rollout).toMatchObject({
+      name: `${REL_001}/rollouts/lastgood-rollback-1`,
+      rollbackOfRollout: BAD_ROLLOUT,
+    });
+    const [rollouts] = await deploy.listRollouts({ parent: REL_001 });
+    expect(rollouts.map((rollout) => rollout.name)).toContain(`${REL_001}/rollouts/lastgood-rollback-1`);
   });
 
   it('refuses a pipeline update with a stale etag as ABORTED', async () => {

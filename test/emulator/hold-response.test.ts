@@ -7,11 +7,15 @@ import {
   createCloudDeployClient,
   createCloudRunClients,
 } from '../../src/targets/google-clients.ts';
-import { CHECKOUT, startExampleEmulator } from './helpers.ts';
+import {
+  CHECKOUT,
+  GOOD_REVISION,
+  PIPELINE,
+  shiftCheckoutTo,
+  startExampleEmulator,
+} from '../helpers/emulator.ts';
+import { sleep, until } from '../helpers/poll.ts';
 
-const REVISION = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION' as const;
-const GOOD = 'checkout-00001-abc';
-const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
 const REL_001 = `${PIPELINE}/releases/rel-001`;
 const BAD_ROLLOUT = `${PIPELINE}/releases/rel-002/rollouts/rel-002-to-production-0001`;
 
@@ -33,30 +37,6 @@ afterAll(async () => {
 
 beforeEach(() => emu.reset());
 
-async function shiftCheckoutTo(revision: string) {
-  const [service] = await run.services.getService({ name: CHECKOUT });
-  const [operation] = await run.services.updateService(
-    {
-      service: {
-        name: CHECKOUT,
-        etag: service.etag ?? null,
-        traffic: [{ type: REVISION, revision, percent: 100 }],
-      },
-      updateMask: { paths: ['traffic'] },
-    },
-    { retry: null },
-  );
-  return operation;
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 function checkoutTraffic(): string[] {
   return (emu.state.cloudRun.service(CHECKOUT)?.traffic ?? []).map((target) => target.revision);
 }
@@ -65,19 +45,19 @@ describe('hold-response fault: the call lands, its answer waits', () => {
   it('applies UpdateService at once but answers only when the hold ends, the call still open meanwhile', async () => {
     emu.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: 30_000 });
     let answered = false;
-    const pending = shiftCheckoutTo(GOOD).finally(() => {
+    const pending = shiftCheckoutTo(run, GOOD_REVISION, { retry: null }).finally(() => {
       answered = true;
     });
 
-    await until(() => checkoutTraffic()[0] === GOOD, 'the update to land');
+    await until(() => checkoutTraffic()[0] === GOOD_REVISION, 'the update to land');
     expect(emu.calls.list({ method: 'UpdateService' })).toEqual([expect.objectContaining({ code: null })]);
     expect(emu.faults.active()).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     expect(answered).toBe(false);
 
     // Clearing the faults releases the held answer, so a test never leaves a call hanging.
     emu.faults.clear();
-    const operation = await pending;
+    const { operation } = await pending;
     expect(operation.name).toMatch(/operations\//);
     expect(emu.calls.list({ method: 'UpdateService' })).toEqual([
       expect.objectContaining({ code: status.OK }),
@@ -88,19 +68,21 @@ describe('hold-response fault: the call lands, its answer waits', () => {
     emu.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: 120 });
     const started = performance.now();
 
-    await shiftCheckoutTo(GOOD);
+    await shiftCheckoutTo(run, GOOD_REVISION, { retry: null });
 
     expect(performance.now() - started).toBeGreaterThanOrEqual(115);
-    expect(checkoutTraffic()).toEqual([GOOD]);
+    expect(checkoutTraffic()).toEqual([GOOD_REVISION]);
   });
 
   it('loses the answer as UNAVAILABLE after applying the call, so the caller cannot tell it landed', async () => {
     emu.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: 10, answer: 'unavailable' });
 
-    await expect(shiftCheckoutTo(GOOD)).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    await expect(shiftCheckoutTo(run, GOOD_REVISION, { retry: null })).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
 
     expect(emu.state.cloudRun.service(CHECKOUT)?.generation).toBe(2);
-    expect(checkoutTraffic()).toEqual([GOOD]);
+    expect(checkoutTraffic()).toEqual([GOOD_REVISION]);
     expect(emu.calls.list({ method: 'UpdateService' }).map((call) => call.code)).toEqual([
       status.UNAVAILABLE,
     ]);

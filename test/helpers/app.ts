@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type App, buildApp } from '../../src/app.ts';
 import type { Clock } from '../../src/clock.ts';
 import { type Config, loadConfig } from '../../src/config.ts';
@@ -16,6 +16,7 @@ import type { StatusView, Store } from '../../src/store/store.ts';
 import { createExecutors } from '../../src/targets/executors.ts';
 import { type BurnRateAlertOptions, burnRateAlert } from '../fixtures/alerts.ts';
 import { logSinkStream } from './log-sink.ts';
+import { eventually } from './poll.ts';
 import { ADMIN_TOKEN, OLD_WEBHOOK_TOKEN, OPERATOR_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN } from './tokens.ts';
 
 export {
@@ -163,22 +164,40 @@ export function useTestApps(): (options?: TestAppOptions) => Promise<TestApp> {
   };
 }
 
+/**
+ * One app for the tests of the enclosing `describe` (or file), started before the first and closed after the last:
+ * for tests that leave nothing another test reads, such as refusals. Tests that need an empty store use `useTestApps`.
+ */
+export function useSharedTestApp(options: TestAppOptions = {}): () => TestApp {
+  let shared: TestApp | null = null;
+  beforeAll(async () => {
+    shared = await startTestApp(options);
+  });
+  afterAll(async () => {
+    await shared?.close();
+  });
+  return () => {
+    if (shared === null) throw new Error('the shared test app starts in beforeAll: read it inside a test');
+    return shared;
+  };
+}
+
 /** Waits until the decision's rollback reaches a terminal state and returns the status then. */
 export async function waitForRollback(
   store: Store,
   decisionId: string,
   timeoutMs = 10_000,
 ): Promise<StatusView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await store.getStatus(decisionId);
-    const state = status?.rollback?.state;
-    if (status && state && state !== 'queued' && state !== 'running') return status;
-    if (Date.now() > deadline) {
-      throw new Error(`rollback of ${decisionId} still ${state ?? 'missing'} after ${timeoutMs} ms`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  let state: string | undefined;
+  return eventually(
+    async () => {
+      const status = await store.getStatus(decisionId);
+      state = status?.rollback?.state;
+      return status && state && state !== 'queued' && state !== 'running' ? status : undefined;
+    },
+    () => `the rollback of ${decisionId} to end (still ${state ?? 'missing'})`,
+    { timeoutMs, everyMs: 20 },
+  );
 }
 
 /** What the webhook answers for a stored alert. */

@@ -4,6 +4,7 @@ import {
   bearer,
   OPERATOR_TOKEN,
   type TestApp,
+  useSharedTestApp,
   useTestApps,
   VIEWER_TOKEN,
   webhookUrl,
@@ -21,8 +22,10 @@ async function postAlert(t: TestApp, options: Parameters<typeof burnRateAlert>[0
 }
 
 describe('GET /rollback/status/:id', () => {
+  const shared = useSharedTestApp();
+
   it('shows the decision, its factors, the alert and the timeline', async () => {
-    const t = await start();
+    const t = shared();
     const accepted = await postAlert(t, { burnRate: 18.2 });
     for (const url of [
       `/rollback/status/${accepted.decisionId}`,
@@ -41,12 +44,14 @@ describe('GET /rollback/status/:id', () => {
       expect(body.alert).toMatchObject({ id: accepted.alertId, observedValue: 18.2, thresholdValue: 14.4 });
       expect(body.rollback).toMatchObject({ state: 'queued', target: 'checkout' });
       expect(body.timeline.map((e: { step: string }) => e.step)).toEqual(['alert_received', 'decided']);
-      expect(body.timeline[1].sincePreviousMs).toBeGreaterThanOrEqual(0);
+      const stored = (await t.store.getStatus(accepted.decisionId))!.timeline;
+      expect(body.timeline[0].sincePreviousMs).toBeNull();
+      expect(body.timeline[1].sincePreviousMs).toBe(stored[1]!.at.getTime() - stored[0]!.at.getTime());
     }
   });
 
   it('answers 404 for an unknown id and 400 for something that is not an id', async () => {
-    const t = await start();
+    const t = shared();
     const unknown = await t.app.server.inject({
       method: 'GET',
       url: '/rollback/status/dec_00000000000000000000000000',
@@ -64,7 +69,7 @@ describe('GET /rollback/status/:id', () => {
   });
 
   it('needs an operator or viewer token', async () => {
-    const t = await start();
+    const t = shared();
     const missing = await t.app.server.inject({
       method: 'GET',
       url: '/rollback/status/dec_00000000000000000000000000',
@@ -80,6 +85,8 @@ describe('GET /rollback/status/:id', () => {
 });
 
 describe('GET /rollback/recent', () => {
+  const shared = useSharedTestApp();
+
   it('pages through decisions newest first and filters by action', async () => {
     const t = await start();
     const ids = [];
@@ -114,7 +121,7 @@ describe('GET /rollback/recent', () => {
   it.each(['hours=0', 'hours=10000', 'limit=501', 'action=maybe', 'cursor=bm9wZQ'])(
     'refuses %s with 400',
     async (query) => {
-      const t = await start();
+      const t = shared();
       const response = await t.app.server.inject({
         method: 'GET',
         url: `/rollback/recent?${query}`,
@@ -127,6 +134,8 @@ describe('GET /rollback/recent', () => {
 });
 
 describe('GET /rollback/metrics', () => {
+  const shared = useSharedTestApp();
+
   it('counts decisions by action and reason', async () => {
     const t = await start();
     await postAlert(t, { burnRate: 50 });
@@ -155,7 +164,7 @@ describe('GET /rollback/metrics', () => {
   });
 
   it.each(['hours=0', 'hours=abc', 'hours=721', 'window=24'])('refuses %s with 400', async (query) => {
-    const t = await start();
+    const t = shared();
     const response = await t.app.server.inject({
       method: 'GET',
       url: `/rollback/metrics?${query}`,
@@ -167,8 +176,10 @@ describe('GET /rollback/metrics', () => {
 });
 
 describe('POST /alerts/:id/acknowledge', () => {
+  const shared = useSharedTestApp();
+
   it('records who acknowledged the alert', async () => {
-    const t = await start();
+    const t = shared();
     const accepted = await postAlert(t);
     const response = await t.app.server.inject({
       method: 'POST',
@@ -180,7 +191,7 @@ describe('POST /alerts/:id/acknowledge', () => {
   });
 
   it('is refused to a viewer', async () => {
-    const t = await start();
+    const t = shared();
     const accepted = await postAlert(t);
     const response = await t.app.server.inject({
       method: 'POST',
@@ -192,7 +203,7 @@ describe('POST /alerts/:id/acknowledge', () => {
   });
 
   it('answers 404 for an unknown alert and 400 for a decision id', async () => {
-    const t = await start();
+    const t = shared();
     const unknown = await t.app.server.inject({
       method: 'POST',
       url: '/alerts/alt_00000000000000000000000000/acknowledge',
@@ -209,6 +220,8 @@ describe('POST /alerts/:id/acknowledge', () => {
 });
 
 describe('POST /rollback/manual/:service', () => {
+  const shared = useSharedTestApp();
+
   it('records a manual rollback with who asked and the revision', async () => {
     const t = await start();
     const response = await t.app.server.inject({
@@ -279,14 +292,14 @@ describe('POST /rollback/manual/:service', () => {
     ],
     ['a malformed target', '/rollback/manual/CHECKOUT', 400, 'LASTGOOD_ERR_VALIDATION'],
   ])('refuses %s', async (_name, url, status, code) => {
-    const t = await start();
+    const t = shared();
     const response = await t.app.server.inject({ method: 'POST', url, headers: bearer(OPERATOR_TOKEN) });
     expect(response.statusCode).toBe(status);
     expect(response.json().code).toBe(code);
   });
 
   it('is refused to a viewer and to anonymous callers', async () => {
-    const t = await start();
+    const t = shared();
     expect(
       (
         await t.app.server.inject({
@@ -306,8 +319,10 @@ describe('POST /rollback/manual/:service', () => {
 });
 
 describe('health', () => {
+  const shared = useSharedTestApp();
+
   it('answers /healthz and /readyz', async () => {
-    const t = await start();
+    const t = shared();
     expect((await t.app.server.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
     const ready = await t.app.server.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(200);
@@ -323,7 +338,7 @@ describe('health', () => {
   });
 
   it('answers an unknown route with 404 and a code', async () => {
-    const t = await start();
+    const t = shared();
     const response = await t.app.server.inject({ method: 'GET', url: '/nope?auth_token=secret' });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toEqual({ code: 'LASTGOOD_ERR_NOT_FOUND', message: 'No route GET /nope' });

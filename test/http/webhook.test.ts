@@ -6,6 +6,7 @@ import {
   OPERATOR_TOKEN,
   startTestApp,
   type TestApp,
+  useSharedTestApp,
   useTestApps,
   WEBHOOK_TOKEN,
   webhookUrl,
@@ -19,6 +20,9 @@ async function countDecisions(t: TestApp): Promise<number> {
 }
 
 describe('POST /webhook/error-budget-alert', () => {
+  // Refusals store nothing, so they share one app; its store stays empty and each can assert that.
+  const refusing = useSharedTestApp();
+
   it('stores a fast-burn alert, decides to roll back and answers 202 with the ids', async () => {
     const t = await start();
     const response = await t.app.server.inject({
@@ -113,7 +117,7 @@ describe('POST /webhook/error-budget-alert', () => {
     ],
     ['an operator token', '/webhook/error-budget-alert', bearer(OPERATOR_TOKEN)],
   ])('refuses %s with 401 and stores nothing', async (_name, url, headers) => {
-    const t = await start();
+    const t = refusing();
     const response = await t.app.server.inject({ method: 'POST', url, headers, payload: burnRateAlert() });
     expect(response.statusCode).toBe(401);
     expect(response.json().code).toBe('LASTGOOD_ERR_UNAUTHORIZED');
@@ -121,7 +125,7 @@ describe('POST /webhook/error-budget-alert', () => {
   });
 
   it('refuses bad JSON with 400 LASTGOOD_ERR_BAD_JSON', async () => {
-    const t = await start();
+    const t = refusing();
     const response = await t.app.server.inject({
       method: 'POST',
       url: webhookUrl(),
@@ -134,7 +138,7 @@ describe('POST /webhook/error-budget-alert', () => {
   });
 
   it('refuses a body that is not a Cloud Monitoring notification, listing the issues', async () => {
-    const t = await start();
+    const t = refusing();
     const response = await t.app.server.inject({
       method: 'POST',
       url: webhookUrl(),
@@ -148,7 +152,7 @@ describe('POST /webhook/error-budget-alert', () => {
   });
 
   it('refuses a body over 256 KiB with 413', async () => {
-    const t = await start();
+    const t = refusing();
     const payload = burnRateAlert();
     payload.incident.summary = 'x'.repeat(300 * 1024);
     const response = await t.app.server.inject({ method: 'POST', url: webhookUrl(), payload });
@@ -157,7 +161,7 @@ describe('POST /webhook/error-budget-alert', () => {
   });
 
   it('refuses a body that is not JSON with 415', async () => {
-    const t = await start();
+    const t = refusing();
     const response = await t.app.server.inject({
       method: 'POST',
       url: webhookUrl(),
@@ -169,7 +173,7 @@ describe('POST /webhook/error-budget-alert', () => {
   });
 
   it('refuses a missing body with 400', async () => {
-    const t = await start();
+    const t = refusing();
     const response = await t.app.server.inject({ method: 'POST', url: webhookUrl() });
     expect(response.statusCode).toBe(400);
   });

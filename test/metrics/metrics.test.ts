@@ -14,6 +14,7 @@ import {
 } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
 import { createSigner, pushEnvelope, signPushToken, testPushVerifier } from '../helpers/oidc.ts';
+import { eventually, until } from '../helpers/poll.ts';
 import { createTestSchema } from '../helpers/postgres.ts';
 import { type Receiver, startReceiver } from '../notify/receiver.ts';
 import { sampleValue, scrape } from './scrape.ts';
@@ -143,15 +144,6 @@ describe('the outbox backlog, against a local webhook receiver', () => {
     await receiver.close();
   });
 
-  /** Asks `probe` until it answers something, for up to 5 s. */
-  async function eventually<T>(probe: () => Promise<T | undefined>): Promise<T> {
-    for (const deadline = Date.now() + 5_000; ; ) {
-      const answer = await probe();
-      if (answer !== undefined) return answer;
-      if (Date.now() > deadline) throw new Error('gave up waiting');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
   const backlog = async () => sampleValue(await scrape(t), 'lastgood_outbox_backlog');
 
   it('counts a dead letter until a person retries it and it is delivered', async () => {
@@ -166,7 +158,7 @@ describe('the outbox backlog, against a local webhook receiver', () => {
         headers: bearer(OPERATOR_TOKEN),
       });
       return (dead.json().items as { id: string }[])[0];
-    });
+    }, 'a dead letter');
     expect(await backlog()).toBe(1);
     receiver.defaultStatus = 200;
     const retried = await t.app.server.inject({
@@ -175,7 +167,7 @@ describe('the outbox backlog, against a local webhook receiver', () => {
       headers: bearer(OPERATOR_TOKEN),
     });
     expect(retried.statusCode).toBe(200);
-    await eventually(async () => ((await backlog()) === 0 ? true : undefined));
+    await until(async () => (await backlog()) === 0, 'an empty outbox');
     expect(receiver.received).toHaveLength(2);
   });
 });
@@ -226,10 +218,11 @@ describe('rollback and Google API metrics, through the emulator', () => {
     });
     expect(sampleValue(await scrape(t), 'lastgood_rollbacks_not_healed_total')).toBe(0);
     expect((await rollBack()).rollback?.state).toBe('succeeded');
-    for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
-      if (sampleValue(await scrape(t), 'lastgood_rollbacks_not_healed_total') === 1) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await until(
+      async () => sampleValue(await scrape(t), 'lastgood_rollbacks_not_healed_total') === 1,
+      'the rollback to be counted as not healed',
+      { everyMs: 20 },
+    );
     expect(sampleValue(await scrape(t), 'lastgood_rollbacks_not_healed_total')).toBe(1);
   });
 

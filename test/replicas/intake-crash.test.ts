@@ -1,6 +1,7 @@
 import { describe, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import { type AlertResult, postAlert, recentAlertIds, until } from '../helpers/process.ts';
+import { until } from '../helpers/poll.ts';
+import { type AlertResult, postAlert, recentAlertIds } from '../helpers/process.ts';
 import { postgresUnderTest, replicaWorld, sqliteUnderTest } from './support.ts';
 
 /** Requests kept in flight at once, so the kill always lands on some of them. */

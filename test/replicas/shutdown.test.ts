@@ -1,16 +1,17 @@
 import { describe, type ExpectStatic, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
+import { GOOD_REVISION } from '../helpers/emulator.ts';
+import { sleep, until } from '../helpers/poll.ts';
 import {
   type AlertResult,
   type LastgoodProcess,
   type ProcessExit,
   postAlert,
   REPLICA_ENV,
-  until,
   viewerGet,
   waitForTerminal,
 } from '../helpers/process.ts';
-import { GOOD_REVISION, postgresUnderTest, replicaWorld, servingSplit, sqliteUnderTest } from './support.ts';
+import { postgresUnderTest, replicaWorld, servingSplit, sqliteUnderTest } from './support.ts';
 
 const GRACE_MS = 3_000;
 /** How late, at most, a loaded test machine may report an exit that lastgood made on time. */
@@ -32,7 +33,7 @@ function startLoad(target: LastgoodProcess) {
       const result = await postAlert(target.url, burnRateAlert({ incidentId, target: 'payments' }));
       results.push({ ...result, incidentId });
       // Refused: back off a little rather than spin on refusals until the process is gone.
-      if (result.status !== 202) await new Promise((resolve) => setTimeout(resolve, 10));
+      if (result.status !== 202) await sleep(10);
     }
   };
   const senders = Promise.all(Array.from({ length: CONCURRENCY }, sender));
@@ -61,7 +62,7 @@ function pollReadiness(target: LastgoodProcess) {
         status = null;
       }
       polls.push({ at: performance.now(), status });
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await sleep(5);
     }
   })();
   return { polls, done };

@@ -6,27 +6,15 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { fileURLToPath } from 'node:url';
-import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
-import { loadFixtureFile } from '../../src/emulator/fixture.ts';
+import type { Emulator } from '../../src/emulator/emulator.ts';
 import { numberPlaceholders } from '../../src/store/postgres.ts';
+import { CHECKOUT, startExampleEmulator } from '../helpers/emulator.ts';
 import { createTestSchema, TEST_DATABASE_URL, type TestSchema } from '../helpers/postgres.ts';
 import { type LastgoodProcess, schemaUrl, startLastgood } from '../helpers/process.ts';
 
-export const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
-export const GOOD_REVISION = 'checkout-00001-abc';
-export const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
-
 /** The example fixture's emulator with fast operations and rollouts; its host goes to both `*_EMULATOR_HOST`. */
 export async function startReplicaEmulator(): Promise<Emulator> {
-  return startEmulator({
-    fixture: await loadFixtureFile(
-      fileURLToPath(new URL('../../examples/emulator-fixture.yaml', import.meta.url)),
-    ),
-    adminPort: null,
-    operationDelayMs: 20,
-    rolloutPhaseDelayMs: 30,
-  });
+  return startExampleEmulator({ adminPort: null, rolloutPhaseDelayMs: 30 });
 }
 
 export function emulatorEnv(emulator: Emulator): Record<string, string> {

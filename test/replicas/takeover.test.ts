@@ -3,18 +3,11 @@ import { describe, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { rolloutIdFor } from '../../src/targets/cloud-deploy.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
+import { CHECKOUT, GOOD_REVISION, PIPELINE } from '../helpers/emulator.ts';
+import { until } from '../helpers/poll.ts';
+import { type LastgoodProcess, postAlert, type StatusBody, waitForTerminal } from '../helpers/process.ts';
 import {
-  type LastgoodProcess,
-  postAlert,
-  type StatusBody,
-  until,
-  waitForTerminal,
-} from '../helpers/process.ts';
-import {
-  CHECKOUT,
-  GOOD_REVISION,
   mutatingCalls,
-  PIPELINE,
   postgresUnderTest,
   type ReplicaWorld,
   replicaWorld,

@@ -9,21 +9,18 @@ import {
   createWebhookTokens,
   type SecretManagerTokenSource,
 } from '../../src/targets/secret-manager.ts';
-import { startExampleEmulator } from '../emulator/helpers.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import { EXAMPLE_POLICY, ManualClock, startTestApp, type TestApp, webhookUrl } from '../helpers/app.ts';
+import { FIXTURE_WEBHOOK_TOKEN, startExampleEmulator, WEBHOOK_TOKEN_SECRET } from '../helpers/emulator.ts';
 import { logSinkStream, registerSecret } from '../helpers/log-sink.ts';
 
-const SECRET = 'projects/demo-project/secrets/lastgood-webhook-token';
-/** Version 1 of the secret in examples/emulator-fixture.yaml. */
-const FIXTURE_TOKEN = 'demo-webhook-token-0123456789abcdef0123456789';
 const ROTATED = [
   'rotated-token-2-0123456789abcdef0123456789',
   'rotated-token-3-0123456789abcdef0123456789',
   'rotated-token-4-0123456789abcdef0123456789',
 ] as const;
 const SHORT_TOKEN = 'short-token';
-for (const token of [FIXTURE_TOKEN, ...ROTATED, SHORT_TOKEN]) registerSecret(token);
+for (const token of [FIXTURE_WEBHOOK_TOKEN, ...ROTATED, SHORT_TOKEN]) registerSecret(token);
 
 let emu: Emulator;
 let client: v1.SecretManagerServiceClient;
@@ -55,7 +52,7 @@ afterEach(async () => {
 async function start(options: { refreshMs?: number; refuseWeakTokens?: boolean } = {}) {
   source = await createSecretManagerTokenSource({
     client,
-    secret: SECRET,
+    secret: WEBHOOK_TOKEN_SECRET,
     refreshMs: options.refreshMs ?? 300_000,
     deadlineMs: 2_000,
     refuseWeakTokens: options.refuseWeakTokens ?? false,
@@ -67,10 +64,14 @@ async function start(options: { refreshMs?: number; refuseWeakTokens?: boolean }
 }
 
 async function addVersion(token: string) {
-  await client.addSecretVersion({ parent: SECRET, payload: { data: Buffer.from(`${token}\n`) } });
+  await client.addSecretVersion({
+    parent: WEBHOOK_TOKEN_SECRET,
+    payload: { data: Buffer.from(`${token}\n`) },
+  });
 }
 
-const disable = (version: number) => client.disableSecretVersion({ name: `${SECRET}/versions/${version}` });
+const disable = (version: number) =>
+  client.disableSecretVersion({ name: `${WEBHOOK_TOKEN_SECRET}/versions/${version}` });
 
 async function alertWith(token: string): Promise<number> {
   const response = await t!.app.server.inject({
@@ -89,16 +90,16 @@ async function readiness() {
 describe('webhook tokens from Secret Manager (real client, emulated API)', () => {
   it('accepts the old token during the overlap and refuses it once its version is disabled', async () => {
     const { source } = await start();
-    expect(await alertWith(FIXTURE_TOKEN)).toBe(202);
+    expect(await alertWith(FIXTURE_WEBHOOK_TOKEN)).toBe(202);
 
     await addVersion(ROTATED[0]);
     await source.refresh();
     expect(await alertWith(ROTATED[0])).toBe(202);
-    expect(await alertWith(FIXTURE_TOKEN)).toBe(202);
+    expect(await alertWith(FIXTURE_WEBHOOK_TOKEN)).toBe(202);
 
     await disable(1);
     await source.refresh();
-    expect(await alertWith(FIXTURE_TOKEN)).toBe(401);
+    expect(await alertWith(FIXTURE_WEBHOOK_TOKEN)).toBe(401);
     expect(await alertWith(ROTATED[0])).toBe(202);
   });
 
@@ -107,10 +108,10 @@ describe('webhook tokens from Secret Manager (real client, emulated API)', () =>
     await addVersion(ROTATED[1]);
     const { source } = await start();
     expect(source.tokens()).toEqual([ROTATED[1], ROTATED[0]]);
-    expect(await alertWith(FIXTURE_TOKEN)).toBe(401);
+    expect(await alertWith(FIXTURE_WEBHOOK_TOKEN)).toBe(401);
     await disable(3);
     await source.refresh();
-    expect(source.tokens()).toEqual([ROTATED[0], FIXTURE_TOKEN]);
+    expect(source.tokens()).toEqual([ROTATED[0], FIXTURE_WEBHOOK_TOKEN]);
   });
 
   it('refreshes on an unknown token, at most once a minute', async () => {
@@ -147,7 +148,7 @@ describe('webhook tokens from Secret Manager (real client, emulated API)', () =>
     emu.faults.inject({ kind: 'unavailable', method: 'ListSecretVersions', times: 'until-cleared' });
     await source.refresh();
 
-    expect(await alertWith(FIXTURE_TOKEN)).toBe(202);
+    expect(await alertWith(FIXTURE_WEBHOOK_TOKEN)).toBe(202);
     const down = await readiness();
     expect(down.status).toBe(200);
     expect(down.webhookTokens.ok).toBe(false);
@@ -162,7 +163,7 @@ describe('webhook tokens from Secret Manager (real client, emulated API)', () =>
     await source.refresh();
     const up = await readiness();
     expect(up.webhookTokens).toMatchObject({ ok: true });
-    expect(up.webhookTokens.detail).toContain(`${SECRET} versions 1`);
+    expect(up.webhookTokens.detail).toContain(`${WEBHOOK_TOKEN_SECRET} versions 1`);
   });
 
   it('refuses to start when the secret cannot be read and nothing is cached', async () => {
@@ -174,7 +175,7 @@ describe('webhook tokens from Secret Manager (real client, emulated API)', () =>
   it('skips, in production, a version holding a weak token, and trims the newline echo leaves', async () => {
     await addVersion(SHORT_TOKEN);
     const { source } = await start({ refuseWeakTokens: true });
-    expect(source.tokens()).toEqual([FIXTURE_TOKEN]);
+    expect(source.tokens()).toEqual([FIXTURE_WEBHOOK_TOKEN]);
     expect(
       logs.some((line) => line.includes('webhook token version refused') && line.includes('"version":2')),
     ).toBe(true);
@@ -184,14 +185,14 @@ describe('webhook tokens from Secret Manager (real client, emulated API)', () =>
     const config = loadConfig(
       {
         LASTGOOD_CONFIG: 'x.yaml',
-        LASTGOOD_WEBHOOK_TOKEN_SECRET: SECRET,
+        LASTGOOD_WEBHOOK_TOKEN_SECRET: WEBHOOK_TOKEN_SECRET,
         SECRET_MANAGER_EMULATOR_HOST: emu.host,
       },
       () => EXAMPLE_POLICY,
     );
     const tokens = await createWebhookTokens(config, clock, createLogger('info', logSinkStream(logs)));
     try {
-      expect(tokens.source.tokens()).toEqual([FIXTURE_TOKEN]);
+      expect(tokens.source.tokens()).toEqual([FIXTURE_WEBHOOK_TOKEN]);
     } finally {
       await tokens.close();
     }
@@ -202,6 +203,6 @@ describe('webhook tokens from Secret Manager (real client, emulated API)', () =>
     const { source } = await start();
     await source.refresh();
     expect(logs.join('\n')).toContain('webhook tokens loaded');
-    for (const token of [FIXTURE_TOKEN, ...ROTATED]) expect(logs.join('\n')).not.toContain(token);
+    for (const token of [FIXTURE_WEBHOOK_TOKEN, ...ROTATED]) expect(logs.join('\n')).not.toContain(token);
   });
 });
