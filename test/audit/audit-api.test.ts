@@ -3,16 +3,15 @@ import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/emulator.ts';
 import { loadFixtureFile } from '../../src/emulator/fixture.ts';
-import { burnRateAlert } from '../fixtures/alerts.ts';
 import {
   bearer,
+  fireAlert,
   OPERATOR_TOKEN,
   startTestApp,
   type TestApp,
   type TestAppOptions,
   VIEWER_TOKEN,
   waitForRollback,
-  webhookUrl,
 } from '../helpers/app.ts';
 import { createTestSchema } from '../helpers/postgres.ts';
 
@@ -67,20 +66,11 @@ async function get(app: TestApp, url: string, token = VIEWER_TOKEN) {
   return app.app.server.inject({ method: 'GET', url, headers: bearer(token) });
 }
 
-async function fire(app: TestApp, options: Parameters<typeof burnRateAlert>[0] = {}) {
-  const response = await app.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert(options),
-  });
-  return response.json() as { alertId: string; decisionId: string };
-}
-
 describe('GET /v1/audit', () => {
   it('pages through the log newest first, each row linked to the one before', async () => {
     t = await startTestApp();
-    const first = await fire(t);
-    await fire(t, { burnRate: 1 });
+    const first = await fireAlert(t);
+    await fireAlert(t, { burnRate: 1 });
     await t.app.server.inject({
       method: 'POST',
       url: `/alerts/${first.alertId}/acknowledge`,
@@ -121,7 +111,7 @@ describe.each(STORES)('GET /v1/audit/verify on %s', (_name, openStore) => {
     const store = await openStore();
     drop = store.drop;
     t = await startTestApp(store.options);
-    for (let i = 0; i < 3; i++) await fire(t, { burnRate: 1 });
+    for (let i = 0; i < 3; i++) await fireAlert(t, { burnRate: 1 });
     expect((await get(t, '/v1/audit/verify')).json()).toEqual({ ok: true, rows: 3 });
 
     await store.edit(t, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2");
@@ -146,7 +136,7 @@ describe('Google mutations in the audit log', () => {
     });
     try {
       t = await startTestApp({ emulatorHost: emulator.host });
-      const accepted = await fire(t, { target: 'storefront', service: 'storefront', burnRate: 30 });
+      const accepted = await fireAlert(t, { target: 'storefront', service: 'storefront', burnRate: 30 });
       expect((await waitForRollback(t.store, accepted.decisionId)).rollback?.state).toBe('succeeded');
       const unfrozen = await t.app.server.inject({
         method: 'POST',

@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
-import { burnRateAlert } from '../fixtures/alerts.ts';
-import { startTestApp, type TestApp, VIEWER_TOKEN, waitForRollback, webhookUrl } from '../helpers/app.ts';
+import { fireAlert, startTestApp, type TestApp, VIEWER_TOKEN, waitForRollback } from '../helpers/app.ts';
 import { CHECKOUT, useExampleEmulator } from '../helpers/emulator.ts';
 import { listen, runLastgood } from './harness.ts';
 
@@ -25,13 +24,9 @@ afterEach(async () => {
   await t.close();
 });
 
-async function fireAlert() {
-  const response = await t.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert({ burnRate: 18.2 }),
-  });
-  const accepted = response.json() as { alertId: string; decisionId: string };
+/** Fires a fast-burn alert and waits for the rollback it starts to end. */
+async function rollBack() {
+  const accepted = await fireAlert(t, { burnRate: 18.2 });
   await waitForRollback(t.store, accepted.decisionId);
   return accepted;
 }
@@ -58,7 +53,7 @@ function runLauncher(argv: readonly string[], extraEnv: Record<string, string>) 
 
 describe('lastgood CLI against a running lastgood', () => {
   it('lists recent decisions as a table, and as the API answer with --json', async () => {
-    const accepted = await fireAlert();
+    const accepted = await rollBack();
     const listed = await runLastgood(['recent', '--hours', '1'], env);
     expect(listed).toMatchObject({ code: 0, stderr: '' });
     const [header, row] = listed.stdout.split('\n');
@@ -73,7 +68,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('shows one decision with its factors and timeline', async () => {
-    const accepted = await fireAlert();
+    const accepted = await rollBack();
     const shown = await runLastgood(['status', accepted.alertId], env);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/^outcome\s+rollback \/ ROLLBACK\s+\(confidence 0\.\d{3}\)$/m);
@@ -96,7 +91,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('acknowledges an alert in the name of the token', async () => {
-    const accepted = await fireAlert();
+    const accepted = await rollBack();
     const acked = await runLastgood(['ack', accepted.alertId], env);
     expect(acked.code).toBe(0);
     expect(acked.stdout).toMatch(
@@ -105,7 +100,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('verifies the audit chain, and exits 1 naming the first row edited behind its back', async () => {
-    await fireAlert();
+    await rollBack();
     const intact = await runLastgood(['audit-verify'], env);
     expect(intact.code).toBe(0);
     expect(intact.stdout).toMatch(/^audit chain intact: \d+ rows$/);
@@ -136,7 +131,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('runs as bin/lastgood.js, exiting with the outcome', async () => {
-    const accepted = await fireAlert();
+    const accepted = await rollBack();
     const listed = await runLauncher(['recent'], env);
     expect(listed.stdout).toContain(accepted.decisionId);
     expect(listed.code).toBe(0);

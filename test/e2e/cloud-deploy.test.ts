@@ -8,6 +8,7 @@ import {
   EXAMPLE_POLICY,
   fireAlert,
   OPERATOR_TOKEN,
+  requestManualRollback,
   startTestApp,
   type TestApp,
   VIEWER_TOKEN,
@@ -84,15 +85,6 @@ function productionRelease(
     images: { storefront: `us-docker.pkg.dev/demo-project/apps/storefront:${id}` },
     rollouts: [{ id: `${id}-to-production-0001`, target: 'production', createTime: at, state }],
   };
-}
-
-/** A manual rollback of storefront, to `release` or, without one, to its last known good. */
-function manualRollback(app: TestApp, release?: string) {
-  return app.app.server.inject({
-    method: 'POST',
-    url: `/v1/rollback/manual/storefront${release === undefined ? '' : `?target_revision=${release}`}`,
-    headers: bearer(OPERATOR_TOKEN),
-  });
 }
 
 function unfreeze(app: TestApp, target = 'storefront') {
@@ -342,7 +334,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
       (releases) => [...releases, productionRelease('rel-003', '2025-06-05T10:00:00Z', 'SUCCEEDED')],
       async (other) => {
         t = await startTestApp({ emulatorHost: other.host });
-        const response = await manualRollback(t, 'rel-001');
+        const response = await requestManualRollback(t, 'storefront', 'rel-001');
         expect(response.statusCode).toBe(202);
         expect(response.json()).toMatchObject({
           target: 'storefront',
@@ -374,7 +366,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
 
   it('refuses a manual rollback to a release that does not exist with 409 and calls nothing', async () => {
     t = await startTestApp({ emulatorHost: emulator.host });
-    const response = await manualRollback(t, 'rel-099');
+    const response = await requestManualRollback(t, 'storefront', 'rel-099');
     expect(response.statusCode).toBe(409);
     expect(response.json()).toMatchObject({
       code: 'LASTGOOD_ERR_REVISION_UNUSABLE',
@@ -419,7 +411,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
         expect((await unfreeze(t)).statusCode).toBe(200);
 
         // rel-003's rollout succeeded too, and is newer than rel-001's; only the rollback marks it bad.
-        const second = await manualRollback(t);
+        const second = await requestManualRollback(t, 'storefront');
         expect(second.statusCode).toBe(202);
         expect((await waitForRollback(t.store, second.json().decisionId)).rollback).toMatchObject({
           state: 'succeeded',

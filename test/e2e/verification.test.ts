@@ -6,6 +6,7 @@ import {
   fireAlert,
   ManualClock,
   OPERATOR_TOKEN,
+  requestManualRollback,
   startTestApp,
   type TestApp,
   VIEWER_TOKEN,
@@ -164,6 +165,7 @@ describe.each(STORES)('a rollback that does not heal, on %s', (_name, openStore)
     await until(
       async () => (await status(app, accepted.decisionId)).rollback.verification === 'not_healed',
       'the rollback to be marked not healed',
+      { everyMs: 10 },
     );
     const [page] = await pagerDuty.waitFor(1);
     expect(page!.json).toMatchObject({
@@ -178,11 +180,7 @@ describe.each(STORES)('a rollback that does not heal, on %s', (_name, openStore)
     expect((await fireAlert(app, { startedAt: clock.now() })).reason).toBe('NEEDS_PERSON');
     expect(emulator.calls.count('UpdateService')).toBe(1);
     // A person may still step back further by hand.
-    const manual = await app.app.server.inject({
-      method: 'POST',
-      url: '/v1/rollback/manual/checkout?target_revision=checkout-00001-abc',
-      headers: bearer(OPERATOR_TOKEN),
-    });
+    const manual = await requestManualRollback(app, 'checkout', 'checkout-00001-abc');
     expect(manual.statusCode).toBe(202);
     await waitForRollback(app.store, manual.json().decisionId);
     expect((await resume(app)).json().cleared).toEqual([accepted.decisionId]);

@@ -16,7 +16,7 @@ import type { StatusView, Store } from '../../src/store/store.ts';
 import { createExecutors } from '../../src/targets/executors.ts';
 import { type BurnRateAlertOptions, burnRateAlert } from '../fixtures/alerts.ts';
 import { logSinkStream } from './log-sink.ts';
-import { eventually } from './poll.ts';
+import { eventually, type PollOptions } from './poll.ts';
 import { ADMIN_TOKEN, OLD_WEBHOOK_TOKEN, OPERATOR_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN } from './tokens.ts';
 
 export {
@@ -182,22 +182,36 @@ export function useSharedTestApp(options: TestAppOptions = {}): () => TestApp {
   };
 }
 
-/** Waits until the decision's rollback reaches a terminal state and returns the status then. */
-export async function waitForRollback(
-  store: Store,
+/** Every decision the app's store holds: each stored alert has exactly one. */
+export async function countDecisions(t: TestApp): Promise<number> {
+  const stats = await t.store.decisionStats(new Date(0));
+  return Object.values(stats.byAction).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Reads a decision's status (from the store or over HTTP) until its rollback has left `queued` and `running`, and
+ * returns that status.
+ */
+export async function untilRollbackEnds<S extends { rollback?: { state: string } | null }>(
   decisionId: string,
-  timeoutMs = 10_000,
-): Promise<StatusView> {
+  read: () => Promise<S | null>,
+  options: PollOptions,
+): Promise<S> {
   let state: string | undefined;
   return eventually(
     async () => {
-      const status = await store.getStatus(decisionId);
+      const status = await read();
       state = status?.rollback?.state;
       return status && state && state !== 'queued' && state !== 'running' ? status : undefined;
     },
     () => `the rollback of ${decisionId} to end (still ${state ?? 'missing'})`,
-    { timeoutMs, everyMs: 20 },
+    options,
   );
+}
+
+/** Waits until the decision's rollback reaches a terminal state and returns the status then. */
+export function waitForRollback(store: Store, decisionId: string, timeoutMs = 10_000): Promise<StatusView> {
+  return untilRollbackEnds(decisionId, () => store.getStatus(decisionId), { timeoutMs, everyMs: 20 });
 }
 
 /** What the webhook answers for a stored alert. */
@@ -219,6 +233,15 @@ export async function fireAlert(t: TestApp, options: BurnRateAlertOptions = {}):
   if (response.statusCode !== 202)
     throw new Error(`the webhook answered ${response.statusCode}: ${response.body}`);
   return response.json() as AlertAccepted;
+}
+
+/** Asks, as the operator, for a manual rollback of `target` to `revision` or, without one, to its last known good. */
+export function requestManualRollback(t: TestApp, target: string, revision?: string) {
+  return t.app.server.inject({
+    method: 'POST',
+    url: `/v1/rollback/manual/${target}${revision === undefined ? '' : `?target_revision=${revision}`}`,
+    headers: bearer(OPERATOR_TOKEN),
+  });
 }
 
 export function webhookUrl(token: string = WEBHOOK_TOKEN): string {

@@ -11,9 +11,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testEnv } from './app.ts';
+import { testEnv, untilRollbackEnds } from './app.ts';
 import { recordLogLines } from './log-sink.ts';
-import { eventually, until } from './poll.ts';
+import { until } from './poll.ts';
 import { VIEWER_TOKEN, WEBHOOK_TOKEN } from './tokens.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -235,29 +235,25 @@ export async function waitForTerminal(
   decisionId: string,
   timeoutMs = 15_000,
 ): Promise<StatusBody> {
-  let state: string | undefined;
-  return eventually(
-    async () => {
-      const status = await viewerGet<StatusBody>(baseUrl, `/rollback/status/${decisionId}`);
-      state = status.rollback?.state;
-      return state !== undefined && state !== 'queued' && state !== 'running' ? status : undefined;
-    },
-    () => `the rollback of ${decisionId} to end (still ${state})`,
+  return untilRollbackEnds(
+    decisionId,
+    () => viewerGet<StatusBody>(baseUrl, `/rollback/status/${decisionId}`),
     { timeoutMs, everyMs: 25 },
   );
 }
 
-/** Every alert id the store holds from the last hour, read through `GET /rollback/recent` page by page. */
-export async function recentAlertIds(baseUrl: string): Promise<Set<string>> {
-  const ids = new Set<string>();
+/** Every alert the store holds from the last hour, read through `GET /rollback/recent` page by page. */
+export async function recentAlerts(baseUrl: string): Promise<{ id: string; incidentId: string }[]> {
+  const alerts: { id: string; incidentId: string }[] = [];
   let cursor: string | null = null;
   do {
-    const page: { items: { alert: { id: string } | null }[]; nextCursor: string | null } = await viewerGet(
-      baseUrl,
-      `/rollback/recent?hours=1&limit=500${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
-    );
-    for (const item of page.items) if (item.alert !== null) ids.add(item.alert.id);
+    const page: { items: { alert: { id: string; incidentId: string } | null }[]; nextCursor: string | null } =
+      await viewerGet(
+        baseUrl,
+        `/rollback/recent?hours=1&limit=500${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+      );
+    for (const item of page.items) if (item.alert !== null) alerts.push(item.alert);
     cursor = page.nextCursor;
   } while (cursor !== null);
-  return ids;
+  return alerts;
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import {
+  countDecisions,
   type TestApp,
   type TestAppOptions,
   useSharedTestApp,
@@ -27,11 +28,6 @@ function push(t: TestApp, payload: unknown, token: string | null = signPushToken
   });
 }
 
-async function storedAlerts(t: TestApp): Promise<number> {
-  const stats = await t.store.decisionStats(new Date(0));
-  return Object.values(stats.byAction).reduce((a, b) => a + b, 0);
-}
-
 describe('POST /webhook/pubsub', () => {
   // Refusals store nothing, so they share one app; its store stays empty and each can assert that.
   const refusing = useSharedTestApp({ pushVerifier: testPushVerifier([google]) });
@@ -54,7 +50,7 @@ describe('POST /webhook/pubsub', () => {
     expect(first.statusCode).toBe(202);
     expect(second.statusCode).toBe(200);
     expect(second.json()).toMatchObject({ alertId: first.json().alertId, duplicate: true });
-    expect(await storedAlerts(t)).toBe(1);
+    expect(await countDecisions(t)).toBe(1);
   });
 
   it('answers a Pub/Sub redelivery with 200 and the original ids', async () => {
@@ -86,7 +82,7 @@ describe('POST /webhook/pubsub', () => {
     const response = await push(t, pushEnvelope(burnRateAlert()), token());
     expect(response.statusCode).toBe(401);
     expect(response.json().code).toBe('LASTGOOD_ERR_UNAUTHORIZED');
-    expect(await storedAlerts(t)).toBe(0);
+    expect(await countDecisions(t)).toBe(0);
   });
 
   it('never answers with, or logs, the reason google-auth-library gives (it quotes the token)', async () => {
@@ -129,7 +125,7 @@ describe('POST /webhook/pubsub', () => {
     const response = await push(t, envelope);
     expect(response.statusCode).toBe(400);
     expect(response.json().code).toBe(code);
-    expect(await storedAlerts(t)).toBe(0);
+    expect(await countDecisions(t)).toBe(0);
   });
 
   it('answers 503 when Google signing certificates cannot be fetched, so Pub/Sub redelivers', async () => {

@@ -1,32 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { burnRateAlert } from '../fixtures/alerts.ts';
 import {
   bearer,
+  fireAlert,
   OPERATOR_TOKEN,
-  type TestApp,
   useSharedTestApp,
   useTestApps,
   VIEWER_TOKEN,
-  webhookUrl,
 } from '../helpers/app.ts';
 
 const start = useTestApps();
-
-async function postAlert(t: TestApp, options: Parameters<typeof burnRateAlert>[0] = {}) {
-  const response = await t.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert(options),
-  });
-  return response.json() as { alertId: string; decisionId: string; reason: string };
-}
 
 describe('GET /rollback/status/:id', () => {
   const shared = useSharedTestApp();
 
   it('shows the decision, its factors, the alert and the timeline', async () => {
     const t = shared();
-    const accepted = await postAlert(t, { burnRate: 18.2 });
+    const accepted = await fireAlert(t, { burnRate: 18.2 });
     for (const url of [
       `/rollback/status/${accepted.decisionId}`,
       `/v1/rollback/status/${accepted.alertId}`,
@@ -90,8 +79,8 @@ describe('GET /rollback/recent', () => {
   it('pages through decisions newest first and filters by action', async () => {
     const t = await start();
     const ids = [];
-    for (let i = 0; i < 5; i++) ids.push((await postAlert(t, { burnRate: 0.5 })).decisionId);
-    await postAlert(t, { target: 'legacy-errors', service: 'legacy-api', burnRate: 0.2 });
+    for (let i = 0; i < 5; i++) ids.push((await fireAlert(t, { burnRate: 0.5 })).decisionId);
+    await fireAlert(t, { target: 'legacy-errors', service: 'legacy-api', burnRate: 0.2 });
     const page1 = await t.app.server.inject({
       method: 'GET',
       url: '/rollback/recent?limit=4',
@@ -138,9 +127,9 @@ describe('GET /rollback/metrics', () => {
 
   it('counts decisions by action and reason', async () => {
     const t = await start();
-    await postAlert(t, { burnRate: 50 });
-    await postAlert(t, { burnRate: 50 });
-    await postAlert(t, { burnRate: 0.5 });
+    await fireAlert(t, { burnRate: 50 });
+    await fireAlert(t, { burnRate: 50 });
+    await fireAlert(t, { burnRate: 0.5 });
     const response = await t.app.server.inject({
       method: 'GET',
       url: '/rollback/metrics?hours=1',
@@ -180,7 +169,7 @@ describe('POST /alerts/:id/acknowledge', () => {
 
   it('records who acknowledged the alert', async () => {
     const t = shared();
-    const accepted = await postAlert(t);
+    const accepted = await fireAlert(t);
     const response = await t.app.server.inject({
       method: 'POST',
       url: `/alerts/${accepted.alertId}/acknowledge`,
@@ -192,7 +181,7 @@ describe('POST /alerts/:id/acknowledge', () => {
 
   it('is refused to a viewer', async () => {
     const t = shared();
-    const accepted = await postAlert(t);
+    const accepted = await fireAlert(t);
     const response = await t.app.server.inject({
       method: 'POST',
       url: `/v1/alerts/${accepted.alertId}/acknowledge`,

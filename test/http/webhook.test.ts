@@ -2,10 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { burnRateAlert, testNotification } from '../fixtures/alerts.ts';
 import {
   bearer,
+  countDecisions,
   OLD_WEBHOOK_TOKEN,
   OPERATOR_TOKEN,
   startTestApp,
-  type TestApp,
   useSharedTestApp,
   useTestApps,
   WEBHOOK_TOKEN,
@@ -13,11 +13,6 @@ import {
 } from '../helpers/app.ts';
 
 const start = useTestApps();
-
-async function countDecisions(t: TestApp): Promise<number> {
-  const stats = await t.store.decisionStats(new Date(0));
-  return Object.values(stats.byAction).reduce((a, b) => a + b, 0);
-}
 
 describe('POST /webhook/error-budget-alert', () => {
   // Refusals store nothing, so they share one app; its store stays empty and each can assert that.

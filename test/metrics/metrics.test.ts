@@ -5,6 +5,7 @@ import {
   bearer,
   EXAMPLE_POLICY,
   OPERATOR_TOKEN,
+  requestManualRollback,
   startTestApp,
   type TestApp,
   type TestAppOptions,
@@ -81,11 +82,7 @@ describe.each(STORES)('GET /metrics on %s', (_name, openStore) => {
     // Built without executors, so queued rollbacks stay queued.
     expect(sampleValue(await scrape(t), 'lastgood_job_queue_depth')).toBe(0);
     await t.app.server.inject({ method: 'POST', url: webhookUrl(), payload: burnRateAlert() });
-    const manual = await t.app.server.inject({
-      method: 'POST',
-      url: '/rollback/manual/legacy-errors',
-      headers: bearer(OPERATOR_TOKEN),
-    });
+    const manual = await requestManualRollback(t, 'legacy-errors');
     expect(manual.statusCode).toBe(202);
     const text = await scrape(t);
     expect(sampleValue(text, 'lastgood_job_queue_depth')).toBe(2);
@@ -151,14 +148,19 @@ describe('the outbox backlog, against a local webhook receiver', () => {
     // The receiver refuses the request itself: dead-lettered at once.
     receiver.defaultStatus = 400;
     await t.app.server.inject({ method: 'POST', url: webhookUrl(), payload: burnRateAlert() });
-    const letter = await eventually(async () => {
-      const dead = await t.app.server.inject({
-        method: 'GET',
-        url: '/v1/notifications/dead-letters',
-        headers: bearer(OPERATOR_TOKEN),
-      });
-      return (dead.json().items as { id: string }[])[0];
-    }, 'a dead letter');
+    // Asked every 20 ms: at the default 5 ms the operator rate limit (120 a minute) refuses within a second.
+    const letter = await eventually(
+      async () => {
+        const dead = await t.app.server.inject({
+          method: 'GET',
+          url: '/v1/notifications/dead-letters',
+          headers: bearer(OPERATOR_TOKEN),
+        });
+        return (dead.json().items as { id: string }[])[0];
+      },
+      'a dead letter',
+      { everyMs: 20 },
+    );
     expect(await backlog()).toBe(1);
     receiver.defaultStatus = 200;
     const retried = await t.app.server.inject({
@@ -167,7 +169,7 @@ describe('the outbox backlog, against a local webhook receiver', () => {
       headers: bearer(OPERATOR_TOKEN),
     });
     expect(retried.statusCode).toBe(200);
-    await until(async () => (await backlog()) === 0, 'an empty outbox');
+    await until(async () => (await backlog()) === 0, 'an empty outbox', { everyMs: 20 });
     expect(receiver.received).toHaveLength(2);
   });
 });

@@ -1,9 +1,10 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { verifyWebhookSignature } from '../../src/notify/webhook.ts';
-import { burnRateAlert } from '../fixtures/alerts.ts';
+import type { burnRateAlert } from '../fixtures/alerts.ts';
 import {
   bearer,
+  fireAlert,
   ManualClock,
   OPERATOR_TOKEN,
   startTestApp,
@@ -11,7 +12,6 @@ import {
   type TestAppOptions,
   VIEWER_TOKEN,
   waitForRollback,
-  webhookUrl,
 } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
 import { registerSecret } from '../helpers/log-sink.ts';
@@ -90,13 +90,9 @@ async function start(options: { maxAttempts?: number; emulatorHost?: string } = 
   return t;
 }
 
-async function fire(app: TestApp, options: Parameters<typeof burnRateAlert>[0] = {}) {
-  const response = await app.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert({ startedAt: clock.now(), ...options }),
-  });
-  return response.json() as { decisionId: string; reason: string };
+/** Fires an alert that started now on the test's clock. */
+function fire(app: TestApp, options: Parameters<typeof burnRateAlert>[0] = {}) {
+  return fireAlert(app, { startedAt: clock.now(), ...options });
 }
 
 /** Lets the delivery worker poll a few times, to show that nothing more arrives. */

@@ -8,7 +8,7 @@ import {
   type ProcessExit,
   postAlert,
   REPLICA_ENV,
-  viewerGet,
+  recentAlerts,
   waitForTerminal,
 } from '../helpers/process.ts';
 import { postgresUnderTest, replicaWorld, servingSplit, sqliteUnderTest } from './support.ts';
@@ -87,21 +87,6 @@ function expectStoppedWithinGrace(
   expect(lastLine, stopped.output().slice(-2_000)).toBeDefined();
   expect(JSON.parse(lastLine!).tookMs).toBeLessThanOrEqual(GRACE_MS);
   expect(exit.at - signalAt).toBeLessThanOrEqual(GRACE_MS + SCHEDULING_SLACK_MS);
-}
-
-async function storedIncidents(baseUrl: string): Promise<Set<string>> {
-  const incidents = new Set<string>();
-  let cursor: string | null = null;
-  do {
-    const page: { items: { alert: { incidentId: string } | null }[]; nextCursor: string | null } =
-      await viewerGet(
-        baseUrl,
-        `/rollback/recent?hours=1&limit=500${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
-      );
-    for (const item of page.items) if (item.alert !== null) incidents.add(item.alert.incidentId);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return incidents;
 }
 
 describe.concurrent.each([
@@ -187,7 +172,7 @@ describe.concurrent.each([
     const second = await world.start('restarted');
 
     // Accepted means stored and answered 2xx; refused means neither. Never one without the other.
-    const stored = await storedIncidents(second.url);
+    const stored = new Set((await recentAlerts(second.url)).map((alert) => alert.incidentId));
     const accepted = results.filter((result) => result.status === 202).map((result) => result.incidentId);
     const refused = results.filter((result) => result.status !== 202);
     expect(accepted.filter((incident) => !stored.has(incident))).toEqual([]);

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/store/store.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import type { TestApp } from '../helpers/app.ts';
+import { countDecisions, startTestApp, type TestApp, webhookUrl } from '../helpers/app.ts';
 
 /** One generated request body, and whether it can possibly be a valid alert. */
 export interface HostileBody {
@@ -305,11 +306,6 @@ async function fuzz(
   return tally;
 }
 
-async function storedAlerts(t: TestApp): Promise<number> {
-  const stats = await t.store.decisionStats(new Date(0));
-  return Object.values(stats.byAction).reduce((a, b) => a + b, 0);
-}
-
 function expectUnpolluted(): void {
   const probe: Record<string, unknown> = {};
   expect(probe.polluted).toBeUndefined();
@@ -346,11 +342,40 @@ export function describeFuzz(options: {
       process.stdout.write(
         `${options.route}: ${runs} bodies in ${seconds}s; statuses ${JSON.stringify(Object.fromEntries(tally.byStatus))}\n`,
       );
-      expect(await storedAlerts(t)).toBe(tally.accepted);
+      expect(await countDecisions(t)).toBe(tally.accepted);
       expectUnpolluted();
       const after = await options.valid(t);
       expect(after.statusCode).toBe(202);
-      expect(await storedAlerts(t)).toBe(tally.accepted + 1);
+      expect(await countDecisions(t)).toBe(tally.accepted + 1);
     }, 180_000);
+  });
+}
+
+/** The webhook's fuzz suite, on SQLite in a temp dir or on the store `openStore` opens. */
+export function describeWebhookFuzz(options: {
+  route: string;
+  runs?: number;
+  openStore?: () => Promise<Store>;
+}): void {
+  const { openStore } = options;
+  describeFuzz({
+    route: options.route,
+    ...(options.runs === undefined ? {} : { runs: options.runs }),
+    arbitrary: hostileBody,
+    app: () =>
+      startTestApp({ env: { ...UNLIMITED, LOG_LEVEL: 'warn' }, ...(openStore ? { openStore } : {}) }),
+    send: (t, body) =>
+      t.app.server.inject({
+        method: 'POST',
+        url: webhookUrl(),
+        headers: body.contentType === null ? {} : { 'content-type': body.contentType },
+        payload: body.text,
+      }),
+    valid: (t) =>
+      t.app.server.inject({
+        method: 'POST',
+        url: webhookUrl(),
+        payload: burnRateAlert({ incidentId: '0.after' }),
+      }),
   });
 }
