@@ -1,8 +1,6 @@
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEmulator } from '../../src/emulator/emulator.ts';
-import { loadFixtureFile } from '../../src/emulator/fixture.ts';
 import {
   bearer,
   fireAlert,
@@ -13,6 +11,7 @@ import {
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
+import { startExampleEmulator } from '../helpers/emulator.ts';
 import { createTestSchema } from '../helpers/postgres.ts';
 
 /** A store the audit log can live on: the options that select it, and a way to edit it behind lastgood's back. */
@@ -128,8 +127,7 @@ describe.each(STORES)('GET /v1/audit/verify on %s', (_name, openStore) => {
 
 describe('Google mutations in the audit log', () => {
   it('records the rollback call and the pipeline freeze, and who unfroze it', async () => {
-    const emulator = await startEmulator({
-      fixture: await loadFixtureFile('examples/emulator-fixture.yaml'),
+    const emulator = await startExampleEmulator({
       adminPort: null,
       operationDelayMs: 10,
       rolloutPhaseDelayMs: 20,

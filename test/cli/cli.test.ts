@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
-import { fireAlert, startTestApp, type TestApp, VIEWER_TOKEN, waitForRollback } from '../helpers/app.ts';
-import { CHECKOUT, useExampleEmulator } from '../helpers/emulator.ts';
+import { fireAlert, type TestApp, VIEWER_TOKEN, waitForRollback } from '../helpers/app.ts';
+import { CHECKOUT, useAppOnExampleEmulator } from '../helpers/emulator.ts';
 import { listen, runLastgood } from './harness.ts';
 
 const LAUNCHER = new URL('../../bin/lastgood.js', import.meta.url).pathname;
@@ -13,15 +13,12 @@ let emulator: Emulator;
 let t: TestApp;
 let env: Record<string, string>;
 
-useExampleEmulator((started) => {
+useAppOnExampleEmulator((started, app) => {
   emulator = started;
+  t = app;
 });
 beforeEach(async () => {
-  t = await startTestApp({ emulatorHost: emulator.host });
   env = await listen(t);
-});
-afterEach(async () => {
-  await t.close();
 });
 
 /** Fires a fast-burn alert and waits for the rollback it starts to end. */

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
 import {
   bearer,
@@ -9,19 +9,14 @@ import {
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
-import { CHECKOUT, PAYMENTS, useExampleEmulator } from '../helpers/emulator.ts';
+import { CHECKOUT, PAYMENTS, useAppOnExampleEmulator } from '../helpers/emulator.ts';
 
 let emulator: Emulator;
 let t: TestApp;
 
-useExampleEmulator((started) => {
+useAppOnExampleEmulator((started, app) => {
   emulator = started;
-});
-beforeEach(async () => {
-  t = await startTestApp({ emulatorHost: emulator.host });
-});
-afterEach(async () => {
-  await t.close();
+  t = app;
 });
 
 function trafficOf(service: string, on: Emulator = emulator): Record<string, number> {

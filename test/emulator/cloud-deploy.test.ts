@@ -1,9 +1,9 @@
 import type { v1 } from '@google-cloud/deploy';
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { createCloudDeployClient } from '../../src/targets/google-clients.ts';
-import { FAST_POLLING, PIPELINE, startExampleEmulator } from '../helpers/emulator.ts';
+import { FAST_POLLING, PIPELINE, useExampleEmulator } from '../helpers/emulator.ts';
 import { eventually } from '../helpers/poll.ts';
 
 const PRODUCTION = 'projects/demo-project/locations/us-central1/targets/production';
@@ -15,17 +15,14 @@ const GOOD_ROLLOUT = `${REL_001}/rollouts/rel-001-to-production-0001`;
 let emu: Emulator;
 let deploy: v1.CloudDeployClient;
 
-beforeAll(async () => {
-  emu = await startExampleEmulator({ rolloutPhaseDelayMs: 30 });
-  deploy = createCloudDeployClient(emu.host);
-});
-
-afterAll(async () => {
-  await deploy.close();
-  await emu.stop();
-});
-
-beforeEach(() => emu.reset());
+useExampleEmulator(
+  (started) => {
+    emu = started;
+    deploy = createCloudDeployClient(emu.host);
+  },
+  { rolloutPhaseDelayMs: 30 },
+);
+afterAll(() => deploy.close());
 
 function currentReleaseOnProduction(): string | undefined {
   return emu.state.cloudDeploy.pipeline(PIPELINE)?.targets.find((target) => target.targetId === 'production')

@@ -1,6 +1,6 @@
 import type { protos } from '@google-cloud/run';
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { type CloudRunClients, createCloudRunClients } from '../../src/targets/google-clients.ts';
 import {
@@ -11,6 +11,7 @@ import {
   PAYMENTS,
   shiftCheckoutTo,
   startExampleEmulator,
+  useExampleEmulator,
 } from '../helpers/emulator.ts';
 
 const REVISION = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION' as const;
@@ -20,17 +21,11 @@ const BAD = 'checkout-00002-xyz';
 let emu: Emulator;
 let run: CloudRunClients;
 
-beforeAll(async () => {
-  emu = await startExampleEmulator();
+useExampleEmulator((started) => {
+  emu = started;
   run = createCloudRunClients(emu.host);
 });
-
-afterAll(async () => {
-  await run.close();
-  await emu.stop();
-});
-
-beforeEach(() => emu.reset());
+afterAll(() => run.close());
 
 type Operation = protos.google.longrunning.IOperation;
 

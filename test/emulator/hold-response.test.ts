@@ -1,6 +1,6 @@
 import type { v1 } from '@google-cloud/deploy';
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import {
   type CloudRunClients,
@@ -12,7 +12,7 @@ import {
   GOOD_REVISION,
   PIPELINE,
   shiftCheckoutTo,
-  startExampleEmulator,
+  useExampleEmulator,
 } from '../helpers/emulator.ts';
 import { sleep, until } from '../helpers/poll.ts';
 
@@ -23,19 +23,19 @@ let emu: Emulator;
 let run: CloudRunClients;
 let deploy: v1.CloudDeployClient;
 
-beforeAll(async () => {
-  emu = await startExampleEmulator({ rolloutPhaseDelayMs: 30 });
-  run = createCloudRunClients(emu.host);
-  deploy = createCloudDeployClient(emu.host);
-});
-
+useExampleEmulator(
+  (started) => {
+    emu = started;
+    run = createCloudRunClients(emu.host);
+    deploy = createCloudDeployClient(emu.host);
+  },
+  // The last test arms a fault through the admin endpoint.
+  { adminPort: 0, rolloutPhaseDelayMs: 30 },
+);
 afterAll(async () => {
   await run.close();
   await deploy.close();
-  await emu.stop();
 });
-
-beforeEach(() => emu.reset());
 
 function checkoutTraffic(): string[] {
   return (emu.state.cloudRun.service(CHECKOUT)?.traffic ?? []).map((target) => target.revision);

@@ -1,25 +1,19 @@
 import type { v1 } from '@google-cloud/secret-manager';
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { crc32c } from '../../src/emulator/secret-manager.ts';
 import { createSecretManagerClient } from '../../src/targets/google-clients.ts';
-import { FIXTURE_WEBHOOK_TOKEN, startExampleEmulator, WEBHOOK_TOKEN_SECRET } from '../helpers/emulator.ts';
+import { FIXTURE_WEBHOOK_TOKEN, useExampleEmulator, WEBHOOK_TOKEN_SECRET } from '../helpers/emulator.ts';
 
 let emu: Emulator;
 let secrets: v1.SecretManagerServiceClient;
 
-beforeAll(async () => {
-  emu = await startExampleEmulator();
+useExampleEmulator((started) => {
+  emu = started;
   secrets = createSecretManagerClient(emu.host);
 });
-
-afterAll(async () => {
-  await secrets.close();
-  await emu.stop();
-});
-
-beforeEach(() => emu.reset());
+afterAll(() => secrets.close());
 
 async function access(version: string): Promise<string> {
   const [response] = await secrets.accessSecretVersion(

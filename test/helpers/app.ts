@@ -81,6 +81,7 @@ export interface TestApp {
   config: Config;
   dataDir: string;
   logs: string[];
+  /** Stops the app; a second call waits for the first and does nothing more, so a test may close an app early. */
   close(options?: { keepData?: boolean }): Promise<void>;
 }
 
@@ -131,19 +132,23 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   await app.server.ready();
   app.worker?.start();
   app.deliveries.start();
+  let closing: Promise<void> | null = null;
   return {
     app,
     store,
     config,
     dataDir,
     logs,
-    async close({ keepData = false } = {}) {
-      await app.worker?.stop(5_000);
-      await app.deliveries.stop();
-      await app.server.close();
-      await executors?.close();
-      await store.close();
-      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+    close({ keepData = false } = {}) {
+      closing ??= (async () => {
+        await app.worker?.stop(5_000);
+        await app.deliveries.stop();
+        await app.server.close();
+        await executors?.close();
+        await store.close();
+        if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+      })();
+      return closing;
     },
   };
 }

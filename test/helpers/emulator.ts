@@ -1,8 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../src/emulator/emulator.ts';
 import { type EmulatorFixture, loadFixtureFile } from '../../src/emulator/fixture.ts';
 import type { CloudRunClients } from '../../src/targets/google-clients.ts';
+import { startTestApp, type TestApp } from './app.ts';
 
 export const EXAMPLE_FIXTURE_PATH = fileURLToPath(
   new URL('../../examples/emulator-fixture.yaml', import.meta.url),
@@ -84,5 +85,26 @@ export function useExampleEmulator(
   });
   beforeEach(() => {
     emulator?.reset();
+  });
+}
+
+/**
+ * `useExampleEmulator`, plus a fresh app wired to the emulator for each test and closed after it; `use` receives
+ * both before every test.
+ */
+export function useAppOnExampleEmulator(use: (emulator: Emulator, t: TestApp) => void): void {
+  let emulator: Emulator | null = null;
+  let t: TestApp | null = null;
+  useExampleEmulator((started) => {
+    emulator = started;
+  });
+  beforeEach(async () => {
+    if (emulator === null) throw new Error('the example emulator did not start');
+    t = await startTestApp({ emulatorHost: emulator.host });
+    use(emulator, t);
+  });
+  afterEach(async () => {
+    await t?.close();
+    t = null;
   });
 }

@@ -1,28 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { startEmulator } from '../../src/emulator/emulator.ts';
-import { loadFixtureFile } from '../../src/emulator/fixture.ts';
+import { describe, expect, it } from 'vitest';
 import {
   ADMIN_TOKEN,
   bearer,
   fireAlert,
   OPERATOR_TOKEN,
   requestManualRollback,
-  startTestApp,
   type TestApp,
+  useTestApps,
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
+import { startExampleEmulator } from '../helpers/emulator.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-});
-
-async function start(options: Parameters<typeof startTestApp>[0] = {}) {
-  const app = await startTestApp(options);
-  apps.push(app);
-  return app;
-}
+const start = useTestApps();
 
 function put(app: TestApp, url: string, payload: unknown, token = ADMIN_TOKEN) {
   return app.app.server.inject({ method: 'PUT', url, payload: payload as object, headers: bearer(token) });
@@ -136,12 +126,8 @@ describe('the worker', () => {
     expect(queued.reason).toBe('ROLLBACK');
     await put(deciding, '/v1/kill-switch', { enabled: false, reason: 'stop everything' });
     await deciding.close({ keepData: true });
-    apps.splice(apps.indexOf(deciding), 1);
 
-    const emulator = await startEmulator({
-      fixture: await loadFixtureFile('examples/emulator-fixture.yaml'),
-      adminPort: null,
-    });
+    const emulator = await startExampleEmulator({ adminPort: null });
     try {
       const running = await start({ dataDir: deciding.dataDir, emulatorHost: emulator.host });
       const status = await waitForRollback(running.store, queued.decisionId);

@@ -9,11 +9,12 @@ import {
   startTestApp,
   type TestApp,
   type TestAppOptions,
+  useTestApps,
   WRONG_TOKEN,
   waitForRollback,
   webhookUrl,
 } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
+import { useAppOnExampleEmulator } from '../helpers/emulator.ts';
 import { createSigner, pushEnvelope, signPushToken, testPushVerifier } from '../helpers/oidc.ts';
 import { eventually, until } from '../helpers/poll.ts';
 import { createTestSchema } from '../helpers/postgres.ts';
@@ -177,15 +178,11 @@ describe('the outbox backlog, against a local webhook receiver', () => {
 describe('rollback and Google API metrics, through the emulator', () => {
   let emulator: Emulator;
   let t: TestApp;
-  useExampleEmulator((started) => {
+  useAppOnExampleEmulator((started, app) => {
     emulator = started;
+    t = app;
   });
-  beforeEach(async () => {
-    t = await startTestApp({ emulatorHost: emulator.host });
-  });
-  afterEach(async () => {
-    await t.close();
-  });
+  const restart = useTestApps();
 
   async function rollBack() {
     const accepted = await t.app.server.inject({
@@ -214,7 +211,7 @@ describe('rollback and Google API metrics, through the emulator', () => {
 
   it('counts a rollback whose incident did not close in time as not healed', async () => {
     await t.close();
-    t = await startTestApp({
+    t = await restart({
       emulatorHost: emulator.host,
       policy: EXAMPLE_POLICY.replace('maxAlertAge: 15m', 'maxAlertAge: 15m\n  verificationWindow: 100ms'),
     });

@@ -1,5 +1,5 @@
 import type { v1 } from '@google-cloud/secret-manager';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.ts';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -11,7 +11,7 @@ import {
 } from '../../src/targets/secret-manager.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import { EXAMPLE_POLICY, ManualClock, startTestApp, type TestApp, webhookUrl } from '../helpers/app.ts';
-import { FIXTURE_WEBHOOK_TOKEN, startExampleEmulator, WEBHOOK_TOKEN_SECRET } from '../helpers/emulator.ts';
+import { FIXTURE_WEBHOOK_TOKEN, useExampleEmulator, WEBHOOK_TOKEN_SECRET } from '../helpers/emulator.ts';
 import { logSinkStream, registerSecret } from '../helpers/log-sink.ts';
 
 const ROTATED = [
@@ -24,21 +24,17 @@ for (const token of [FIXTURE_WEBHOOK_TOKEN, ...ROTATED, SHORT_TOKEN]) registerSe
 
 let emu: Emulator;
 let client: v1.SecretManagerServiceClient;
-beforeAll(async () => {
-  emu = await startExampleEmulator();
+useExampleEmulator((started) => {
+  emu = started;
   client = createSecretManagerClient(emu.host);
 });
-afterAll(async () => {
-  await client.close();
-  await emu.stop();
-});
+afterAll(() => client.close());
 
 let clock: ManualClock;
 let source: SecretManagerTokenSource | null = null;
 let t: TestApp | null = null;
 const logs: string[] = [];
 beforeEach(() => {
-  emu.reset();
   clock = new ManualClock();
   logs.length = 0;
 });
