@@ -14,11 +14,9 @@ import {
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
-import { PIPELINE, useExampleEmulator } from '../helpers/emulator.ts';
+import { PIPELINE, REL_002_ROLLOUT, useExampleEmulator } from '../helpers/emulator.ts';
+import { sleep } from '../helpers/poll.ts';
 import { type Receiver, startReceiver } from '../notify/receiver.ts';
-
-/** What production runs in the example fixture. */
-const REL_002_ROLLOUT = `${PIPELINE}/releases/rel-002/rollouts/rel-002-to-production-0001`;
 
 const TIMINGS = { operationDelayMs: 10, rolloutPhaseDelayMs: 20 };
 
@@ -168,7 +166,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
     expect(job.takenOverFrom).toBeNull();
 
     // A new process on the same store takes the expired job over.
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await sleep(250);
     t = await startTestApp({ emulatorHost: emulator.host, dataDir: first.dataDir });
     const status = await waitForRollback(t.store, accepted.decisionId);
     expect(status.rollback).toMatchObject({ state: 'succeeded', toRevision: 'rel-001' });

@@ -10,6 +10,7 @@ import {
   waitForRollback,
 } from '../helpers/app.ts';
 import { CHECKOUT, PAYMENTS, useAppOnExampleEmulator } from '../helpers/emulator.ts';
+import { sleep } from '../helpers/poll.ts';
 
 let emulator: Emulator;
 let t: TestApp;
@@ -144,7 +145,7 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
     const status = await t.store.getStatus(accepted.decisionId);
     expect(status?.decision.wouldRollback).toBe(true);
     expect(status?.rollback).toBeNull();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     expect(emulator.calls.count('UpdateService')).toBe(0);
     expect(trafficOf(PAYMENTS)).toEqual(before);
   });

@@ -13,7 +13,7 @@ import {
   waitForRollback,
 } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
-import { until } from '../helpers/poll.ts';
+import { sleep, until } from '../helpers/poll.ts';
 import { createTestSchema, type TestSchema } from '../helpers/postgres.ts';
 import { type Receiver, startReceiver } from '../notify/receiver.ts';
 
@@ -158,7 +158,7 @@ describe.each(STORES)('a rollback that does not heal, on %s', (_name, openStore)
     const accepted = await fireAlert(app, { startedAt: clock.now() });
     expect((await waitForRollback(app.store, accepted.decisionId)).rollback?.state).toBe('succeeded');
     clock.advance(15 * MINUTE);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await sleep(150);
     expect((await status(app, accepted.decisionId)).rollback.verification).toBe('pending');
 
     clock.advance(1_000);

@@ -3,13 +3,17 @@ import { status } from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { createCloudDeployClient } from '../../src/targets/google-clients.ts';
-import { FAST_POLLING, PIPELINE, useExampleEmulator } from '../helpers/emulator.ts';
+import {
+  FAST_POLLING,
+  PIPELINE,
+  REL_001,
+  REL_002,
+  REL_002_ROLLOUT,
+  useExampleEmulator,
+} from '../helpers/emulator.ts';
 import { eventually } from '../helpers/poll.ts';
 
 const PRODUCTION = 'projects/demo-project/locations/us-central1/targets/production';
-const REL_001 = `${PIPELINE}/releases/rel-001`;
-const REL_002 = `${PIPELINE}/releases/rel-002`;
-const BAD_ROLLOUT = `${REL_002}/rollouts/rel-002-to-production-0001`;
 const GOOD_ROLLOUT = `${REL_001}/rollouts/rel-001-to-production-0001`;
 
 let emu: Emulator;
@@ -93,7 +97,7 @@ describe('Cloud Deploy v1 emulator through the real @google-cloud/deploy client'
       name: PIPELINE,
       targetId: 'production',
       rolloutId: 'lastgood-rollback-1',
-      rolloutToRollBack: BAD_ROLLOUT,
+      rolloutToRollBack: REL_002_ROLLOUT,
     });
 
     const rollout = response.rollbackConfig?.rollout;
@@ -101,11 +105,11 @@ describe('Cloud Deploy v1 emulator through the real @google-cloud/deploy client'
       name: `${REL_001}/rollouts/lastgood-rollback-1`,
       state: 'PENDING',
       targetId: 'production',
-      rollbackOfRollout: BAD_ROLLOUT,
+      rollbackOfRollout: REL_002_ROLLOUT,
     });
     expect(await watchRollout(rollout?.name ?? '')).toEqual(['PENDING', 'IN_PROGRESS', 'SUCCEEDED']);
     expect(currentReleaseOnProduction()).toBe(REL_001);
-    const [rolledBack] = await deploy.getRollout({ name: BAD_ROLLOUT });
+    const [rolledBack] = await deploy.getRollout({ name: REL_002_ROLLOUT });
     expect(rolledBack.rolledBackByRollouts).toEqual([rollout?.name]);
   });
 
@@ -115,7 +119,7 @@ describe('Cloud Deploy v1 emulator through the real @google-cloud/deploy client'
       targetId: 'production',
       rolloutId: 'lastgood-rollback-1',
       releaseId: 'rel-001',
-      rolloutToRollBack: BAD_ROLLOUT,
+      rolloutToRollBack: REL_002_ROLLOUT,
     };
     await deploy.rollbackTarget(request);
 
@@ -207,7 +211,7 @@ describe('Cloud Deploy v1 emulator through the real @google-cloud/deploy client'
     });
     expect(response.rollbackConfig?.rollout).toMatchObject({
       name: `${REL_001}/rollouts/lastgood-rollback-1`,
-      rollbackOfRollout: BAD_ROLLOUT,
+      rollbackOfRollout: REL_002_ROLLOUT,
     });
     const [rollouts] = await deploy.listRollouts({ parent: REL_001 });
     expect(rollouts.map((rollout) => rollout.name)).toContain(`${REL_001}/rollouts/lastgood-rollback-1`);

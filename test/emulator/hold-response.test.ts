@@ -11,13 +11,12 @@ import {
   CHECKOUT,
   GOOD_REVISION,
   PIPELINE,
+  REL_001,
+  REL_002_ROLLOUT,
   shiftCheckoutTo,
   useExampleEmulator,
 } from '../helpers/emulator.ts';
 import { sleep, until } from '../helpers/poll.ts';
-
-const REL_001 = `${PIPELINE}/releases/rel-001`;
-const BAD_ROLLOUT = `${PIPELINE}/releases/rel-002/rollouts/rel-002-to-production-0001`;
 
 let emu: Emulator;
 let run: CloudRunClients;
@@ -95,7 +94,7 @@ describe('hold-response fault: the call lands, its answer waits', () => {
       targetId: 'production',
       rolloutId: 'lastgood-rb-1',
       releaseId: 'rel-001',
-      rolloutToRollBack: BAD_ROLLOUT,
+      rolloutToRollBack: REL_002_ROLLOUT,
     };
 
     await deploy.rollbackTarget({ ...request, validateOnly: true }, { retry: null });

@@ -14,6 +14,11 @@ export const CHECKOUT = 'projects/demo-project/locations/us-central1/services/ch
 export const PAYMENTS = 'projects/demo-project/locations/us-central1/services/payments';
 export const LEGACY_API = 'projects/demo-project/locations/europe-west1/services/legacy-api';
 export const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
+/** Storefront's releases in the example fixture: rel-002 is on production, rel-001 ran there before it. */
+export const REL_001 = `${PIPELINE}/releases/rel-001`;
+export const REL_002 = `${PIPELINE}/releases/rel-002`;
+/** The rollout that put rel-002 on production: the one a rollback of storefront rolls back. */
+export const REL_002_ROLLOUT = `${REL_002}/rollouts/rel-002-to-production-0001`;
 /** The webhook-token secret in the example fixture, and its version 1. */
 export const WEBHOOK_TOKEN_SECRET = 'projects/demo-project/secrets/lastgood-webhook-token';
 export const FIXTURE_WEBHOOK_TOKEN = 'demo-webhook-token-0123456789abcdef0123456789';
