@@ -16,7 +16,7 @@ import {
 } from '../helpers/app.ts';
 import { PIPELINE, REL_002_ROLLOUT, useExampleEmulator } from '../helpers/emulator.ts';
 import { sleep } from '../helpers/poll.ts';
-import { type Receiver, startReceiver } from '../notify/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const TIMINGS = { operationDelayMs: 10, rolloutPhaseDelayMs: 20 };
 

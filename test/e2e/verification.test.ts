@@ -15,7 +15,7 @@ import {
 import { useExampleEmulator } from '../helpers/emulator.ts';
 import { sleep, until } from '../helpers/poll.ts';
 import { createTestSchema, type TestSchema } from '../helpers/postgres.ts';
-import { type Receiver, startReceiver } from '../notify/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const MINUTE = 60_000;
 const ROUTING_KEY = 'R0UTING-KEY-VERIFICATION-TEST';

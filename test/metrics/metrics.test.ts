@@ -18,7 +18,7 @@ import { useAppOnExampleEmulator } from '../helpers/emulator.ts';
 import { createSigner, pushEnvelope, signPushToken, testPushVerifier } from '../helpers/oidc.ts';
 import { eventually, until } from '../helpers/poll.ts';
 import { createTestSchema } from '../helpers/postgres.ts';
-import { type Receiver, startReceiver } from '../notify/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { sampleValue, scrape } from './scrape.ts';
 
 const google = createSigner('google-key-1');

@@ -16,8 +16,8 @@ import {
 import { useExampleEmulator } from '../helpers/emulator.ts';
 import { registerSecret } from '../helpers/log-sink.ts';
 import { sleep, until } from '../helpers/poll.ts';
-import { postgresUnderTest, type StoreUnderTest, sqliteUnderTest } from '../replicas/support.ts';
-import { type Receiver, startReceiver } from './receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { postgresUnderTest, type StoreUnderTest, sqliteUnderTest } from '../helpers/store-under-test.ts';
 
 const ROUTING_KEY = 'pd-routing-key-test-0123456789abcdef';
 const WEBHOOK_SECRET = 'webhook-secret-test-0123456789abcdef';

@@ -3,7 +3,8 @@ import { burnRateAlert } from '../fixtures/alerts.ts';
 import { GOOD_REVISION } from '../helpers/emulator.ts';
 import { sleep } from '../helpers/poll.ts';
 import { type AlertResult, postAlert, viewerGet, waitForTerminal } from '../helpers/process.ts';
-import { postgresUnderTest, replicaWorld, servingSplit } from './support.ts';
+import { postgresUnderTest } from '../helpers/store-under-test.ts';
+import { replicaWorld, servingSplit } from './support.ts';
 
 const DISTINCT_INCIDENTS = 60;
 const REDELIVERED = 40;

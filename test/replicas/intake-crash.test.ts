@@ -2,7 +2,8 @@ import { describe, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import { until } from '../helpers/poll.ts';
 import { type AlertResult, postAlert, recentAlerts } from '../helpers/process.ts';
-import { postgresUnderTest, replicaWorld, sqliteUnderTest } from './support.ts';
+import { postgresUnderTest, sqliteUnderTest } from '../helpers/store-under-test.ts';
+import { replicaWorld } from './support.ts';
 
 /** Requests kept in flight at once, so the kill always lands on some of them. */
 const CONCURRENCY = 16;

@@ -11,7 +11,8 @@ import {
   recentAlerts,
   waitForTerminal,
 } from '../helpers/process.ts';
-import { postgresUnderTest, replicaWorld, servingSplit, sqliteUnderTest } from './support.ts';
+import { postgresUnderTest, sqliteUnderTest } from '../helpers/store-under-test.ts';
+import { replicaWorld, servingSplit } from './support.ts';
 
 const GRACE_MS = 3_000;
 /** How late, at most, a loaded test machine may report an exit that lastgood made on time. */

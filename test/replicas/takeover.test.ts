@@ -6,13 +6,8 @@ import { burnRateAlert } from '../fixtures/alerts.ts';
 import { CHECKOUT, GOOD_REVISION, PIPELINE } from '../helpers/emulator.ts';
 import { until } from '../helpers/poll.ts';
 import { type LastgoodProcess, postAlert, type StatusBody, waitForTerminal } from '../helpers/process.ts';
-import {
-  mutatingCalls,
-  postgresUnderTest,
-  type ReplicaWorld,
-  replicaWorld,
-  servingSplit,
-} from './support.ts';
+import { postgresUnderTest } from '../helpers/store-under-test.ts';
+import { mutatingCalls, type ReplicaWorld, replicaWorld, servingSplit } from './support.ts';
 
 /** Longer than the test: the answer only comes if the dead process's successor asked again (it must not). */
 const HOLD_MS = 30_000;

@@ -1,6 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { until } from '../helpers/poll.ts';
+import { until } from './poll.ts';
 
 /** One request a receiver got. */
 export interface Received {
