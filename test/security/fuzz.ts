@@ -14,6 +14,11 @@ export interface HostileBody {
   mayBeValid: boolean;
 }
 
+/** A body sent as `application/json`. */
+function jsonBody(kind: string, text: string, mayBeValid: boolean): HostileBody {
+  return { kind, contentType: 'application/json', text, mayBeValid };
+}
+
 const LONE_SURROGATES = ['\ud800', '\udfff', 'a\ud83dz'];
 const PROTOTYPE_KEYS = ['__proto__', 'constructor', 'prototype'] as const;
 
@@ -90,12 +95,7 @@ const mutatedAlert = fc
   .map(({ id, path, value }): HostileBody => {
     const alert = burnRateAlert({ incidentId: id }) as unknown as Record<string, unknown>;
     setPath(alert, path, value);
-    return {
-      kind: 'mutated alert',
-      contentType: 'application/json',
-      text: JSON.stringify(alert),
-      mayBeValid: true,
-    };
+    return jsonBody('mutated alert', JSON.stringify(alert), true);
   });
 
 /** Text fields of a valid alert with a control character spliced in: PostgreSQL refuses a NUL that SQLite keeps. */
@@ -122,12 +122,7 @@ const controlCharacters = fc
     for (const key of path) node = (node as Record<string, unknown>)[key];
     const text = String(node);
     setPath(alert, path, `${text.slice(0, at)}${char}${text.slice(at)}`);
-    return {
-      kind: 'control character',
-      contentType: 'application/json',
-      text: JSON.stringify(alert),
-      mayBeValid: true,
-    };
+    return jsonBody('control character', JSON.stringify(alert), true);
   });
 
 /** A valid alert with `__proto__` or `constructor.prototype` spliced into one of its objects. */
@@ -149,7 +144,7 @@ const poisonedAlert = fc
   })
   .map(({ id, at, poison }): HostileBody => {
     const text = JSON.stringify(burnRateAlert({ incidentId: id })).replace(at, `${at}${poison}`);
-    return { kind: 'poisoned alert', contentType: 'application/json', text, mayBeValid: false };
+    return jsonBody('poisoned alert', text, false);
   });
 
 /** Text that is not JSON at all, or JSON cut short. */
@@ -177,24 +172,12 @@ const malformedJson = fc
       'NaN',
     ),
   )
-  .map(
-    (text): HostileBody => ({
-      kind: 'malformed JSON',
-      contentType: 'application/json',
-      text,
-      mayBeValid: false,
-    }),
-  );
+  .map((text) => jsonBody('malformed JSON', text, false));
 
 /** Any JSON document: arrays, scalars, objects of the wrong shape. */
-const wrongShape = fc.jsonValue({ maxDepth: 4 }).map(
-  (value): HostileBody => ({
-    kind: 'arbitrary JSON',
-    contentType: 'application/json',
-    text: JSON.stringify(value) ?? 'null',
-    mayBeValid: false,
-  }),
-);
+const wrongShape = fc
+  .jsonValue({ maxDepth: 4 })
+  .map((value) => jsonBody('arbitrary JSON', JSON.stringify(value) ?? 'null', false));
 
 /** Deep nesting, at the top or inside a valid alert, up to the size the body limit allows. */
 const deepNesting = fc
@@ -214,7 +197,7 @@ const deepNesting = fc
           `"incident":{"deep":${nested},`,
         )
       : nested;
-    return { kind: 'deep nesting', contentType: 'application/json', text, mayBeValid: inside };
+    return jsonBody('deep nesting', text, inside);
   });
 
 /** Huge strings in a field, some past the 256 KiB body limit. */
@@ -229,7 +212,7 @@ const hugeString = fc
     const alert = burnRateAlert({ incidentId: id }) as { incident: Record<string, unknown> };
     alert.incident[field] = char.repeat(Math.ceil(size / char.length));
     const text = JSON.stringify(alert);
-    return { kind: 'huge string', contentType: 'application/json', text, mayBeValid: true };
+    return jsonBody('huge string', text, true);
   });
 
 /** Valid-looking JSON sent as something else: must be a 415, never parsed. */
