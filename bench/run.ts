@@ -114,7 +114,7 @@ async function main(): Promise<number> {
   out.write(`took ${seconds.toFixed(0)} s\n`);
 
   mkdirSync(RESULTS, { recursive: true });
-  // Only a full run of every section replaces latest.json, the file the README's table is taken from.
+  // Only a full run of every section replaces latest.json, the file bench/README.md's table is taken from.
   const partial = values.only !== undefined;
   const file = join(
     RESULTS,

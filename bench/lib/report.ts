@@ -53,7 +53,7 @@ function targetCell(metric: Metric): string {
     : `${metric.target.op} ${formatNumber(metric.target.value)} ${metric.unit}`;
 }
 
-/** The table as Markdown, so the same text goes to the terminal and into the README. */
+/** The table as Markdown, so the same text goes to the terminal and into bench/README.md. */
 export function renderTable(metrics: readonly Metric[]): string {
   const rows = metrics.map((metric) => [
     `${metric.section}: ${metric.name}`,

@@ -1,29 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { OperatorToken, Role } from '../config.ts';
-import { ROLES } from '../config.ts';
+import { type OperatorToken, ROLES, type Role } from '../auth/roles.ts';
+import type { TokenSource } from '../auth/token-source.ts';
 import { LastgoodError } from '../errors.ts';
-
-/**
- * Where valid webhook tokens come from (environment today, Secret Manager too). Several may be valid at once, so a
- * token can be rotated without a gap.
- */
-export interface TokenSource {
-  tokens(): readonly string[];
-  /** Told when a presented token matched none, so a source may refresh (at a rate it chooses). */
-  onMiss(): void;
-  /** Whether the source is serving fresh tokens; shown in /readyz. */
-  health(): { ok: boolean; detail: string };
-}
-
-/** Tokens fixed at start, from `LASTGOOD_WEBHOOK_TOKENS`. */
-export function staticTokenSource(tokens: readonly string[]): TokenSource {
-  return {
-    tokens: () => tokens,
-    onMiss: () => {},
-    health: () => ({ ok: true, detail: `${tokens.length} token(s) from the environment` }),
-  };
-}
 
 export function sha256(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
@@ -60,17 +39,19 @@ function presentedWebhookToken(request: FastifyRequest): string | null {
  * Checks a webhook request's token. Cloud Monitoring's basic-auth channel first calls without credentials and
  * expects a 401 challenge, so every refusal carries `WWW-Authenticate: Basic`.
  */
-export function verifyWebhookToken(
+export async function verifyWebhookToken(
   request: FastifyRequest,
   reply: FastifyReply,
   source: TokenSource,
-): string {
+): Promise<string> {
   const presented = presentedWebhookToken(request);
   if (presented !== null) {
     const digest = sha256(presented);
+    const known = () => matchesAnyDigest(digest, source.tokens().map(sha256)) !== -1;
+    // A token added since the source last read is let in on its first use: the source reads again (as often as
+    // it allows) and the token is checked once more.
     // The rate-limit key: a short digest names the token without the store ever holding the token itself.
-    if (matchesAnyDigest(digest, source.tokens().map(sha256)) !== -1) return digest.toString('hex', 0, 8);
-    source.onMiss();
+    if (known() || ((await source.onMiss()) && known())) return digest.toString('hex', 0, 8);
   }
   reply.header('WWW-Authenticate', 'Basic realm="lastgood"');
   throw new LastgoodError(

@@ -1,18 +1,14 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig } from '../config.ts';
+import { type Backoff, exponentialBackoff } from '../domain/backoff.ts';
+import type { TargetConfig } from '../domain/target.ts';
 import type { Logger } from '../logger.ts';
 import type { NotificationOutcome, OutboxItem, Store } from '../store/store.ts';
+import { WorkerLoop } from '../worker-loop.ts';
 import { DeliveryError, type Notification, type NotificationChannel } from './channel.ts';
 
-/** Exponential backoff between attempts: `baseMs`, then doubled each time, never more than `maxMs`. */
-export interface Backoff {
-  baseMs: number;
-  maxMs: number;
-}
+const DEFAULT_BACKOFF = exponentialBackoff({ baseMs: 5_000, maxMs: 10 * 60_000 });
 
-export const DEFAULT_BACKOFF: Backoff = { baseMs: 5_000, maxMs: 10 * 60_000 };
-
-/** How many notifications one claim takes. */
+/** How many notifications are sent at once. */
 const BATCH = 20;
 
 export interface DeliveryOptions {
@@ -30,12 +26,8 @@ export interface DeliveryOptions {
   maxAttempts: number;
   /** `LASTGOOD_PUBLIC_URL`, for links to a decision's status; null leaves links out. */
   publicUrl: string | null;
+  /** Waits between attempts; default 5 s doubling to 10 min. */
   backoff?: Backoff;
-}
-
-/** The wait before attempt `attempts + 1`. */
-export function backoffDelay(backoff: Backoff, attempts: number): number {
-  return Math.min(backoff.maxMs, backoff.baseMs * 2 ** Math.max(0, attempts - 1));
 }
 
 function serviceOf(target: TargetConfig | undefined): string | null {
@@ -52,67 +44,36 @@ function serviceOf(target: TargetConfig | undefined): string | null {
 export class DeliveryWorker {
   readonly #options: DeliveryOptions;
   readonly #backoff: Backoff;
-  #timer: NodeJS.Timeout | null = null;
-  #stopped = true;
-  #running: Promise<void> | null = null;
-  #again = false;
+  readonly #loop: WorkerLoop<OutboxItem>;
 
   constructor(options: DeliveryOptions) {
     this.#options = options;
     this.#backoff = options.backoff ?? DEFAULT_BACKOFF;
+    const { store, clock, owner, timeoutMs, channels } = options;
+    // The lease outlives every channel's timeout, so a live sender never loses a claim it is working on.
+    const leaseMs = timeoutMs * (channels.length + 1) + 5_000;
+    this.#loop = new WorkerLoop({
+      claim: (limit) => store.claimNotifications(owner, clock.now(), leaseMs, limit),
+      run: (item) => this.#deliver(item),
+      concurrency: BATCH,
+      pollMs: options.pollMs,
+      logger: options.logger,
+      what: 'notifications',
+    });
   }
 
   start(): void {
-    this.#stopped = false;
-    this.#schedule();
-    this.wake();
+    this.#loop.start();
   }
 
   /** Looks for due notifications now. */
   wake(): void {
-    if (this.#stopped) return;
-    if (this.#running !== null) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#drain().finally(() => {
-      this.#running = null;
-      if (this.#again) {
-        this.#again = false;
-        this.wake();
-      }
-    });
+    this.#loop.wake();
   }
 
   /** Stops claiming and waits for the sends under way (each bounded by the timeout). */
   async stop(): Promise<void> {
-    this.#stopped = true;
-    if (this.#timer) clearTimeout(this.#timer);
-    await this.#running;
-  }
-
-  #schedule(): void {
-    if (this.#stopped) return;
-    this.#timer = setTimeout(() => {
-      this.wake();
-      this.#schedule();
-    }, this.#options.pollMs);
-    this.#timer.unref();
-  }
-
-  async #drain(): Promise<void> {
-    const { store, clock, logger, owner, timeoutMs } = this.#options;
-    try {
-      while (!this.#stopped) {
-        // The lease outlives every channel's timeout, so a live sender never loses a claim it is working on.
-        const leaseMs = timeoutMs * (this.#options.channels.length + 1) + 5_000;
-        const items = await store.claimNotifications(owner, clock.now(), leaseMs, BATCH);
-        if (items.length === 0) return;
-        await Promise.all(items.map((item) => this.#deliver(item)));
-      }
-    } catch (error) {
-      logger.error({ err: error }, 'delivering notifications failed; retrying at the next poll');
-    }
+    await this.#loop.stop();
   }
 
   async #deliver(item: OutboxItem): Promise<void> {
@@ -138,8 +99,10 @@ export class DeliveryWorker {
       }
     });
     const now = clock.now();
+    const retryInMs = this.#backoff(item.attempts);
     const giveUp =
-      failures.length > 0 && (item.attempts >= maxAttempts || failures.every(({ error }) => error.permanent));
+      failures.length > 0 &&
+      (item.attempts >= maxAttempts || retryInMs === null || failures.every(({ error }) => error.permanent));
     const outcome: NotificationOutcome = {
       state: failures.length === 0 ? 'delivered' : giveUp ? 'dead' : 'pending',
       deliveredTo,
@@ -147,7 +110,7 @@ export class DeliveryWorker {
         failures.length === 0
           ? null
           : failures.map(({ channel, error }) => `${channel}: ${error.message}`).join('; '),
-      nextAttemptAt: new Date(now.getTime() + backoffDelay(this.#backoff, item.attempts)),
+      nextAttemptAt: new Date(now.getTime() + (retryInMs ?? 0)),
       at: now,
     };
     if (!(await store.finishNotification(item.id, owner, outcome))) {

@@ -1,12 +1,13 @@
 import type { AuditRow, ChainHead } from '../audit/chain.ts';
+import type { ControlSetting, StoredControls } from '../domain/controls.ts';
 import type { IncidentWindow, TrafficObservation } from '../domain/last-known-good.ts';
+import type { RollbackOutcome, RollbackProgress, RollbackRecord, TimelineEvent } from '../domain/rollback.ts';
 import type {
   Action,
   Decision,
   Factor,
   Mode,
   Reason,
-  RollbackState,
   Signal,
   SignalSource,
   TargetBlock,
@@ -46,41 +47,6 @@ export interface DecisionRecord {
   decidedAt: Date;
 }
 
-export interface RollbackRecord {
-  decisionId: string;
-  targetName: string;
-  state: RollbackState;
-  fromRevision: string | null;
-  toRevision: string | null;
-  lkgRule: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-  finishedAt: Date | null;
-  /**
-   * Whether the rollback healed the service: `pending` from its success until the incident closes (`healed`) or
-   * `verifyBy` passes without that (`not_healed`); null for a rollback that did not succeed.
-   */
-  verification: Verification | null;
-  verifyBy: Date | null;
-  verifiedAt: Date | null;
-}
-
-export type Verification = 'pending' | 'healed' | 'not_healed';
-
-/** One step of a decision's story, shown by the status API. */
-export interface TimelineEvent {
-  at: Date;
-  step: string;
-  detail: Record<string, unknown>;
-  /**
-   * A time-ordered id (`newId('evt')`) fixing the step's place in the timeline. Given by a writer whose steps may
-   * commit out of order (concurrent transactions on PostgreSQL); otherwise made when the step is written.
-   */
-  id?: string;
-}
-
 /** What the engine decided, plus what only the caller knows (mode in force, who asked for a manual rollback). */
 export interface DecisionDraft extends Decision {
   mode: Mode | null;
@@ -101,23 +67,6 @@ export interface DecisionRequest {
   now: Date;
   /** Given the target's history and the controls people set at run time, both read in the same transaction. */
   decide: (history: TargetHistory, controls: StoredControls) => DecisionDraft;
-}
-
-/** A kill switch or mode a person set at run time, with who and why. */
-export interface ControlSetting<T> {
-  value: T;
-  reason: string;
-  changedBy: string;
-  changedAt: Date;
-}
-
-/**
- * The kill switch and a target's mode as set over the API; null where nobody set one (or it was handed back), so
- * `LASTGOOD_ENABLED` and the policy file's mode apply.
- */
-export interface StoredControls {
-  enabled: ControlSetting<boolean> | null;
-  mode: ControlSetting<Mode> | null;
 }
 
 /** Every run-time control, and the targets waiting for a person, for `GET /v1/kill-switch`. */
@@ -184,31 +133,39 @@ export interface JobRecord {
   targetName: string;
   attempts: number;
   leaseOwner: string;
+  /**
+   * This claim's fencing token: every claim of the job, a re-claim by the same owner included, takes a new one, so
+   * a write fenced by an earlier claim's token is refused even when the owner's name is the same.
+   */
+  generation: number;
   leaseExpiresAt: Date;
   /** The owner whose lease expired when this claim took the job over; null for a first claim. */
   takenOverFrom: string | null;
 }
 
-/** A job lease a write is conditional on, renewed by that write. */
+/** A job lease a write is conditional on, renewed by that write (never shortened). */
 export interface HeldLease {
   jobId: string;
   owner: string;
+  /** The claim's `JobRecord.generation`. */
+  generation: number;
   now: Date;
   leaseMs: number;
 }
 
-/** How a rollback ended. `state` is terminal. */
-export interface RollbackOutcome {
-  state: 'succeeded' | 'failed' | 'no_lkg' | 'skipped';
-  fromRevision: string | null;
-  toRevision: string | null;
-  lkgRule: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
+/**
+ * The fence before a Google mutation: the lease (held for `leaseMs`, long enough to cover the call), and whether
+ * the run-time controls, read in the same transaction as the announcement, still let lastgood change the target.
+ */
+export interface MutationFence extends HeldLease {
+  permits(controls: StoredControls): boolean;
 }
 
-/** What is known of a rollback while it runs; only the fields given are changed. */
-export type RollbackProgress = Partial<Pick<RollbackRecord, 'fromRevision' | 'toRevision' | 'lkgRule'>>;
+/**
+ * What became of a progress write: `written`; or nothing was written because the lease was lost to a later claim
+ * (`lease_lost`), the controls forbade the mutation (`refused`), or the rollback has already ended (`finished`).
+ */
+export type ProgressWrite = 'written' | 'lease_lost' | 'refused' | 'finished';
 
 /** Where a notification stands: waiting (perhaps leased to a sender), delivered everywhere, or given up. */
 export type NotificationState = 'pending' | 'delivered' | 'dead';
@@ -254,25 +211,27 @@ export interface Store {
 
   /** Claims the oldest runnable job (queued, or running with an expired lease) for `owner`. */
   claimJob(owner: string, now: Date, leaseMs: number): Promise<JobRecord | null>;
-  /** Extends a held lease; false when the lease was lost (expired and taken over). */
-  renewLease(jobId: string, owner: string, now: Date, leaseMs: number): Promise<boolean>;
+  /** Extends a held lease; false when the lease was lost (expired and claimed again, by anyone). */
+  renewLease(lease: HeldLease): Promise<boolean>;
   /** Gives a job back unfinished (graceful shutdown), so another worker can run it at once. */
   releaseJob(jobId: string, owner: string, now: Date): Promise<void>;
   /**
-   * Records what is known so far of a running rollback, with the steps that learnt it, in one write. Given a
-   * `lease`, the write happens only while that lease is still held (and renews it): false when it was lost, and
-   * then nothing is written. That is the fence before a mutating call.
+   * Records what is known so far of a running rollback, with the steps that learnt it, in one write; never once the
+   * rollback has ended. Given a `fence`, the write happens only while its claim still holds the lease (and renews
+   * it) and the controls read with it permit the change; else nothing is written. That is the fence before a
+   * mutating call.
    */
   recordProgress(
     decisionId: string,
     progress: RollbackProgress,
     events: readonly TimelineEvent[],
-    lease?: HeldLease,
-  ): Promise<boolean>;
+    fence?: MutationFence,
+  ): Promise<ProgressWrite>;
   /**
    * Ends a job: the rollback's terminal state, its last timeline step and the job's completion in one
-   * transaction, only while `owner` still holds the lease. False when the lease was lost. A rollback that
-   * succeeded is verified for `verificationWindowMs` from then (healed already if its incident closed meanwhile).
+   * transaction, only while the job's claim (its `generation`) still holds the lease and the rollback has not
+   * ended. False otherwise, and the outcome is not written. A rollback that succeeded is verified for
+   * `verificationWindowMs` from then (healed already if its incident closed meanwhile).
    */
   completeJob(
     job: JobRecord,

@@ -1,4 +1,7 @@
+import { listedBackoff } from '../domain/backoff.ts';
 import { LastgoodError } from '../errors.ts';
+import type { GoogleCallObservation } from '../metrics.ts';
+import { retry } from '../retry.ts';
 import { LeaseLostError } from './executor.ts';
 
 /** gRPC status codes lastgood reacts to. */
@@ -13,13 +16,6 @@ export const GRPC = {
 
 const RETRYABLE = new Set<number>([GRPC.UNAVAILABLE, GRPC.DEADLINE_EXCEEDED]);
 
-/** One attempt at a Google call: its method, gRPC code (0 on success, null when the error had none) and duration. */
-export interface GoogleCallObservation {
-  method: string;
-  grpcCode: number | null;
-  durationMs: number;
-}
-
 /** Deadlines and retries for every Google call; shortened in tests. */
 export interface GoogleCallPolicy {
   /** Per-call deadline. */
@@ -33,6 +29,12 @@ export interface GoogleCallPolicy {
   sleep(ms: number): Promise<void>;
   /** Told of every attempt (lastgood's metrics), so targets/ need not know where the numbers go. */
   observe?: (observation: GoogleCallObservation) => void;
+}
+
+/** The longest a call may take under `policy`, every attempt and wait included: after that it can no longer land. */
+export function callHorizonMs(policy: Pick<GoogleCallPolicy, 'deadlineMs' | 'retryDelaysMs'>): number {
+  const waits = policy.retryDelaysMs.reduce((sum, delay) => sum + delay, 0);
+  return policy.deadlineMs * (policy.retryDelaysMs.length + 1) + waits;
 }
 
 export function grpcCode(error: unknown): number | null {
@@ -55,23 +57,26 @@ export async function callGoogle<T>(
   call: () => Promise<T>,
   onRetry: (attempt: number, code: number, delayMs: number) => Promise<void>,
 ): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
+  const observed = async () => {
     const startedAt = performance.now();
     try {
       const result = await call();
       policy.observe?.({ method, grpcCode: 0, durationMs: performance.now() - startedAt });
       return result;
     } catch (error) {
-      const code = grpcCode(error);
-      policy.observe?.({ method, grpcCode: code, durationMs: performance.now() - startedAt });
-      const delay = policy.retryDelaysMs[attempt];
-      if (code !== null && RETRYABLE.has(code) && delay !== undefined) {
-        await onRetry(attempt + 1, code, delay);
-        await policy.sleep(delay);
-        continue;
-      }
-      throw googleApiError(method, error);
+      policy.observe?.({ method, grpcCode: grpcCode(error), durationMs: performance.now() - startedAt });
+      throw error;
     }
+  };
+  try {
+    return await retry(observed, {
+      backoff: listedBackoff(policy.retryDelaysMs),
+      sleep: (ms) => policy.sleep(ms),
+      retryable: (error) => RETRYABLE.has(grpcCode(error) ?? -1),
+      onRetry: (attempt, error, delayMs) => onRetry(attempt, grpcCode(error)!, delayMs),
+    });
+  } catch (error) {
+    throw googleApiError(method, error);
   }
 }
 

@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
+import { CONTROL_ROUTES } from '../../src/emulator/admin-http.ts';
+import type { EmulatorControl, RolloutStateBody } from '../../src/emulator/control.ts';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../src/emulator/emulator.ts';
 import { type EmulatorFixture, loadFixtureFile } from '../../src/emulator/fixture.ts';
 import type { CloudRunClients } from '../../src/targets/google-clients.ts';
@@ -24,6 +26,8 @@ export const WEBHOOK_TOKEN_SECRET = 'projects/demo-project/secrets/lastgood-webh
 export const FIXTURE_WEBHOOK_TOKEN = 'demo-webhook-token-0123456789abcdef0123456789';
 /** Checkout's known-good revision in the example fixture: the one a rollback of checkout goes back to. */
 export const GOOD_REVISION = 'checkout-00001-abc';
+/** What checkout serves in the example fixture: the revision a rollback moves off. */
+export const BAD_REVISION = 'checkout-00002-xyz';
 
 /**
  * gax polls a long-running operation first at once, then after 100 ms growing by 1.3x; tests poll every 5 ms so an
@@ -111,5 +115,69 @@ export function useAppOnExampleEmulator(use: (emulator: Emulator, t: TestApp) =>
   afterEach(async () => {
     await t?.close();
     t = null;
+  });
+}
+
+/** The control calls over an emulator's admin endpoint, for a process that does not hold the `Emulator`. */
+export type EmulatorAdmin = {
+  [K in keyof EmulatorControl]: (
+    body: Parameters<EmulatorControl[K]>[0],
+  ) => Promise<{ status: number; body: ReturnType<EmulatorControl[K]> | { error: string } }>;
+};
+
+/** Builds `EmulatorAdmin` from the admin endpoint's own route table, so a route cannot drift from its helper. */
+export function emulatorAdmin(adminUrl: string): EmulatorAdmin {
+  const calls = Object.entries(CONTROL_ROUTES).map(([route, { call }]) => {
+    const [method, path] = route.split(' ');
+    const send = async (body: unknown) => {
+      const response = await fetch(`${adminUrl}${path}`, {
+        method,
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    return [call, send];
+  });
+  return Object.fromEntries(calls) as EmulatorAdmin;
+}
+
+/**
+ * A deploy from outside lastgood: a new release of the pipeline with one rollout on `target`, IN_PROGRESS unless
+ * `state` says otherwise (move it on with `control.setRolloutState`). Answers the rollout's full name.
+ */
+export function deployRelease(
+  control: EmulatorControl,
+  options: { pipeline: string; releaseId: string; target: string; state?: RolloutStateBody['state'] },
+): string {
+  const { pipeline, releaseId, target, state = 'IN_PROGRESS' } = options;
+  const rolloutId = `${releaseId}-to-${target}-0001`;
+  control.createRelease({
+    pipeline,
+    release: {
+      id: releaseId,
+      createTime: 'now',
+      rollouts: [{ id: rolloutId, target, state, createTime: 'now' }],
+    },
+  });
+  return `${pipeline}/releases/${releaseId}/rollouts/${rolloutId}`;
+}
+
+/**
+ * A canary from outside lastgood: a new revision of `service` created `createTime` (default now) taking `percent`
+ * of the traffic, the rest staying on `stable`.
+ */
+export function startCanary(
+  control: EmulatorControl,
+  options: { service: string; revision: string; stable: string; percent: number; createTime?: string },
+): void {
+  const { service, revision, stable, percent, createTime = 'now' } = options;
+  control.createRevision({ service, revision: { name: revision, createTime } });
+  control.setTraffic({
+    service,
+    traffic: [
+      { revision: stable, percent: 100 - percent, tag: 'stable' },
+      { revision, percent, tag: 'canary' },
+    ],
   });
 }

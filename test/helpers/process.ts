@@ -73,6 +73,10 @@ export interface StartOptions {
   name: string;
   /** Added to (and overriding) the test environment: tokens, example policy, `REPLICA_ENV`. */
   env: Record<string, string>;
+  /** Open file limit (`ulimit -n`) for the process, as a container's default of 1,024; default: the runner's. */
+  fdLimit?: number;
+  /** Test-environment variables to leave out, e.g. `LASTGOOD_WEBHOOK_TOKENS` when the tokens come from a secret. */
+  unset?: readonly string[];
 }
 
 async function freePort(): Promise<number> {
@@ -110,9 +114,15 @@ export async function startLastgood(options: StartOptions): Promise<LastgoodProc
       ...options.env,
     }),
   };
+  for (const name of options.unset ?? []) delete env[name];
   const outputPath = join(tmpdir(), `lastgood-${options.name}-${randomBytes(4).toString('hex')}.log`);
   const outputFd = openSync(outputPath, 'w');
-  const child: ChildProcess = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', outputFd, outputFd] });
+  // `exec` keeps the pid, so signals and kill9 still reach lastgood itself.
+  const [command, args] =
+    options.fdLimit === undefined
+      ? [process.execPath, [MAIN]]
+      : ['/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$1"`, process.execPath, MAIN]];
+  const child: ChildProcess = spawn(command, args, { env, stdio: ['ignore', outputFd, outputFd] });
   closeSync(outputFd);
   let finalOutput: string | null = null;
   const output = () => finalOutput ?? readFileSync(outputPath, 'utf8');

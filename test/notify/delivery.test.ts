@@ -1,4 +1,5 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { exponentialBackoff } from '../../src/domain/backoff.ts';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { verifyWebhookSignature } from '../../src/notify/webhook.ts';
 import type { burnRateAlert } from '../fixtures/alerts.ts';
@@ -73,7 +74,7 @@ async function start(options: { maxAttempts?: number; emulatorHost?: string } = 
   t = await startTestApp({
     ...onStore!.options,
     clock,
-    notifyBackoff: { baseMs: 1_000, maxMs: 60_000 },
+    notifyBackoff: exponentialBackoff({ baseMs: 1_000, maxMs: 60_000 }),
     ...(options.emulatorHost === undefined ? {} : { emulatorHost: options.emulatorHost }),
     env: {
       LASTGOOD_JOB_POLL: '20ms',

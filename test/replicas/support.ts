@@ -3,7 +3,7 @@
  * (test/helpers/store-under-test.ts).
  */
 import type { Emulator } from '../../src/emulator/emulator.ts';
-import { CHECKOUT, startExampleEmulator } from '../helpers/emulator.ts';
+import { CHECKOUT, PIPELINE, startExampleEmulator } from '../helpers/emulator.ts';
 import { type LastgoodProcess, startLastgood } from '../helpers/process.ts';
 import type { StoreUnderTest } from '../helpers/store-under-test.ts';
 
@@ -32,12 +32,19 @@ export function mutatingCalls(emulator: Emulator, method: string) {
     .filter((call) => (call.request as { validateOnly?: boolean }).validateOnly !== true);
 }
 
+/** Rollouts lastgood created: their ids are derived from the decision (`lastgood-rb-...`). */
+export function lastgoodRollouts(emulator: Emulator) {
+  return (emulator.state.cloudDeploy.pipeline(PIPELINE)?.releases ?? [])
+    .flatMap((release) => release.rollouts)
+    .filter((rollout) => rollout.name.split('/').at(-1)!.startsWith('lastgood-rb-'));
+}
+
 /** One test's own world: an emulator, a store, and the lastgood processes it starts, all gone when it ends. */
 export interface ReplicaWorld {
   emulator: Emulator;
   store: StoreUnderTest;
   /** Starts `node src/main.ts` on the world's store and emulator and waits until it is ready. */
-  start(name: string, env?: Record<string, string>): Promise<LastgoodProcess>;
+  start(name: string, env?: Record<string, string>, options?: { fdLimit?: number }): Promise<LastgoodProcess>;
 }
 
 /**
@@ -60,10 +67,11 @@ export async function replicaWorld(
   const world: ReplicaWorld = {
     emulator,
     store,
-    async start(name, env = {}) {
+    async start(name, env = {}, options = {}) {
       const process = await startLastgood({
         name,
         env: { ...world.store.env, ...emulatorEnv(emulator), ...env },
+        ...options,
       });
       processes.push(process);
       await process.waitReady();

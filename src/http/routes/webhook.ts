@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { MAX_WEBHOOK_TOKEN_LENGTH } from '../../auth/token-strength.ts';
 import { LastgoodError } from '../../errors.ts';
 import {
   cloudMonitoringPayloadSchema,
@@ -46,12 +47,20 @@ export const webhookRoute = defineRoute({
     'password is the token). The alert and its decision are committed before the response is sent.',
   tags: ['intake'],
   auth: 'webhook',
-  query: z.object({ auth_token: z.string().max(512).optional() }),
+  query: z.object({ auth_token: z.string().max(MAX_WEBHOOK_TOKEN_LENGTH).optional() }),
   body: cloudMonitoringPayloadSchema,
   responses: {
     ...INTAKE_RESPONSES,
-    400: { description: 'Not JSON, or not a Cloud Monitoring notification.', schema: errorSchema },
-    401: { description: 'Missing or wrong token (with a Basic challenge).', schema: errorSchema },
+    400: {
+      description:
+        'Not JSON, or not a Cloud Monitoring notification (the message names the first bad field and what was ' +
+        'expected; `details` lists every issue), or schema version 1.0/1.1 (`LASTGOOD_ERR_UNSUPPORTED_SCHEMA`).',
+      schema: errorSchema,
+    },
+    401: {
+      description: 'Missing or wrong token (with a Basic challenge); the connection is closed.',
+      schema: errorSchema,
+    },
     503: { description: 'Shutting down; retry against another replica.', schema: errorSchema },
   },
 });
