@@ -141,6 +141,7 @@ async function main(scenario: Scenario): Promise<void> {
       LASTGOOD_OPERATOR_TOKENS: `demo-operator:operator:${operatorHash}`,
       CLOUD_RUN_EMULATOR_HOST: emulator.host,
       CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+      MONITORING_EMULATOR_HOST: emulator.host,
       LASTGOOD_POLL_INTERVAL: '25ms',
     },
     stdio: ['ignore', log, log],

@@ -55,6 +55,7 @@ async function main(): Promise<void> {
       LASTGOOD_DATA_DIR: dataDir,
       CLOUD_RUN_EMULATOR_HOST: emulator.host,
       CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+      MONITORING_EMULATOR_HOST: emulator.host,
       SECRET_MANAGER_EMULATOR_HOST: emulator.host,
     },
     // lastgood's log lines and --watch's restarts show here, as `npm start`'s would.

@@ -134,7 +134,9 @@ export function startLastgood(options: LastgoodOptions): Promise<ServerProcess> 
       LASTGOOD_RATE_LIMIT_INTAKE: UNLIMITED,
       LASTGOOD_RATE_LIMIT_OPERATOR: UNLIMITED,
       ...(options.databaseUrl === undefined ? {} : { DATABASE_URL: options.databaseUrl }),
-      ...(options.emulatorHost === undefined ? {} : { CLOUD_RUN_EMULATOR_HOST: options.emulatorHost }),
+      ...(options.emulatorHost === undefined
+        ? {}
+        : { CLOUD_RUN_EMULATOR_HOST: options.emulatorHost, MONITORING_EMULATOR_HOST: options.emulatorHost }),
       ...options.env,
     },
   });
