@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { type CloudRunClients, createCloudRunClients } from '../../src/targets/google-clients.ts';
 import {
+  BAD_REVISION,
   CHECKOUT,
   FAST_POLLING,
   GOOD_REVISION,
@@ -16,7 +17,6 @@ import {
 
 const REVISION = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION' as const;
 const LATEST = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST' as const;
-const BAD = 'checkout-00002-xyz';
 
 let emu: Emulator;
 let run: CloudRunClients;
@@ -48,13 +48,15 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
     const [service] = await run.services.getService({ name: CHECKOUT });
 
     expect(service.traffic).toEqual([
-      expect.objectContaining({ type: REVISION, revision: BAD, percent: 100 }),
+      expect.objectContaining({ type: REVISION, revision: BAD_REVISION, percent: 100 }),
     ]);
-    expect(service.trafficStatuses).toEqual([expect.objectContaining({ revision: BAD, percent: 100 })]);
+    expect(service.trafficStatuses).toEqual([
+      expect.objectContaining({ revision: BAD_REVISION, percent: 100 }),
+    ]);
     expect(service.etag).toMatch(/.+/);
     expect(service.reconciling).toBe(false);
     expect(service.terminalCondition).toMatchObject({ type: 'Ready', state: 'CONDITION_SUCCEEDED' });
-    expect(service.latestReadyRevision).toBe(`${CHECKOUT}/revisions/${BAD}`);
+    expect(service.latestReadyRevision).toBe(`${CHECKOUT}/revisions/${BAD_REVISION}`);
   });
 
   it('answers NOT_FOUND for an unknown service and INVALID_ARGUMENT for a malformed name', async () => {
@@ -117,7 +119,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
     expect(operation.done).toBe(false);
     const reconciling = emu.state.cloudRun.service(CHECKOUT);
     expect(reconciling?.reconciling).toBe(true);
-    expect(reconciling?.trafficStatuses.map((target) => target.revision)).toEqual([BAD]);
+    expect(reconciling?.trafficStatuses.map((target) => target.revision)).toEqual([BAD_REVISION]);
 
     const [service] = await operation.promise();
 
@@ -181,7 +183,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
       expect(waited).toMatchObject({ name: operation.name, done: false });
       expect(slow.state.cloudRun.service(CHECKOUT)).toMatchObject({ reconciling: true });
       expect(slow.state.cloudRun.service(CHECKOUT)?.trafficStatuses.map((target) => target.revision)).toEqual(
-        [BAD],
+        [BAD_REVISION],
       );
     } finally {
       await slowRun.close();
@@ -199,7 +201,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
     expect(emu.state.cloudRun.service(CHECKOUT)).toMatchObject({
       labels: { owner: 'sre' },
       traffic: [{ type: LATEST, revision: '', percent: 100 }],
-      trafficStatuses: [{ type: LATEST, revision: BAD, percent: 100 }],
+      trafficStatuses: [{ type: LATEST, revision: BAD_REVISION, percent: 100 }],
     });
   });
 
@@ -212,7 +214,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
         service: {
           name: CHECKOUT,
           etag: service.etag ?? null,
-          traffic: [{ type: REVISION, revision: BAD, percent: 100 }],
+          traffic: [{ type: REVISION, revision: BAD_REVISION, percent: 100 }],
         },
         updateMask: { paths: ['traffic'] },
       }),
@@ -233,7 +235,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
       'a tag used twice',
       [
         { type: REVISION, revision: GOOD_REVISION, percent: 50, tag: 'blue' },
-        { type: REVISION, revision: BAD, percent: 50, tag: 'blue' },
+        { type: REVISION, revision: BAD_REVISION, percent: 50, tag: 'blue' },
       ],
     ],
   ])('refuses traffic with %s as INVALID_ARGUMENT', async (_case, traffic) => {
@@ -273,8 +275,8 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
 
     await expect(operation.promise()).rejects.toMatchObject({ code: status.INTERNAL });
     const checkout = emu.state.cloudRun.service(CHECKOUT);
-    expect(checkout?.traffic.map((target) => target.revision)).toEqual([BAD]);
-    expect(checkout?.trafficStatuses.map((target) => target.revision)).toEqual([BAD]);
+    expect(checkout?.traffic.map((target) => target.revision)).toEqual([BAD_REVISION]);
+    expect(checkout?.trafficStatuses.map((target) => target.revision)).toEqual([BAD_REVISION]);
     expect(checkout?.terminalCondition).toMatchObject({ state: 'CONDITION_FAILED' });
     expect(emu.state.operations()).toEqual([
       expect.objectContaining({ done: true, error: expect.anything() }),
@@ -340,7 +342,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
     const [revisions] = await run.revisions.listRevisions({ parent: CHECKOUT });
     expect(revisions.map((revision) => revision.name).sort()).toEqual([
       `${CHECKOUT}/revisions/${GOOD_REVISION}`,
-      `${CHECKOUT}/revisions/${BAD}`,
+      `${CHECKOUT}/revisions/${BAD_REVISION}`,
     ]);
   });
 
@@ -358,7 +360,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
       kind: 'concurrent-traffic-change',
       service: CHECKOUT,
       traffic: [
-        { revision: BAD, percent: 50 },
+        { revision: BAD_REVISION, percent: 50 },
         { revision: GOOD_REVISION, percent: 50 },
       ],
     });
@@ -366,7 +368,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
     await expect(shiftCheckoutTo(run, GOOD_REVISION)).rejects.toMatchObject({ code: status.ABORTED });
     const checkout = emu.state.cloudRun.service(CHECKOUT);
     expect(checkout?.traffic.map((target) => [target.revision, target.percent])).toEqual([
-      [BAD, 50],
+      [BAD_REVISION, 50],
       [GOOD_REVISION, 50],
     ]);
 
