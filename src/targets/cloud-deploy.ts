@@ -10,15 +10,33 @@ import {
   type RollbackExecutor,
 } from './executor.ts';
 import {
+  type CallBudget,
   callGoogleRecorded,
-  callOptions,
+  type GoogleCallOptions,
   type GoogleCallPolicy,
   GRPC,
+  getOperation,
   googleErrorCode,
+  inDoubt,
   pollUntil,
+  type RollbackCalls,
+  startBudget,
 } from './google-call.ts';
 
 type Rollout = google.cloud.deploy.v1.IRollout;
+type DeliveryPipeline = google.cloud.deploy.v1.IDeliveryPipeline;
+/** A rollback under way, with the budget its Google calls are cut to. */
+type Job = ExecutionContext & RollbackCalls;
+type Known = { fromRevision: string | null; toRevision: string | null; lkgRule: string | null };
+
+/**
+ * The pipeline annotation lastgood sets, with its decision id, when it suspends a pipeline: Cloud Deploy keeps no
+ * record of who suspended one, and lastgood must lift only the suspensions it made.
+ */
+export const SUSPENDED_BY_ANNOTATION = 'lastgood/suspended-by';
+/** What a rollout is read as when it does not exist (yet), or could not be read when the time ran out. */
+const NOT_FOUND = 'NOT_FOUND';
+const UNREADABLE = 'UNREADABLE';
 
 /** Rollout.State by number, since gax may hand enums over either way. */
 const ROLLOUT_STATES = [
@@ -95,22 +113,23 @@ export class CloudDeployExecutor implements RollbackExecutor {
     this.#policy = policy;
   }
 
-  #call<T>(context: ExecutionContext | null, method: string, call: () => Promise<T>): Promise<T> {
+  #call<T>(
+    context: RollbackCalls | null,
+    method: string,
+    call: (options: GoogleCallOptions) => Promise<T>,
+  ): Promise<T> {
     return callGoogleRecorded(context, method, this.#policy, call);
   }
 
   /** Every rollout to the target, newest first. */
-  async #rolloutsOnTarget(
-    context: ExecutionContext | null,
-    target: CloudDeployTargetConfig,
-  ): Promise<Rollout[]> {
-    const [releases] = await this.#call(context, 'ListReleases', () =>
-      this.#client.listReleases({ parent: pipelineName(target) }, callOptions(this.#policy)),
+  async #rolloutsOnTarget(context: Job | null, target: CloudDeployTargetConfig): Promise<Rollout[]> {
+    const [releases] = await this.#call(context, 'ListReleases', (options) =>
+      this.#client.listReleases({ parent: pipelineName(target) }, options),
     );
     const perRelease = await Promise.all(
       releases.map(async (release) => {
-        const [rollouts] = await this.#call(context, 'ListRollouts', () =>
-          this.#client.listRollouts({ parent: release.name ?? '' }, callOptions(this.#policy)),
+        const [rollouts] = await this.#call(context, 'ListRollouts', (options) =>
+          this.#client.listRollouts({ parent: release.name ?? '' }, options),
         );
         return rollouts.filter((rollout) => rollout.targetId === target.target);
       }),
@@ -132,7 +151,8 @@ export class CloudDeployExecutor implements RollbackExecutor {
     }
   }
 
-  async execute(context: ExecutionContext): Promise<RollbackOutcome> {
+  async execute(job: ExecutionContext): Promise<RollbackOutcome> {
+    const context: Job = { ...job, ...startBudget(this.#policy, job.now) };
     const target = context.target;
     if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
     const pipeline = pipelineName(target);
@@ -152,9 +172,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
       }
     }
 
-    const [deliveryPipeline] = await this.#call(context, 'GetDeliveryPipeline', () =>
-      this.#client.getDeliveryPipeline({ name: pipeline }, callOptions(this.#policy)),
-    );
+    const deliveryPipeline = await this.#getPipeline(context, pipeline);
     if (deliveryPipeline.suspended) {
       await context.progress('pipeline_suspended', { pipeline });
       return outcomeWithoutChange(
@@ -173,8 +191,8 @@ export class CloudDeployExecutor implements RollbackExecutor {
       releaseId: plan.toRelease,
       rolloutToRollBack: plan.rolloutToRollBack,
     };
-    await this.#call(context, 'RollbackTarget', () =>
-      this.#client.rollbackTarget({ ...request, validateOnly: true }, callOptions(this.#policy)),
+    await this.#call(context, 'RollbackTarget', (options) =>
+      this.#client.rollbackTarget({ ...request, validateOnly: true }, options),
     );
     const [, owner] = await Promise.all([
       context.progress('rollback_validated', { rolloutId, release: plan.toRelease }),
@@ -182,28 +200,60 @@ export class CloudDeployExecutor implements RollbackExecutor {
     ]);
     if (!owner) throw new LeaseLostError(context.decisionId);
     let rolloutName = `${pipeline}/releases/${plan.toRelease}/rollouts/${rolloutId}`;
+    const planned = { fromRevision: plan.fromRelease, toRevision: plan.toRelease, lkgRule: plan.rule };
+    let created: string | null | undefined;
     try {
-      const [response] = await this.#call(context, 'RollbackTarget', () =>
-        this.#client.rollbackTarget(request, callOptions(this.#policy)),
+      const [response] = await this.#call(context, 'RollbackTarget', (options) =>
+        this.#client.rollbackTarget(request, options),
       );
-      rolloutName = response.rollbackConfig?.rollout?.name ?? rolloutName;
-      await context.progress('rollout_created', { rollout: rolloutName });
+      created = response.rollbackConfig?.rollout?.name;
     } catch (error) {
       // Our own id already exists: an earlier attempt created this very rollout. Follow it, never make another.
-      if (googleErrorCode(error) !== GRPC.ALREADY_EXISTS) throw error;
+      if (googleErrorCode(error) !== GRPC.ALREADY_EXISTS) {
+        return this.#afterFailedRollback(context, rolloutName, planned, error);
+      }
       await context.progress('rollout_already_exists', { rollout: rolloutName });
+      return this.#follow(context, rolloutName, planned);
     }
-    return this.#follow(context, rolloutName, {
-      fromRevision: plan.fromRelease,
-      toRevision: plan.toRelease,
-      lkgRule: plan.rule,
-    });
+    rolloutName = created ?? rolloutName;
+    await context.progress('rollout_created', { rollout: rolloutName });
+    return this.#follow(context, rolloutName, planned);
   }
 
-  async #findRollout(context: ExecutionContext, name: string): Promise<Rollout | null> {
+  /**
+   * A RollbackTarget that failed may still have created its rollout (an answer lost, a call given up at its
+   * deadline), and the rollout's id is ours, so Cloud Deploy says what happened: followed until the rollback
+   * timeout when the call's fate is in doubt, read once when Google refused it outright.
+   */
+  async #afterFailedRollback(
+    context: Job,
+    rolloutName: string,
+    known: Known,
+    error: unknown,
+  ): Promise<RollbackOutcome> {
+    const doubtful = inDoubt(error);
+    const message = error instanceof Error ? error.message : String(error);
+    await context.progress(doubtful ? 'mutation_unanswered' : 'mutation_refused', {
+      method: 'RollbackTarget',
+      grpcCode: googleErrorCode(error),
+      error: message,
+    });
+    const notCreated = outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', message, known);
+    if (doubtful) return this.#follow(context, rolloutName, known, notCreated);
+    return this.#settle(context, rolloutName, await this.#lastRead(context, rolloutName), known, notCreated);
+  }
+
+  async #getPipeline(context: RollbackCalls | null, name: string): Promise<DeliveryPipeline> {
+    const [pipeline] = await this.#call(context, 'GetDeliveryPipeline', (options) =>
+      this.#client.getDeliveryPipeline({ name }, options),
+    );
+    return pipeline;
+  }
+
+  async #findRollout(context: Job, name: string): Promise<Rollout | null> {
     try {
-      const [rollout] = await this.#call(context, 'GetRollout', () =>
-        this.#client.getRollout({ name }, callOptions(this.#policy)),
+      const [rollout] = await this.#call(context, 'GetRollout', (options) =>
+        this.#client.getRollout({ name }, options),
       );
       return rollout;
     } catch (error) {
@@ -218,7 +268,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
    * other release that succeeded before it.
    */
   async #plan(
-    context: ExecutionContext,
+    context: Job,
     target: CloudDeployTargetConfig,
   ): Promise<DeployPlan | { outcome: RollbackOutcome }> {
     const rollouts = await this.#rolloutsOnTarget(context, target);
@@ -282,76 +332,154 @@ export class CloudDeployExecutor implements RollbackExecutor {
     return plan;
   }
 
-  /** Polls the rollback rollout to a terminal state, recording each change; freezes the pipeline on success. */
+  /**
+   * Follows the rollback rollout to a terminal state, recording each change, until the rollback timeout; read
+   * errors along the way only mean asking again. Then records what Cloud Deploy shows (see `#settle`).
+   */
   async #follow(
-    context: ExecutionContext,
+    context: Job,
     rolloutName: string,
-    known: { fromRevision: string | null; toRevision: string | null; lkgRule: string | null },
+    known: Known,
+    notCreated: RollbackOutcome | null = null,
   ): Promise<RollbackOutcome> {
-    let lastState = '';
+    const seen = { state: '' };
     const final = await pollUntil<string>(
       this.#policy,
-      context.now,
+      context,
       async () => {
-        const [rollout] = await this.#call(context, 'GetRollout', () =>
-          this.#client.getRollout({ name: rolloutName }, callOptions(this.#policy)),
-        );
-        const state = rolloutState(rollout);
-        if (state !== lastState) {
-          lastState = state;
-          await context.progress('rollout_state', { rollout: rolloutName, state });
-        }
+        const state = await this.#readRollout(context, rolloutName, seen);
         return TERMINAL.has(state) ? state : undefined;
       },
-      async () => 'DEADLINE',
+      () => this.#lastRead(context, rolloutName, seen),
     );
-    if (final !== 'SUCCEEDED') {
-      const message =
-        final === 'DEADLINE'
-          ? `Rollout ${lastSegment(rolloutName)} did not finish within ${this.#policy.completionTimeoutMs} ms (last state ${lastState})`
-          : `Rollout ${lastSegment(rolloutName)} ended ${final}`;
-      return outcomeWithoutChange(
-        'failed',
-        final === 'DEADLINE' ? 'VERIFY_TIMEOUT' : 'ROLLOUT_FAILED',
-        message,
-        known,
-      );
-    }
-    if (context.target.execution.freezeAfterRollback) {
-      try {
-        await this.#setSuspended(context, context.target, true);
-      } catch (error) {
-        // The rollback itself succeeded; a pipeline left unfrozen is worth a warning, not a failed rollback.
-        await context.progress('freeze_failed', {
-          error: error instanceof Error ? error.message : String(error),
-        });
-      }
-    }
-    return { state: 'succeeded', ...known, errorCode: null, errorMessage: null };
+    return this.#settle(context, rolloutName, final, known, notCreated);
   }
 
-  async #setSuspended(
-    context: ExecutionContext | null,
-    target: TargetConfig,
-    suspended: boolean,
-  ): Promise<void> {
-    if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
-    const name = pipelineName(target);
-    const [operation] = await this.#call(context, 'UpdateDeliveryPipeline', () =>
+  /** The rollout's state (NOT_FOUND when it does not exist), recorded when it differs from the one `seen` last. */
+  async #readRollout(context: Job, rolloutName: string, seen: { state: string }): Promise<string> {
+    const rollout = await this.#findRollout(context, rolloutName);
+    const state = rollout === null ? NOT_FOUND : rolloutState(rollout);
+    if (state !== seen.state) {
+      seen.state = state;
+      await context.progress('rollout_state', { rollout: rolloutName, state });
+    }
+    return state;
+  }
+
+  /** The read made once the time is up: its answer is what is recorded, so a failure to read is one too. */
+  async #lastRead(context: Job, rolloutName: string, seen = { state: '' }): Promise<string> {
+    try {
+      return await this.#readRollout(context, rolloutName, seen);
+    } catch (error) {
+      if (!inDoubt(error)) throw error;
+      return UNREADABLE;
+    }
+  }
+
+  /**
+   * Records the rollback as Cloud Deploy shows it: succeeded (and the pipeline frozen) whenever the rollout
+   * succeeded, however troubled the way there; `notCreated` when a failed RollbackTarget left no rollout.
+   */
+  async #settle(
+    context: Job,
+    rolloutName: string,
+    final: string,
+    known: Known,
+    notCreated: RollbackOutcome | null,
+  ): Promise<RollbackOutcome> {
+    const rollout = lastSegment(rolloutName);
+    if (final === 'SUCCEEDED') {
+      if (context.target.execution.freezeAfterRollback) {
+        try {
+          await this.#freeze(context);
+        } catch (error) {
+          // The rollback itself succeeded; a pipeline left unfrozen is worth a warning, not a failed rollback.
+          await context.progress('freeze_failed', {
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
+      }
+      return { state: 'succeeded', ...known, errorCode: null, errorMessage: null };
+    }
+    if (TERMINAL.has(final)) {
+      return outcomeWithoutChange('failed', 'ROLLOUT_FAILED', `Rollout ${rollout} ended ${final}`, known);
+    }
+    if (notCreated !== null && (final === NOT_FOUND || final === UNREADABLE)) return notCreated;
+    return outcomeWithoutChange(
+      'failed',
+      'VERIFY_TIMEOUT',
+      `Rollout ${rollout} did not finish within ${this.#policy.completionTimeoutMs} ms (last state ${final})`,
+      known,
+    );
+  }
+
+  /**
+   * Suspends the pipeline, marked as lastgood's by `SUSPENDED_BY_ANNOTATION`, and records `pipeline_frozen`. A
+   * pipeline someone else suspended meanwhile is left alone and recorded as `pipeline_already_suspended`: lastgood
+   * did not freeze it, so it will not lift it. The write is guarded by the etag just read.
+   */
+  async #freeze(context: Job): Promise<void> {
+    const name = pipelineName(context.target as CloudDeployTargetConfig);
+    // A succeeded rollback is always frozen, so the freeze gets at least one deadline of its own even when the
+    // rollback's time ran out.
+    const job: Job = {
+      ...context,
+      endsAt: Math.max(context.endsAt, context.now().getTime() + this.#policy.deadlineMs),
+    };
+    for (let conflicts = 0; ; conflicts++) {
+      const pipeline = await this.#getPipeline(job, name);
+      if (pipeline.suspended) {
+        const by = suspendedBy(pipeline);
+        // Our own mark: an earlier attempt at this rollback froze it and died before recording that.
+        if (by === context.decisionId) await job.progress('pipeline_frozen', { pipeline: name, by });
+        else await job.progress('pipeline_already_suspended', { pipeline: name, by });
+        return;
+      }
+      try {
+        await this.#setSuspended(job, pipeline, context.decisionId);
+        await job.progress('pipeline_frozen', { pipeline: name, by: context.decisionId });
+        return;
+      } catch (error) {
+        // The pipeline changed since it was read (someone may have suspended it): read it again and decide.
+        if (googleErrorCode(error) === GRPC.ABORTED && conflicts < 1) continue;
+        // The write failed or its fate is unknown: the pipeline says whether it is suspended, and by whom.
+        const now = await this.#getPipeline(job, name).catch(() => null);
+        if (now?.suspended && suspendedBy(now) === context.decisionId) {
+          await job.progress('pipeline_frozen', { pipeline: name, by: context.decisionId });
+          return;
+        }
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Suspends the pipeline with lastgood's mark naming `decisionId`, or, given null, resumes it and removes the
+   * mark; other annotations are kept. Waits for the operation within the budget (the plain timeout outside one).
+   */
+  async #setSuspended(job: Job | null, pipeline: DeliveryPipeline, decisionId: string | null): Promise<void> {
+    const name = pipeline.name ?? '';
+    const { [SUSPENDED_BY_ANNOTATION]: _previous, ...annotations } = pipeline.annotations ?? {};
+    if (decisionId !== null) annotations[SUSPENDED_BY_ANNOTATION] = decisionId;
+    const [operation] = await this.#call(job, 'UpdateDeliveryPipeline', (options) =>
       this.#client.updateDeliveryPipeline(
-        { deliveryPipeline: { name, suspended }, updateMask: { paths: ['suspended'] } },
-        callOptions(this.#policy),
+        {
+          deliveryPipeline: { name, suspended: decisionId !== null, etag: pipeline.etag ?? '', annotations },
+          updateMask: { paths: ['suspended', 'annotations'] },
+        },
+        options,
       ),
     );
+    const budget: CallBudget & Partial<RollbackCalls> = job ?? startBudget(this.#policy, () => new Date());
     const failure = await pollUntil<string | null>(
       this.#policy,
-      () => new Date(),
+      budget,
       async () => {
-        const progress = await this.#call(context, 'GetOperation', () =>
-          this.#client.checkUpdateDeliveryPipelineProgress(operation.name ?? ''),
+        const progress = await this.#call(job, 'GetOperation', (options) =>
+          getOperation(this.#client.operationsClient, operation.name ?? '', options),
         );
         if (!progress.done) return undefined;
-        const error = progress.error as { code?: number; message?: string } | undefined;
+        const error = progress.error;
         return error && (error.code ?? 0) !== 0 ? (error.message ?? `code ${error.code}`) : null;
       },
       async () => 'the operation did not finish in time',
@@ -361,11 +489,29 @@ export class CloudDeployExecutor implements RollbackExecutor {
         details: { method: 'UpdateDeliveryPipeline', grpcCode: null },
       });
     }
-    await context?.progress(suspended ? 'pipeline_frozen' : 'pipeline_unfrozen', { pipeline: name });
   }
 
-  /** Resumes a pipeline lastgood froze after a rollback. */
-  unfreeze(target: TargetConfig): Promise<void> {
-    return this.#setSuspended(null, target, false);
+  /**
+   * Resumes a pipeline lastgood suspended after a rollback. A suspension lastgood did not make is refused with
+   * LASTGOOD_ERR_FREEZE_NOT_OURS: whoever made it must lift it. A pipeline that is not suspended is left as it is.
+   */
+  async unfreeze(target: TargetConfig): Promise<void> {
+    if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
+    const pipeline = await this.#getPipeline(null, pipelineName(target));
+    if (!pipeline.suspended) return;
+    if (suspendedBy(pipeline) === null) {
+      throw new LastgoodError(
+        'LASTGOOD_ERR_FREEZE_NOT_OURS',
+        `Delivery pipeline ${target.pipeline} was suspended by someone other than lastgood; whoever suspended it ` +
+          'must resume it in Cloud Deploy (Cloud Audit Logs name them). lastgood lifts only the freezes it made.',
+        { details: { pipeline: pipeline.name, suspendedBy: 'not lastgood' } },
+      );
+    }
+    await this.#setSuspended(null, pipeline, null);
   }
+}
+
+/** The decision whose rollback suspended the pipeline, or null when lastgood did not suspend it. */
+function suspendedBy(pipeline: DeliveryPipeline): string | null {
+  return pipeline.annotations?.[SUSPENDED_BY_ANNOTATION] ?? null;
 }

@@ -16,11 +16,15 @@ import {
 } from './executor.ts';
 import {
   callGoogleRecorded,
-  callOptions,
+  type GoogleCallOptions,
   type GoogleCallPolicy,
   GRPC,
+  getOperation,
   googleErrorCode,
+  inDoubt,
   pollUntil,
+  type RollbackCalls,
+  startBudget,
 } from './google-call.ts';
 import type { CloudRunClients } from './google-clients.ts';
 
@@ -51,6 +55,9 @@ function isType(value: unknown, name: string): boolean {
 function succeeded(state: unknown): boolean {
   return state === CONDITION_SUCCEEDED || state === 4;
 }
+
+/** A rollback under way, with the budget its Google calls are cut to. */
+type Job = ExecutionContext & RollbackCalls;
 
 /** What the last-known-good search reads: the service's revisions, lastgood's traffic history and incidents. */
 type LkgEvidence = [RevisionInfo[], TrafficObservation[], IncidentWindow[]];
@@ -140,20 +147,24 @@ export class CloudRunExecutor implements RollbackExecutor {
     this.#policy = policy;
   }
 
-  #call<T>(context: ExecutionContext | null, method: string, call: () => Promise<T>): Promise<T> {
+  #call<T>(
+    context: RollbackCalls | null,
+    method: string,
+    call: (options: GoogleCallOptions) => Promise<T>,
+  ): Promise<T> {
     return callGoogleRecorded(context, method, this.#policy, call);
   }
 
-  async #getService(context: ExecutionContext, name: string): Promise<Service> {
-    const [service] = await this.#call(context, 'GetService', () =>
-      this.#clients.services.getService({ name }, callOptions(this.#policy)),
+  async #getService(context: Job, name: string): Promise<Service> {
+    const [service] = await this.#call(context, 'GetService', (options) =>
+      this.#clients.services.getService({ name }, options),
     );
     return service;
   }
 
-  async #listRevisions(context: ExecutionContext, parent: string): Promise<RevisionInfo[]> {
-    const [revisions] = await this.#call(context, 'ListRevisions', () =>
-      this.#clients.revisions.listRevisions({ parent }, callOptions(this.#policy)),
+  async #listRevisions(context: Job, parent: string): Promise<RevisionInfo[]> {
+    const [revisions] = await this.#call(context, 'ListRevisions', (options) =>
+      this.#clients.revisions.listRevisions({ parent }, options),
     );
     return revisions.map(revisionInfo);
   }
@@ -163,8 +174,8 @@ export class CloudRunExecutor implements RollbackExecutor {
     const name = `${serviceName(target)}/revisions/${revision}`;
     let found: RevisionInfo;
     try {
-      const [message] = await this.#call(null, 'GetRevision', () =>
-        this.#clients.revisions.getRevision({ name }, callOptions(this.#policy)),
+      const [message] = await this.#call(null, 'GetRevision', (options) =>
+        this.#clients.revisions.getRevision({ name }, options),
       );
       found = revisionInfo(message);
     } catch (error) {
@@ -180,7 +191,8 @@ export class CloudRunExecutor implements RollbackExecutor {
     }
   }
 
-  async execute(context: ExecutionContext): Promise<RollbackOutcome> {
+  async execute(job: ExecutionContext): Promise<RollbackOutcome> {
+    const context: Job = { ...job, ...startBudget(this.#policy, job.now) };
     const target = context.target;
     if (target.kind !== 'cloud-run') throw new Error(`${target.name} is not a Cloud Run target`);
     const name = serviceName(target);
@@ -257,10 +269,10 @@ export class CloudRunExecutor implements RollbackExecutor {
       if (!owner) throw new LeaseLostError(context.decisionId);
       let operationName: string;
       try {
-        const [operation] = await this.#call(context, 'UpdateService', () =>
+        const [operation] = await this.#call(context, 'UpdateService', (options) =>
           this.#clients.services.updateService(
             { service: { name, traffic, etag: before.etag }, updateMask: { paths: ['traffic'] } },
-            callOptions(this.#policy),
+            options,
           ),
         );
         if (!operation.name) throw new Error('UpdateService returned an operation without a name');
@@ -270,21 +282,50 @@ export class CloudRunExecutor implements RollbackExecutor {
           await context.progress('etag_conflict', { etag: before.etag, action: 're-read and re-decide' });
           continue;
         }
-        throw error;
+        return this.#afterFailedUpdate(context, name, plan, error);
       }
       const failure = await this.#awaitOperation(context, operationName);
       if (failure !== null) {
-        return outcomeWithoutChange('failed', 'OPERATION_FAILED', failure, {
-          fromRevision: plan.from,
-          toRevision: plan.to,
-          lkgRule: plan.rule,
-        });
+        // Google's word that the operation failed is recorded only once the service agrees.
+        return this.#readTruth(
+          context,
+          name,
+          plan,
+          outcomeWithoutChange('failed', 'OPERATION_FAILED', failure, {
+            fromRevision: plan.from,
+            toRevision: plan.to,
+            lkgRule: plan.rule,
+          }),
+        );
       }
       return this.#verify(context, name, plan);
     }
   }
 
-  #lkgEvidence(context: ExecutionContext, name: string): Promise<LkgEvidence> {
+  /**
+   * An UpdateService that failed may still have changed traffic (an answer lost, a call given up at its deadline
+   * that Cloud Run still carries out), so what is recorded is what the service shows: followed until the
+   * rollback timeout when the call's fate is in doubt, read once when Google refused it outright.
+   */
+  async #afterFailedUpdate(context: Job, name: string, plan: Plan, error: unknown): Promise<RollbackOutcome> {
+    const doubtful = inDoubt(error);
+    const message = error instanceof Error ? error.message : String(error);
+    await context.progress(doubtful ? 'mutation_unanswered' : 'mutation_refused', {
+      method: 'UpdateService',
+      grpcCode: googleErrorCode(error),
+      error: message,
+    });
+    const failed = outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', message, {
+      fromRevision: plan.from,
+      toRevision: plan.to,
+      lkgRule: plan.rule,
+    });
+    return doubtful
+      ? this.#verify(context, name, plan, failed)
+      : this.#readTruth(context, name, plan, failed);
+  }
+
+  #lkgEvidence(context: Job, name: string): Promise<LkgEvidence> {
     return Promise.all([this.#listRevisions(context, name), context.trafficHistory(), context.incidents()]);
   }
 
@@ -293,7 +334,7 @@ export class CloudRunExecutor implements RollbackExecutor {
    * records the choice together with the other steps before the call, in one commit.
    */
   async #plan(
-    context: ExecutionContext,
+    context: Job,
     service: Service,
     before: TrafficSnapshot,
     /** Fetched by `execute` unless a revision was requested. */
@@ -329,14 +370,17 @@ export class CloudRunExecutor implements RollbackExecutor {
     return { from, to: choice.revision, rule: choice.rule, explanation: choice.explanation };
   }
 
-  /** Polls the operation until done; returns its error message, or null when it succeeded. */
-  #awaitOperation(context: ExecutionContext, operationName: string): Promise<string | null> {
+  /**
+   * Polls the operation until done; returns its error message, or null when it succeeded or did not finish in
+   * time (then the service itself says whether traffic moved).
+   */
+  #awaitOperation(context: Job, operationName: string): Promise<string | null> {
     return pollUntil(
       this.#policy,
-      context.now,
+      context,
       async () => {
-        const operation = await this.#call(context, 'GetOperation', () =>
-          this.#clients.services.checkUpdateServiceProgress(operationName),
+        const operation = await this.#call(context, 'GetOperation', (options) =>
+          getOperation(this.#clients.services.operationsClient, operationName, options),
         );
         if (!operation.done) return undefined;
         const error = operation.error as { code?: number; message?: string } | undefined;
@@ -353,44 +397,80 @@ export class CloudRunExecutor implements RollbackExecutor {
       },
       async () => {
         await context.progress('operation_timeout', { operation: operationName });
-        return `UpdateService operation did not finish within ${this.#policy.completionTimeoutMs} ms`;
+        return null;
       },
     );
   }
 
-  /** Proves the rollback landed: all traffic on the LKG, not reconciling, terminal condition succeeded. */
-  #verify(
-    context: ExecutionContext,
-    name: string,
-    plan: { from: string; to: string; rule: string },
-  ): Promise<RollbackOutcome> {
-    const known = { fromRevision: plan.from, toRevision: plan.to, lkgRule: plan.rule };
-    let last: { split: Record<string, number>; reconciling: boolean } = { split: {}, reconciling: true };
+  /**
+   * Proves the rollback landed: all traffic on the LKG, not reconciling, terminal condition succeeded. Polls until
+   * the rollback timeout, then reads once more and records what it finds: `failure` (by default VERIFY_TIMEOUT)
+   * unless the rollback landed after all.
+   */
+  #verify(context: Job, name: string, plan: Plan, failure?: RollbackOutcome): Promise<RollbackOutcome> {
     return pollUntil<RollbackOutcome>(
       this.#policy,
-      context.now,
-      async () => {
-        const service = await this.#getService(context, name);
-        const after = snapshotOf(service);
-        last = { split: after.split, reconciling: service.reconciling ?? false };
-        if (service.reconciling || !succeeded(service.terminalCondition?.state) || after.full !== plan.to) {
-          return undefined;
-        }
-        await Promise.all([
-          context.observeTraffic({ observedAt: context.now(), fullRevision: after.full }),
-          context.progress('verified', { traffic: after.split }),
-        ]);
-        return { state: 'succeeded', ...known, errorCode: null, errorMessage: null };
-      },
-      async () => {
-        await context.progress('verify_timeout', last);
-        return outcomeWithoutChange(
-          'failed',
-          'VERIFY_TIMEOUT',
-          `Traffic is ${JSON.stringify(last.split)}, not 100% on ${plan.to}, after ${this.#policy.completionTimeoutMs} ms`,
-          known,
-        );
-      },
+      context,
+      async () => (await this.#landed(context, name, plan)).outcome ?? undefined,
+      () => this.#readTruth(context, name, plan, failure),
     );
+  }
+
+  /** One last bounded read of the service before a terminal state is recorded: success if the rollback landed. */
+  async #readTruth(
+    context: Job,
+    name: string,
+    plan: Plan,
+    failure: RollbackOutcome | undefined,
+  ): Promise<RollbackOutcome> {
+    let seen: { split?: Record<string, number>; reconciling?: boolean; unreadable?: string };
+    try {
+      const read = await this.#landed(context, name, plan);
+      if (read.outcome !== null) return read.outcome;
+      seen = read.seen;
+    } catch (error) {
+      seen = { unreadable: error instanceof Error ? error.message : String(error) };
+    }
+    // A failure already known (the call or operation failed) is confirmed by this read; else verifying ran out.
+    await context.progress(failure ? 'truth_read' : 'verify_timeout', seen);
+    return (
+      failure ??
+      outcomeWithoutChange(
+        'failed',
+        'VERIFY_TIMEOUT',
+        `Traffic is ${seen.split ? JSON.stringify(seen.split) : 'unreadable'}, not 100% on ${plan.to}, after ${this.#policy.completionTimeoutMs} ms`,
+        { fromRevision: plan.from, toRevision: plan.to, lkgRule: plan.rule },
+      )
+    );
+  }
+
+  /** Reads the service: the succeeded outcome when all traffic is settled on the LKG, and what was seen. */
+  async #landed(
+    context: Job,
+    name: string,
+    plan: Plan,
+  ): Promise<{
+    outcome: RollbackOutcome | null;
+    seen: { split: Record<string, number>; reconciling: boolean };
+  }> {
+    const service = await this.#getService(context, name);
+    const after = snapshotOf(service);
+    const seen = { split: after.split, reconciling: service.reconciling ?? false };
+    if (service.reconciling || !succeeded(service.terminalCondition?.state) || after.full !== plan.to) {
+      return { outcome: null, seen };
+    }
+    await Promise.all([
+      context.observeTraffic({ observedAt: context.now(), fullRevision: after.full }),
+      context.progress('verified', { traffic: after.split }),
+    ]);
+    const outcome: RollbackOutcome = {
+      state: 'succeeded',
+      fromRevision: plan.from,
+      toRevision: plan.to,
+      lkgRule: plan.rule,
+      errorCode: null,
+      errorMessage: null,
+    };
+    return { outcome, seen };
   }
 }

@@ -80,7 +80,8 @@ export const unfreezeRoute = defineRoute({
   summary: 'Resume a Cloud Deploy pipeline that lastgood suspended after a rollback',
   description:
     'After a successful Cloud Deploy rollback lastgood suspends the pipeline (policy `freezeAfterRollback`) so ' +
-    'the bad release is not promoted again. Call this once the fix is ready to ship.',
+    'the bad release is not promoted again. Call this once the fix is ready to ship. lastgood lifts only a ' +
+    'suspension it made itself.',
   tags: ['operator'],
   auth: 'operator',
   params: z.object({ name: z.string().regex(TARGET_NAME, 'not a target name') }),
@@ -98,6 +99,11 @@ export const unfreezeRoute = defineRoute({
     401: { description: 'Missing or wrong operator token.', schema: errorSchema },
     403: { description: 'The token is only a viewer.', schema: errorSchema },
     404: { description: 'No configured target of that name.', schema: errorSchema },
+    409: {
+      description:
+        'Someone other than lastgood suspended the pipeline (`LASTGOOD_ERR_FREEZE_NOT_OURS`); they must resume it.',
+      schema: errorSchema,
+    },
     502: { description: 'Cloud Deploy refused or failed.', schema: errorSchema },
     503: { description: 'This process has no Cloud Deploy client.', schema: errorSchema },
   },
