@@ -20,13 +20,14 @@ import {
   inDoubt,
   pollUntil,
   type RollbackCalls,
+  type RollbackJob,
+  recordFailedMutation,
   startBudget,
+  startRollback,
 } from './google-call.ts';
 
 type Rollout = google.cloud.deploy.v1.IRollout;
 type DeliveryPipeline = google.cloud.deploy.v1.IDeliveryPipeline;
-/** A rollback under way, with the budget its Google calls are cut to. */
-type Job = ExecutionContext & RollbackCalls;
 type Known = { fromRevision: string | null; toRevision: string | null; lkgRule: string | null };
 
 /**
@@ -122,7 +123,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
   }
 
   /** Every rollout to the target, newest first. */
-  async #rolloutsOnTarget(context: Job | null, target: CloudDeployTargetConfig): Promise<Rollout[]> {
+  async #rolloutsOnTarget(context: RollbackJob | null, target: CloudDeployTargetConfig): Promise<Rollout[]> {
     const [releases] = await this.#call(context, 'ListReleases', (options) =>
       this.#client.listReleases({ parent: pipelineName(target) }, options),
     );
@@ -152,7 +153,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
   }
 
   async execute(job: ExecutionContext): Promise<RollbackOutcome> {
-    const context: Job = { ...job, ...startBudget(this.#policy, job.now) };
+    const context = startRollback(job, this.#policy);
     const target = context.target;
     if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
     const pipeline = pipelineName(target);
@@ -226,18 +227,12 @@ export class CloudDeployExecutor implements RollbackExecutor {
    * timeout when the call's fate is in doubt, read once when Google refused it outright.
    */
   async #afterFailedRollback(
-    context: Job,
+    context: RollbackJob,
     rolloutName: string,
     known: Known,
     error: unknown,
   ): Promise<RollbackOutcome> {
-    const doubtful = inDoubt(error);
-    const message = error instanceof Error ? error.message : String(error);
-    await context.progress(doubtful ? 'mutation_unanswered' : 'mutation_refused', {
-      method: 'RollbackTarget',
-      grpcCode: googleErrorCode(error),
-      error: message,
-    });
+    const { doubtful, message } = await recordFailedMutation(context, 'RollbackTarget', error);
     const notCreated = outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', message, known);
     if (doubtful) return this.#follow(context, rolloutName, known, notCreated);
     return this.#settle(context, rolloutName, await this.#lastRead(context, rolloutName), known, notCreated);
@@ -250,7 +245,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
     return pipeline;
   }
 
-  async #findRollout(context: Job, name: string): Promise<Rollout | null> {
+  async #findRollout(context: RollbackJob, name: string): Promise<Rollout | null> {
     try {
       const [rollout] = await this.#call(context, 'GetRollout', (options) =>
         this.#client.getRollout({ name }, options),
@@ -268,7 +263,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
    * other release that succeeded before it.
    */
   async #plan(
-    context: Job,
+    context: RollbackJob,
     target: CloudDeployTargetConfig,
   ): Promise<DeployPlan | { outcome: RollbackOutcome }> {
     const rollouts = await this.#rolloutsOnTarget(context, target);
@@ -337,7 +332,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
    * errors along the way only mean asking again. Then records what Cloud Deploy shows (see `#settle`).
    */
   async #follow(
-    context: Job,
+    context: RollbackJob,
     rolloutName: string,
     known: Known,
     notCreated: RollbackOutcome | null = null,
@@ -356,7 +351,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
   }
 
   /** The rollout's state (NOT_FOUND when it does not exist), recorded when it differs from the one `seen` last. */
-  async #readRollout(context: Job, rolloutName: string, seen: { state: string }): Promise<string> {
+  async #readRollout(context: RollbackJob, rolloutName: string, seen: { state: string }): Promise<string> {
     const rollout = await this.#findRollout(context, rolloutName);
     const state = rollout === null ? NOT_FOUND : rolloutState(rollout);
     if (state !== seen.state) {
@@ -367,7 +362,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
   }
 
   /** The read made once the time is up: its answer is what is recorded, so a failure to read is one too. */
-  async #lastRead(context: Job, rolloutName: string, seen = { state: '' }): Promise<string> {
+  async #lastRead(context: RollbackJob, rolloutName: string, seen = { state: '' }): Promise<string> {
     try {
       return await this.#readRollout(context, rolloutName, seen);
     } catch (error) {
@@ -381,7 +376,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
    * succeeded, however troubled the way there; `notCreated` when a failed RollbackTarget left no rollout.
    */
   async #settle(
-    context: Job,
+    context: RollbackJob,
     rolloutName: string,
     final: string,
     known: Known,
@@ -418,11 +413,11 @@ export class CloudDeployExecutor implements RollbackExecutor {
    * pipeline someone else suspended meanwhile is left alone and recorded as `pipeline_already_suspended`: lastgood
    * did not freeze it, so it will not lift it. The write is guarded by the etag just read.
    */
-  async #freeze(context: Job): Promise<void> {
+  async #freeze(context: RollbackJob): Promise<void> {
     const name = pipelineName(context.target as CloudDeployTargetConfig);
     // A succeeded rollback is always frozen, so the freeze gets at least one deadline of its own even when the
     // rollback's time ran out.
-    const job: Job = {
+    const job: RollbackJob = {
       ...context,
       endsAt: Math.max(context.endsAt, context.now().getTime() + this.#policy.deadlineMs),
     };
@@ -457,7 +452,11 @@ export class CloudDeployExecutor implements RollbackExecutor {
    * Suspends the pipeline with lastgood's mark naming `decisionId`, or, given null, resumes it and removes the
    * mark; other annotations are kept. Waits for the operation within the budget (the plain timeout outside one).
    */
-  async #setSuspended(job: Job | null, pipeline: DeliveryPipeline, decisionId: string | null): Promise<void> {
+  async #setSuspended(
+    job: RollbackJob | null,
+    pipeline: DeliveryPipeline,
+    decisionId: string | null,
+  ): Promise<void> {
     const name = pipeline.name ?? '';
     const { [SUSPENDED_BY_ANNOTATION]: _previous, ...annotations } = pipeline.annotations ?? {};
     if (decisionId !== null) annotations[SUSPENDED_BY_ANNOTATION] = decisionId;
@@ -493,12 +492,12 @@ export class CloudDeployExecutor implements RollbackExecutor {
 
   /**
    * Resumes a pipeline lastgood suspended after a rollback. A suspension lastgood did not make is refused with
-   * LASTGOOD_ERR_FREEZE_NOT_OURS: whoever made it must lift it. A pipeline that is not suspended is left as it is.
+   * LASTGOOD_ERR_FREEZE_NOT_OURS: whoever made it must lift it. False when the pipeline was not suspended at all.
    */
-  async unfreeze(target: TargetConfig): Promise<void> {
+  async unfreeze(target: TargetConfig): Promise<boolean> {
     if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
     const pipeline = await this.#getPipeline(null, pipelineName(target));
-    if (!pipeline.suspended) return;
+    if (!pipeline.suspended) return false;
     if (suspendedBy(pipeline) === null) {
       throw new LastgoodError(
         'LASTGOOD_ERR_FREEZE_NOT_OURS',
@@ -508,6 +507,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
       );
     }
     await this.#setSuspended(null, pipeline, null);
+    return true;
   }
 }
 

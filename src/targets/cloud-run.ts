@@ -21,10 +21,11 @@ import {
   GRPC,
   getOperation,
   googleErrorCode,
-  inDoubt,
   pollUntil,
   type RollbackCalls,
-  startBudget,
+  type RollbackJob,
+  recordFailedMutation,
+  startRollback,
 } from './google-call.ts';
 import type { CloudRunClients } from './google-clients.ts';
 
@@ -55,9 +56,6 @@ function isType(value: unknown, name: string): boolean {
 function succeeded(state: unknown): boolean {
   return state === CONDITION_SUCCEEDED || state === 4;
 }
-
-/** A rollback under way, with the budget its Google calls are cut to. */
-type Job = ExecutionContext & RollbackCalls;
 
 /** What the last-known-good search reads: the service's revisions, lastgood's traffic history and incidents. */
 type LkgEvidence = [RevisionInfo[], TrafficObservation[], IncidentWindow[]];
@@ -155,14 +153,14 @@ export class CloudRunExecutor implements RollbackExecutor {
     return callGoogleRecorded(context, method, this.#policy, call);
   }
 
-  async #getService(context: Job, name: string): Promise<Service> {
+  async #getService(context: RollbackJob, name: string): Promise<Service> {
     const [service] = await this.#call(context, 'GetService', (options) =>
       this.#clients.services.getService({ name }, options),
     );
     return service;
   }
 
-  async #listRevisions(context: Job, parent: string): Promise<RevisionInfo[]> {
+  async #listRevisions(context: RollbackJob, parent: string): Promise<RevisionInfo[]> {
     const [revisions] = await this.#call(context, 'ListRevisions', (options) =>
       this.#clients.revisions.listRevisions({ parent }, options),
     );
@@ -192,7 +190,7 @@ export class CloudRunExecutor implements RollbackExecutor {
   }
 
   async execute(job: ExecutionContext): Promise<RollbackOutcome> {
-    const context: Job = { ...job, ...startBudget(this.#policy, job.now) };
+    const context = startRollback(job, this.#policy);
     const target = context.target;
     if (target.kind !== 'cloud-run') throw new Error(`${target.name} is not a Cloud Run target`);
     const name = serviceName(target);
@@ -307,14 +305,13 @@ export class CloudRunExecutor implements RollbackExecutor {
    * that Cloud Run still carries out), so what is recorded is what the service shows: followed until the
    * rollback timeout when the call's fate is in doubt, read once when Google refused it outright.
    */
-  async #afterFailedUpdate(context: Job, name: string, plan: Plan, error: unknown): Promise<RollbackOutcome> {
-    const doubtful = inDoubt(error);
-    const message = error instanceof Error ? error.message : String(error);
-    await context.progress(doubtful ? 'mutation_unanswered' : 'mutation_refused', {
-      method: 'UpdateService',
-      grpcCode: googleErrorCode(error),
-      error: message,
-    });
+  async #afterFailedUpdate(
+    context: RollbackJob,
+    name: string,
+    plan: Plan,
+    error: unknown,
+  ): Promise<RollbackOutcome> {
+    const { doubtful, message } = await recordFailedMutation(context, 'UpdateService', error);
     const failed = outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', message, {
       fromRevision: plan.from,
       toRevision: plan.to,
@@ -325,7 +322,7 @@ export class CloudRunExecutor implements RollbackExecutor {
       : this.#readTruth(context, name, plan, failed);
   }
 
-  #lkgEvidence(context: Job, name: string): Promise<LkgEvidence> {
+  #lkgEvidence(context: RollbackJob, name: string): Promise<LkgEvidence> {
     return Promise.all([this.#listRevisions(context, name), context.trafficHistory(), context.incidents()]);
   }
 
@@ -334,7 +331,7 @@ export class CloudRunExecutor implements RollbackExecutor {
    * records the choice together with the other steps before the call, in one commit.
    */
   async #plan(
-    context: Job,
+    context: RollbackJob,
     service: Service,
     before: TrafficSnapshot,
     /** Fetched by `execute` unless a revision was requested. */
@@ -374,7 +371,7 @@ export class CloudRunExecutor implements RollbackExecutor {
    * Polls the operation until done; returns its error message, or null when it succeeded or did not finish in
    * time (then the service itself says whether traffic moved).
    */
-  #awaitOperation(context: Job, operationName: string): Promise<string | null> {
+  #awaitOperation(context: RollbackJob, operationName: string): Promise<string | null> {
     return pollUntil(
       this.#policy,
       context,
@@ -407,7 +404,12 @@ export class CloudRunExecutor implements RollbackExecutor {
    * the rollback timeout, then reads once more and records what it finds: `failure` (by default VERIFY_TIMEOUT)
    * unless the rollback landed after all.
    */
-  #verify(context: Job, name: string, plan: Plan, failure?: RollbackOutcome): Promise<RollbackOutcome> {
+  #verify(
+    context: RollbackJob,
+    name: string,
+    plan: Plan,
+    failure?: RollbackOutcome,
+  ): Promise<RollbackOutcome> {
     return pollUntil<RollbackOutcome>(
       this.#policy,
       context,
@@ -418,7 +420,7 @@ export class CloudRunExecutor implements RollbackExecutor {
 
   /** One last bounded read of the service before a terminal state is recorded: success if the rollback landed. */
   async #readTruth(
-    context: Job,
+    context: RollbackJob,
     name: string,
     plan: Plan,
     failure: RollbackOutcome | undefined,
@@ -446,7 +448,7 @@ export class CloudRunExecutor implements RollbackExecutor {
 
   /** Reads the service: the succeeded outcome when all traffic is settled on the LKG, and what was seen. */
   async #landed(
-    context: Job,
+    context: RollbackJob,
     name: string,
     plan: Plan,
   ): Promise<{

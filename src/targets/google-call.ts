@@ -1,7 +1,7 @@
 import { type Backoff, listedBackoff } from '../domain/backoff.ts';
 import { LastgoodError } from '../errors.ts';
 import { retry } from '../retry.ts';
-import { LeaseLostError } from './executor.ts';
+import { type ExecutionContext, LeaseLostError } from './executor.ts';
 
 /** gRPC status codes lastgood reacts to. */
 export const GRPC = {
@@ -56,6 +56,14 @@ export interface CallBudget {
 /** A budget of the policy's rollback timeout, starting now. */
 export function startBudget(policy: GoogleCallPolicy, now: () => Date): CallBudget {
   return { now, endsAt: now().getTime() + policy.completionTimeoutMs };
+}
+
+/** A rollback under way: its context, and the budget every call and poll it makes is cut to. */
+export type RollbackJob = ExecutionContext & CallBudget;
+
+/** The rollback starting now, with a budget of the policy's rollback timeout. */
+export function startRollback(context: ExecutionContext, policy: GoogleCallPolicy): RollbackJob {
+  return { ...context, ...startBudget(policy, context.now) };
 }
 
 function timeLeft(budget: CallBudget | null): number {
@@ -193,6 +201,25 @@ export function googleErrorCode(error: unknown): number | null {
     return (error.details as { grpcCode: number | null }).grpcCode;
   }
   return grpcCode(error);
+}
+
+/**
+ * Records a mutating call that failed: `mutation_unanswered` when it may still land (so the target must be
+ * followed, not assumed unchanged), else `mutation_refused`. Returns which, and the message to record.
+ */
+export async function recordFailedMutation(
+  recorder: StepRecorder,
+  method: string,
+  error: unknown,
+): Promise<{ doubtful: boolean; message: string }> {
+  const doubtful = inDoubt(error);
+  const message = error instanceof Error ? error.message : String(error);
+  await recorder.progress(doubtful ? 'mutation_unanswered' : 'mutation_refused', {
+    method,
+    grpcCode: googleErrorCode(error),
+    error: message,
+  });
+  return { doubtful, message };
 }
 
 /**

@@ -3,58 +3,20 @@
  * shows, within LASTGOOD_ROLLBACK_TIMEOUT, and what follows (a later alert, an unfreeze) acts on that truth.
  */
 
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { v1 } from '@google-cloud/deploy';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Emulator } from '../../src/emulator/emulator.ts';
-import { createCloudDeployClient } from '../../src/targets/google-clients.ts';
-import { FAST_POLLING } from '../emulator/helpers.ts';
-import {
-  bearer,
-  fireAlert,
-  OPERATOR_TOKEN,
-  startTestApp,
-  type TestApp,
-  waitForRollback,
-} from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
+import { describe, expect, it } from 'vitest';
+import { bearer, fireAlert, OPERATOR_TOKEN, waitForRollback } from '../helpers/app.ts';
 import { GOOD_REVISION, lastgoodRollouts, PIPELINE, servingSplit } from '../replicas/support.ts';
+import {
+  DEADLINE_MS,
+  OUTAGE_ENV,
+  OUTAGE_MS,
+  ROLLBACK_TIMEOUT_MS,
+  STOREFRONT_ALERT,
+  until,
+  useGoogleTruth,
+} from './google-truth.ts';
 
-const DEADLINE_MS = 300;
-const ROLLBACK_TIMEOUT_MS = 1500;
-const TRUTH_ENV = {
-  LASTGOOD_GOOGLE_DEADLINE: `${DEADLINE_MS}ms`,
-  LASTGOOD_ROLLBACK_TIMEOUT: `${ROLLBACK_TIMEOUT_MS}ms`,
-};
-const STOREFRONT_ALERT = { target: 'storefront', service: 'storefront', burnRate: 30 };
-
-let emulator: Emulator;
-let deployClient: v1.CloudDeployClient;
-let t: TestApp | undefined;
-
-useExampleEmulator(
-  (started) => {
-    emulator = started;
-  },
-  { operationDelayMs: 10, rolloutPhaseDelayMs: 20 },
-);
-beforeAll(() => {
-  deployClient = createCloudDeployClient(emulator.host);
-});
-afterEach(async () => {
-  await t?.close();
-  t = undefined;
-  // A call the emulator still holds would land in the next test's state.
-  while (emulator.calls.list().some((call) => call.code === null)) await sleep(20);
-});
-afterAll(async () => {
-  await deployClient.close();
-});
-
-async function start(): Promise<TestApp> {
-  t = await startTestApp({ emulatorHost: emulator.host, env: TRUTH_ENV });
-  return t;
-}
+const truth = useGoogleTruth();
 
 function stepsOf(status: Awaited<ReturnType<typeof waitForRollback>>): string[] {
   return status.timeline.map((event) => event.step);
@@ -62,8 +24,9 @@ function stepsOf(status: Awaited<ReturnType<typeof waitForRollback>>): string[] 
 
 describe('Cloud Run: the record is the truth, in bounded time', () => {
   it('finishes within the rollback timeout while GetOperation hangs, and records the traffic that moved', async () => {
+    const emulator = truth.emulator();
     emulator.faults.inject({ kind: 'latency', method: 'GetOperation', ms: 4000 });
-    const app = await start();
+    const app = await truth.start();
     const accepted = await fireAlert(app);
     const status = await waitForRollback(app.store, accepted.decisionId);
     const started = status.timeline[0]!.at.getTime();
@@ -75,8 +38,9 @@ describe('Cloud Run: the record is the truth, in bounded time', () => {
   });
 
   it('records an UpdateService given up at its deadline that still lands, so a later alert sees the real state', async () => {
+    const emulator = truth.emulator();
     emulator.faults.inject({ kind: 'latency', method: 'UpdateService', ms: 800 });
-    const app = await start();
+    const app = await truth.start();
     const accepted = await fireAlert(app);
     const status = await waitForRollback(app.store, accepted.decisionId);
     expect(servingSplit(emulator)).toEqual({ [GOOD_REVISION]: 100 });
@@ -90,12 +54,12 @@ describe('Cloud Run: the record is the truth, in bounded time', () => {
 
 describe('Cloud Deploy: the record is the truth, and lastgood lifts only its own freeze', () => {
   it('rides out GetRollout timeouts, records the rollback that succeeded, and freezes the pipeline', async () => {
+    const emulator = truth.emulator();
     emulator.faults.inject({ kind: 'latency', method: 'GetRollout', ms: 3000 });
-    const app = await start();
+    const app = await truth.start(OUTAGE_ENV);
     const accepted = await fireAlert(app, STOREFRONT_ALERT);
-    // GetRollout recovers after well more than the four attempts one call gets.
-    while (lastgoodRollouts(emulator).length === 0) await sleep(5);
-    setTimeout(() => emulator.faults.clear(), 1000);
+    await until(() => lastgoodRollouts(emulator).length > 0);
+    setTimeout(() => emulator.faults.clear(), OUTAGE_MS);
     const status = await waitForRollback(app.store, accepted.decisionId);
     expect(lastgoodRollouts(emulator)).toEqual([expect.objectContaining({ state: 'SUCCEEDED' })]);
     expect(status.rollback).toMatchObject({ state: 'succeeded', toRevision: 'rel-001' });
@@ -105,15 +69,11 @@ describe('Cloud Deploy: the record is the truth, and lastgood lifts only its own
   });
 
   it('does not claim a suspension someone else made during the rollout, and refuses to unfreeze it with 409', async () => {
+    const emulator = truth.emulator();
     emulator.faults.inject({ kind: 'latency', method: 'GetRollout', ms: 100 });
-    const app = await start();
+    const app = await truth.start();
     const accepted = await fireAlert(app, STOREFRONT_ALERT);
-    while (lastgoodRollouts(emulator).length === 0) await sleep(5);
-    const [operation] = await deployClient.updateDeliveryPipeline(
-      { deliveryPipeline: { name: PIPELINE, suspended: true }, updateMask: { paths: ['suspended'] } },
-      FAST_POLLING,
-    );
-    await operation.promise();
+    await truth.suspendDuringRollout();
     const status = await waitForRollback(app.store, accepted.decisionId);
     expect(status.rollback?.state).toBe('succeeded');
     expect(stepsOf(status)).not.toContain('pipeline_frozen');

@@ -5,15 +5,10 @@
  */
 
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { v1 } from '@google-cloud/deploy';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Emulator } from '../../src/emulator/emulator.ts';
+import { describe, expect, it } from 'vitest';
 import type { FaultSpec } from '../../src/emulator/faults.ts';
 import { SUSPENDED_BY_ANNOTATION } from '../../src/targets/cloud-deploy.ts';
-import { createCloudDeployClient } from '../../src/targets/google-clients.ts';
-import { FAST_POLLING } from '../emulator/helpers.ts';
-import { fireAlert, startTestApp, type TestApp, waitForRollback } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
+import { fireAlert, waitForRollback } from '../helpers/app.ts';
 import {
   BAD_REVISION,
   GOOD_REVISION,
@@ -21,13 +16,7 @@ import {
   PIPELINE,
   servingSplit,
 } from '../replicas/support.ts';
-
-/** Small, so the rows that wait out the rollback timeout stay quick; a slow call is one slower than 300 ms. */
-const TRUTH_ENV = {
-  LASTGOOD_GOOGLE_DEADLINE: '300ms',
-  LASTGOOD_ROLLBACK_TIMEOUT: '1500ms',
-};
-const STOREFRONT_ALERT = { target: 'storefront', service: 'storefront', burnRate: 30 };
+import { OUTAGE_ENV, OUTAGE_MS, STOREFRONT_ALERT, until, useGoogleTruth } from './google-truth.ts';
 
 interface Row {
   fault: string;
@@ -35,54 +24,21 @@ interface Row {
   faults: FaultSpec[];
   /** Someone else's hand, run once the alert is in: it changes the world while lastgood works. */
   meanwhile?: () => Promise<void>;
+  /** Settings besides the short deadline and rollback timeout. */
+  env?: Record<string, string>;
   /** What lastgood should record; the assertion that matters is that it matches the emulator. */
   expected: 'succeeded' | 'failed' | 'skipped';
 }
 
-let emulator: Emulator;
-let deployClient: v1.CloudDeployClient;
-let t: TestApp | undefined;
-
-useExampleEmulator(
-  (started) => {
-    emulator = started;
-  },
-  { operationDelayMs: 10, rolloutPhaseDelayMs: 20 },
-);
-beforeAll(() => {
-  deployClient = createCloudDeployClient(emulator.host);
-});
-afterEach(async () => {
-  await t?.close();
-  t = undefined;
-  // A call the emulator still holds would land in the next row's state.
-  while (emulator.calls.list().some((call) => call.code === null)) await sleep(20);
-});
-afterAll(async () => {
-  await deployClient.close();
-});
-
-async function until(condition: () => boolean): Promise<void> {
-  while (!condition()) await sleep(5);
-}
-
-/** Someone else suspends the pipeline while lastgood's rollback rollout runs. */
-async function suspendDuringRollout(): Promise<void> {
-  await until(() => lastgoodRollouts(emulator).length > 0);
-  const [operation] = await deployClient.updateDeliveryPipeline(
-    { deliveryPipeline: { name: PIPELINE, suspended: true }, updateMask: { paths: ['suspended'] } },
-    FAST_POLLING,
-  );
-  await operation.promise();
-}
+const truth = useGoogleTruth();
 
 /**
  * Once lastgood's rollout exists (after its first pipeline read), the next pipeline read, the freeze's, is
  * followed by someone else's change: a label, or their own suspension.
  */
 async function changePipelineBeforeFreeze(suspend: boolean): Promise<void> {
-  await until(() => lastgoodRollouts(emulator).length > 0);
-  emulator.faults.inject({ kind: 'concurrent-pipeline-change', pipeline: PIPELINE, suspend });
+  await until(() => lastgoodRollouts(truth.emulator()).length > 0);
+  truth.emulator().faults.inject({ kind: 'concurrent-pipeline-change', pipeline: PIPELINE, suspend });
 }
 
 const TRAFFIC_SPLIT = [
@@ -162,10 +118,11 @@ const ROWS: Row[] = [
     fault: 'slow past the deadline (GetRollout hangs, then recovers)',
     kind: 'cloud-deploy',
     faults: [{ kind: 'latency', method: 'GetRollout', ms: 3000 }],
+    env: OUTAGE_ENV,
     meanwhile: async () => {
-      await until(() => lastgoodRollouts(emulator).length > 0);
-      await sleep(900);
-      emulator.faults.clear();
+      await until(() => lastgoodRollouts(truth.emulator()).length > 0);
+      await sleep(OUTAGE_MS);
+      truth.emulator().faults.clear();
     },
     expected: 'succeeded',
   },
@@ -205,7 +162,7 @@ const ROWS: Row[] = [
     kind: 'cloud-deploy',
     // Slow enough reads that the other party's suspension lands before lastgood freezes.
     faults: [{ kind: 'latency', method: 'GetRollout', ms: 100 }],
-    meanwhile: suspendDuringRollout,
+    meanwhile: () => truth.suspendDuringRollout(),
     expected: 'succeeded',
   },
   {
@@ -218,25 +175,23 @@ const ROWS: Row[] = [
 ];
 
 /** What Cloud Deploy shows: the release production runs, and whether (and by which decision) it is suspended. */
-async function deployTruth() {
-  const [pipeline] = await deployClient.getDeliveryPipeline({ name: PIPELINE });
-  const snapshot = emulator.state.cloudDeploy.pipeline(PIPELINE)!;
+function deployTruth() {
+  const pipeline = truth.emulator().state.cloudDeploy.pipeline(PIPELINE)!;
+  const production = pipeline.targets.find((target) => target.targetId === 'production')!;
   return {
-    release: snapshot.targets
-      .find((target) => target.targetId === 'production')!
-      .currentRelease.split('/')
-      .at(-1),
-    suspended: pipeline.suspended ?? false,
-    suspendedBy: pipeline.annotations?.[SUSPENDED_BY_ANNOTATION] ?? null,
+    release: production.currentRelease.split('/').at(-1),
+    suspended: pipeline.suspended,
+    suspendedBy: pipeline.annotations[SUSPENDED_BY_ANNOTATION] ?? null,
   };
 }
 
 describe('what lastgood records equals what Google shows, whatever Google did', () => {
   it.each(ROWS)('$kind, $fault: recorded $expected, as the emulator shows', async (row) => {
+    const emulator = truth.emulator();
     for (const fault of row.faults) emulator.faults.inject(fault);
-    t = await startTestApp({ emulatorHost: emulator.host, env: TRUTH_ENV });
-    const accepted = await fireAlert(t, row.kind === 'cloud-run' ? {} : STOREFRONT_ALERT);
-    const [status] = await Promise.all([waitForRollback(t.store, accepted.decisionId), row.meanwhile?.()]);
+    const app = await truth.start(row.env);
+    const accepted = await fireAlert(app, row.kind === 'cloud-run' ? {} : STOREFRONT_ALERT);
+    const [status] = await Promise.all([waitForRollback(app.store, accepted.decisionId), row.meanwhile?.()]);
     const rollback = status.rollback!;
     expect(rollback.state).toBe(row.expected);
     // Every fault that is used up did hit: the row tested what it says.
@@ -252,12 +207,12 @@ describe('what lastgood records equals what Google shows, whatever Google did', 
       if (rollback.state !== 'succeeded') expect(split[GOOD_REVISION] ?? 0).toBeLessThan(100);
       return;
     }
-    const truth = await deployTruth();
-    expect(rollback.state === 'succeeded').toBe(truth.release === rollback.toRevision);
-    if (rollback.state !== 'succeeded') expect(truth.release).toBe('rel-002');
+    const shown = deployTruth();
+    expect(rollback.state === 'succeeded').toBe(shown.release === rollback.toRevision);
+    if (rollback.state !== 'succeeded') expect(shown.release).toBe('rel-002');
     const recordedFrozen = status.timeline.some((event) => event.step === 'pipeline_frozen');
-    expect(recordedFrozen).toBe(truth.suspended && truth.suspendedBy === accepted.decisionId);
+    expect(recordedFrozen).toBe(shown.suspended && shown.suspendedBy === accepted.decisionId);
     // Whenever the rollback succeeded the pipeline is frozen, by lastgood or by the other party.
-    if (rollback.state === 'succeeded') expect(truth.suspended).toBe(true);
+    if (rollback.state === 'succeeded') expect(shown.suspended).toBe(true);
   });
 });

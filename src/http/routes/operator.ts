@@ -87,7 +87,7 @@ export const unfreezeRoute = defineRoute({
   params: z.object({ name: z.string().regex(TARGET_NAME, 'not a target name') }),
   responses: {
     200: {
-      description: 'The pipeline is resumed.',
+      description: 'The pipeline is resumed, or was not suspended.',
       schema: z.object({
         target: z.string(),
         pipeline: z.string(),
@@ -168,17 +168,19 @@ export function operatorRoutes(deps: HttpDeps) {
           `Target "${target.name}" is not a Cloud Deploy target`,
         );
       }
-      await deps.unfreezeTarget(target);
-      request.log.info({ target: target.name, by: principal!.name }, 'pipeline unfrozen');
-      await deps.store.recordEvent({
-        type: 'google_mutation',
-        severity: 'info',
-        at: deps.clock.now(),
-        target: target.name,
-        decisionId: null,
-        actor: principal!.name,
-        data: { step: 'pipeline_unfrozen', method: 'UpdateDeliveryPipeline', pipeline: target.pipeline },
-      });
+      // Nothing to lift is no change to audit: the answer says the pipeline is not suspended, which is true.
+      if (await deps.unfreezeTarget(target)) {
+        request.log.info({ target: target.name, by: principal!.name }, 'pipeline unfrozen');
+        await deps.store.recordEvent({
+          type: 'google_mutation',
+          severity: 'info',
+          at: deps.clock.now(),
+          target: target.name,
+          decisionId: null,
+          actor: principal!.name,
+          data: { step: 'pipeline_unfrozen', method: 'UpdateDeliveryPipeline', pipeline: target.pipeline },
+        });
+      }
       return {
         target: target.name,
         pipeline: target.pipeline,
