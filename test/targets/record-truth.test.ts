@@ -119,6 +119,24 @@ describe('Cloud Deploy: the recorded outcome is what Cloud Deploy shows, whateve
     expect(pipelineState().suspended).toBe(true);
   });
 
+  it("guards its freeze with the etag: a suspension made between its read and its write stays the other party's", async () => {
+    const executor = new CloudDeployExecutor(deployClient, policy);
+    const fake = fakeContext(storefront, {
+      onStep: ({ step }) => {
+        // Armed after the first pipeline read, so it strikes at the freeze's read.
+        if (step === 'rollout_created') {
+          emulator.faults.inject({ kind: 'concurrent-pipeline-change', pipeline: PIPELINE, suspend: true });
+        }
+      },
+    });
+    const outcome = await executor.execute(fake.context);
+    expect(outcome.state).toBe('succeeded');
+    expect(emulator.calls.list({ method: 'UpdateDeliveryPipeline' }).map((call) => call.code)).toEqual([10]);
+    expect(fake.names()).not.toContain('pipeline_frozen');
+    expect(fake.steps.find((step) => step.step === 'pipeline_already_suspended')?.detail.by).toBeNull();
+    expect(pipelineState()).toMatchObject({ suspended: true, annotations: {} });
+  });
+
   it('lifts its own suspension, and only that', async () => {
     const executor = new CloudDeployExecutor(deployClient, policy);
     const fake = fakeContext(storefront);
