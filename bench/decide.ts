@@ -3,7 +3,7 @@
  * it over (newest first) at realistic sizes.
  */
 import { readFileSync } from 'node:fs';
-import { parsePolicyFile } from '../src/config.ts';
+import { parsePolicyFile } from '../src/config/policy.ts';
 import { decide } from '../src/domain/decide.ts';
 import type { PastRollback, Signal, TargetHistory } from '../src/domain/types.ts';
 import { cloudMonitoringPayloadSchema, signalFromCloudMonitoring } from '../src/ingest/cloud-monitoring.ts';

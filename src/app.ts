@@ -1,17 +1,20 @@
 import { hostname } from 'node:os';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { googlePushVerifier, type PushVerifier, pushIntakeDisabled } from './auth/pubsub-push.ts';
+import { createSecretManagerTokenSource } from './auth/secret-manager-tokens.ts';
+import { staticTokenSource, type TokenSource } from './auth/token-source.ts';
 import type { Clock } from './clock.ts';
-import type { Config, TargetKind } from './config.ts';
+import type { Config } from './config/types.ts';
 import type { Backoff } from './domain/backoff.ts';
+import type { Controls } from './domain/controls.ts';
+import type { TargetKind } from './domain/types.ts';
 import { LastgoodError } from './errors.ts';
-import { staticTokenSource, type TokenSource } from './http/auth.ts';
-import { answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
-import { googlePushVerifier, type PushVerifier, pushIntakeDisabled } from './http/pubsub-auth.ts';
+import { connectionTimeouts, installConnectionLimits } from './http/connections.ts';
+import { answerClientError, answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
 import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
 import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
 import { allRoutes } from './http/routes/index.ts';
 import { installSecurityHeaders } from './http/security-headers.ts';
-import type { Controls } from './ingest/intake.ts';
 import { RollbackWorker } from './jobs/rollback-worker.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -19,6 +22,9 @@ import { createChannels } from './notify/channels.ts';
 import { DeliveryWorker } from './notify/delivery-worker.ts';
 import type { Store } from './store/store.ts';
 import type { RollbackExecutor } from './targets/executor.ts';
+import { createSecretManagerClient } from './targets/google-clients.ts';
+import { googleIdTokens } from './targets/google-oidc.ts';
+import { secretManagerVersions } from './targets/secret-manager.ts';
 
 /** Cloud Monitoring payloads are a few KB; anything near this is not an alert. */
 export const BODY_LIMIT_BYTES = 256 * 1024;
@@ -60,6 +66,8 @@ export function buildApp(deps: AppDeps): App {
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
     frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
+    ...connectionTimeouts(config.http.requestTimeoutMs),
     // A hop count, not `true`: trusting every X-Forwarded-For entry would let a client pick its own address,
     // and with it a fresh rate-limit budget per request.
     trustProxy: trustProxyHops(config.http.trustProxyHops),
@@ -100,10 +108,14 @@ export function buildApp(deps: AppDeps): App {
         });
   installErrorHandling(server);
   installSecurityHeaders(server, config.http.corsOrigins);
+  installConnectionLimits(server, config.http.maxConnectionsPerAddress);
   installJsonBodyParser(server);
   const rateLimits = installRateLimits(server, config.http.rateLimits);
   const pushVerifier =
-    deps.pushVerifier ?? (config.pubsub === null ? pushIntakeDisabled : googlePushVerifier(config.pubsub));
+    deps.pushVerifier ??
+    (config.pubsub === null
+      ? pushIntakeDisabled
+      : googlePushVerifier({ ...config.pubsub, idTokens: googleIdTokens() }));
   registerRoutes(
     server,
     allRoutes({
@@ -141,4 +153,45 @@ export function buildApp(deps: AppDeps): App {
       accepting = false;
     },
   };
+}
+
+/** The webhook token source and how to release it. */
+export interface WebhookTokens {
+  source: TokenSource;
+  close(): Promise<void>;
+}
+
+/**
+ * The webhook token source the configuration asks for: Secret Manager when `LASTGOOD_WEBHOOK_TOKEN_SECRET` is
+ * set (through the emulator when `SECRET_MANAGER_EMULATOR_HOST` is), else the environment's fixed tokens.
+ */
+export async function createWebhookTokens(
+  config: Config,
+  clock: Clock,
+  logger: Logger,
+): Promise<WebhookTokens> {
+  if (config.webhookTokenSecret === null) {
+    return { source: staticTokenSource(config.webhookTokens), close: async () => {} };
+  }
+  const client = createSecretManagerClient(config.emulators.secretManager);
+  try {
+    const source = await createSecretManagerTokenSource({
+      versions: secretManagerVersions(client, config.google.deadlineMs),
+      secret: config.webhookTokenSecret,
+      refreshMs: config.tokenRefreshMs,
+      refuseWeakTokens: config.production,
+      clock,
+      logger,
+    });
+    return {
+      source,
+      async close() {
+        await source.close();
+        await client.close();
+      },
+    };
+  } catch (error) {
+    await client.close();
+    throw error;
+  }
 }

@@ -1,6 +1,6 @@
 import { enableCompileCache } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from './config.ts';
+import type { Config } from './config/types.ts';
 
 // Compiled code is kept on disk across starts (in NODE_COMPILE_CACHE, else the OS temp dir), so a restart skips
 // most parsing and compiling: about 1.15 s -> 0.75 s from spawn to /readyz on 2 cores. It must be on before the
@@ -18,7 +18,7 @@ function shutdownReserveMs(graceMs: number): number {
 /** Starts lastgood: the only place that reads the environment, opens the store for real and listens. */
 async function main(): Promise<void> {
   const [
-    { buildApp },
+    { buildApp, createWebhookTokens },
     { systemClock },
     { loadConfig },
     { isLastgoodError },
@@ -26,17 +26,15 @@ async function main(): Promise<void> {
     { createMetrics },
     { openStore },
     { createExecutors },
-    { createWebhookTokens },
   ] = await Promise.all([
     import('./app.ts'),
     import('./clock.ts'),
-    import('./config.ts'),
+    import('./config/env.ts'),
     import('./errors.ts'),
     import('./logger.ts'),
     import('./metrics.ts'),
     import('./store/index.ts'),
     import('./targets/executors.ts'),
-    import('./targets/secret-manager.ts'),
   ]);
   let config: Config;
   try {
@@ -46,6 +44,7 @@ async function main(): Promise<void> {
     process.exit(78);
   }
   const logger = createLogger(config.logLevel);
+  for (const warning of config.warnings) logger.warn(warning);
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const metrics = createMetrics(store, config.targets.keys());
   const executors = createExecutors(config, metrics.googleCall);

@@ -2,13 +2,19 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { REASONS, type Reason, type SignalSource } from './domain/types.ts';
 import type { Store } from './store/store.ts';
-import type { GoogleCallObservation } from './targets/google-call.ts';
+
+/** One attempt at a Google call: its method, gRPC code (0 on success, null when the error had none) and duration. */
+export interface GoogleCallObservation {
+  method: string;
+  grpcCode: number | null;
+  durationMs: number;
+}
 
 /** How an intake request ended: stored and decided, a redelivery of one already stored, or refused. */
 export type IntakeOutcome = 'accepted' | 'duplicate' | 'rejected';
 
 /** Terminal rollback states, as the rollbacks counter labels them. */
-const ROLLBACK_RESULTS = ['succeeded', 'failed', 'no_lkg', 'skipped'] as const;
+const ROLLBACK_RESULTS = ['succeeded', 'failed', 'no_lkg', 'skipped', 'held'] as const;
 const INTAKE_SOURCES: readonly SignalSource[] = ['cloud-monitoring', 'pubsub'];
 const INTAKE_OUTCOMES: readonly IntakeOutcome[] = ['accepted', 'duplicate', 'rejected'];
 

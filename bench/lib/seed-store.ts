@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { parsePolicyFile } from '../../src/config.ts';
+import { parsePolicyFile } from '../../src/config/policy.ts';
 import { decide } from '../../src/domain/decide.ts';
 import type { Decision, PastRollback, Signal } from '../../src/domain/types.ts';
 import {

@@ -1,6 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { parseDuration, parsePolicyFile, type TargetConfig } from '../config.ts';
+import { parseDuration } from '../config/durations.ts';
+import { parsePolicyFile } from '../config/policy.ts';
 import { decide, decideManual } from '../domain/decide.ts';
+import type { TargetConfig } from '../domain/target.ts';
 import {
   type Decision,
   isActiveRollback,

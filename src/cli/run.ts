@@ -17,7 +17,7 @@ const GLOBAL_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** The CLI's own environment; the server never reads these (see `CLI_KEYS` in src/config.ts). */
+/** The CLI's own environment; the server never reads these (see `CLI_KEYS` in src/config/env.ts). */
 const envSchema = z.object({
   LASTGOOD_URL: z.url().default('http://127.0.0.1:8080'),
   LASTGOOD_TOKEN: z.string().min(1).optional(),

@@ -13,6 +13,13 @@ import { isActiveRollback } from './types.ts';
 
 const HOUR_MS = 3_600_000;
 
+/**
+ * How far ahead of lastgood's clock an alert may say it started: clocks of two well-run hosts differ by far less.
+ * Further ahead, the alert is treated as stale (never acted on): its age is unknowable, and an alert dated in the
+ * future would otherwise never grow old enough to be refused.
+ */
+export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
+
 /** The target an alert is about, and whether lastgood may act at all (the global kill switch). */
 export interface Deployment {
   target: string | null;
@@ -26,8 +33,9 @@ export function historyWindowMs(policy: Policy): number {
 
 /**
  * A rollback that touched (or is touching) production: these count against the hourly rate limit. Every
- * rollback, whatever it ended as, starts the cooldown: one that found nothing to go back to, or stood aside, would
- * otherwise be decided again for every alert of the flood that follows, each one a job and a page.
+ * rollback tried starts the cooldown: one that found nothing to go back to, or was skipped, would otherwise be
+ * decided again for every alert of the flood that follows, each one a job and a page. A hold is not a rollback
+ * tried: the evidence said the newest change was not the cause, so the next alert is judged again, afresh.
  */
 function changedProduction(rollback: PastRollback): boolean {
   return rollback.state !== 'no_lkg' && rollback.state !== 'skipped';
@@ -48,6 +56,42 @@ function refuse(
     nextEligibleAt: extra.nextEligibleAt ?? null,
     wouldRollback: extra.wouldRollback ?? false,
   };
+}
+
+/**
+ * The numbers decide reads, by the factor name that reports them. Comparisons with NaN are all false, so a NaN
+ * that reached a check would pass it: an invalid date once rolled back with confidence NaN.
+ */
+function numericInputs(
+  signal: Signal,
+  policy: Policy,
+  history: TargetHistory,
+  now: Date,
+): [string, number | null][] {
+  return [
+    ['observed_value', signal.observedValue],
+    ['threshold_value', signal.thresholdValue],
+    ['condition_duration_ms', signal.conditionDurationMs],
+    ['started_at', signal.startedAt.getTime()],
+    ['now', now.getTime()],
+    ['policy.errorRateThreshold', policy.errorRateThreshold],
+    ['policy.minConfidence', policy.minConfidence],
+    ['policy.maxRollbacksPerHour', policy.maxRollbacksPerHour],
+    ['policy.cooldownMs', policy.cooldownMs],
+    ['policy.maxAlertAgeMs', policy.maxAlertAgeMs],
+    ['policy.sloGoal', policy.signal.kind === 'burn_rate' ? policy.signal.sloGoal : null],
+    ...history.rollbacks.map((rollback): [string, number] => [
+      `rollback_decided_at.${rollback.decisionId}`,
+      rollback.decidedAt.getTime(),
+    ]),
+  ];
+}
+
+/** A factor for each input that is present but not a finite number; the value is null, as JSON has no NaN. */
+function nonFiniteFactors(signal: Signal, policy: Policy, history: TargetHistory, now: Date): Factor[] {
+  return numericInputs(signal, policy, history, now)
+    .filter(([, value]) => value !== null && !Number.isFinite(value))
+    .map(([name]) => ({ name, value: null, effect: 'not a finite number; lastgood never acts on it' }));
 }
 
 /** Kill switch and per-target `off` mode: the checks that even a person's request must pass. */
@@ -99,6 +143,7 @@ function checkLimits(
   let oldestInHour: PastRollback | null = null;
   let newest: PastRollback | null = null;
   for (const rollback of rollbacks) {
+    if (rollback.state === 'held') continue;
     newest ??= rollback;
     const age = nowMs - rollback.decidedAt.getTime();
     if (age >= HOUR_MS) break;
@@ -156,6 +201,8 @@ export function decide(
       { name: 'service_name', value: signal.serviceName, effect: 'no configured target matches' },
     ]);
   }
+  const invalid = nonFiniteFactors(signal, policy, history, now);
+  if (invalid.length > 0) return refuse('INVALID_INPUT', target, invalid);
   const factors: Factor[] = [{ name: 'mode', value: policy.mode, effect: 'target mode' }];
   const disabled = disabledFactor(policy, deployment);
   if (disabled) return refuse('DISABLED', target, [disabled]);
@@ -174,6 +221,14 @@ export function decide(
     effect: `max ${Math.round(policy.maxAlertAgeMs / 1000)} s`,
   });
   if (ageMs > policy.maxAlertAgeMs) return refuse('STALE_ALERT', target, factors);
+  if (ageMs < -MAX_CLOCK_SKEW_MS) {
+    factors.push({
+      name: 'starts_in_future_seconds',
+      value: Math.round(-ageMs / 1000),
+      effect: `more than the ${MAX_CLOCK_SKEW_MS / 1000} s clock skew allowed: treated as stale`,
+    });
+    return refuse('STALE_ALERT', target, factors);
+  }
 
   const errorRate = errorRateOf(signal, policy);
   if (errorRate === null) {

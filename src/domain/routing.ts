@@ -8,8 +8,8 @@ export interface RoutableTarget {
 }
 
 /**
- * Picks the configured target an alert is about: the alert policy's `lastgood_target` user label (Terraform sets
- * it), else a target named like, or protecting, the Cloud Run `service_name` resource label. Null when none match.
+ * Picks the configured target an alert is about: the `lastgood_target` label (the alert policy's, else the monitored
+ * resource's), else a target named like, or protecting, the Cloud Run `service_name` resource label. Null when none match.
  */
 export function routeSignal(signal: Signal, targets: readonly RoutableTarget[]): string | null {
   if (signal.targetLabel !== null) {

@@ -16,9 +16,15 @@ export interface Signal {
   thresholdValue: number | null;
   /** How long the condition had to hold before the alert fired (the condition's `duration`), in ms. */
   conditionDurationMs: number;
+  /**
+   * The burn-rate lookback window (the second argument of `select_slo_burn_rate` in the condition's filter), in ms:
+   * the errors began at most this long before `startedAt`. Null when the filter names none; absent in alerts
+   * stored before lastgood read it.
+   */
+  lookbackMs?: number | null;
   startedAt: Date;
   endedAt: Date | null;
-  /** `policy_user_labels.lastgood_target`, set by Terraform. */
+  /** `policy_user_labels.lastgood_target` (set by Terraform), else the resource's `metadata.user_labels` one. */
   targetLabel: string | null;
   /** The Cloud Run `service_name` resource label: the routing fallback. */
   serviceName: string | null;
@@ -50,6 +56,7 @@ export const REASONS = [
   'DISABLED',
   'TEST_NOTIFICATION',
   'UNKNOWN_TARGET',
+  'INVALID_INPUT',
   'INCIDENT_CLOSED',
   'NEEDS_PERSON',
   'STALE_ALERT',
@@ -86,8 +93,19 @@ export interface Decision {
   wouldRollback: boolean;
 }
 
-/** States a rollback moves through; `queued` and `running` are active. */
-export const ROLLBACK_STATES = ['queued', 'running', 'succeeded', 'failed', 'no_lkg', 'skipped'] as const;
+/**
+ * States a rollback moves through; `queued` and `running` are active. `held` means the evidence did not show the
+ * newest change caused the burn, so lastgood stood aside and told people why.
+ */
+export const ROLLBACK_STATES = [
+  'queued',
+  'running',
+  'succeeded',
+  'failed',
+  'no_lkg',
+  'skipped',
+  'held',
+] as const;
 export type RollbackState = (typeof ROLLBACK_STATES)[number];
 
 export function isActiveRollback(state: RollbackState): boolean {

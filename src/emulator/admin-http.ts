@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { EmulatorControl } from './control.ts';
 import type { FaultSpec } from './faults.ts';
 import { isRpcError } from './rpc-error.ts';
 
@@ -8,6 +9,7 @@ export interface AdminTarget {
   state: { snapshot(): unknown };
   calls: { list(filter?: { method?: string }): unknown[] };
   faults: { inject(spec: FaultSpec): unknown; active(): unknown[]; clear(): void };
+  control: EmulatorControl;
   reset(): void;
 }
 
@@ -21,9 +23,24 @@ const MAX_BODY_BYTES = 1_000_000;
 class BadRequest extends Error {}
 
 /**
+ * The control calls by route: the body is the call's argument, the answer the changed resource. See
+ * `EmulatorControl` for each body; a body the call refuses answers 400 with the reason.
+ */
+export const CONTROL_ROUTES: Record<string, { call: keyof EmulatorControl; status: number }> = {
+  'POST /cloud-deploy/releases': { call: 'createRelease', status: 201 },
+  'POST /cloud-deploy/rollouts': { call: 'createRollout', status: 201 },
+  'PATCH /cloud-deploy/rollouts': { call: 'setRolloutState', status: 200 },
+  'PUT /cloud-run/traffic': { call: 'setTraffic', status: 200 },
+  'POST /cloud-run/revisions': { call: 'createRevision', status: 201 },
+  'PUT /monitoring/requests': { call: 'replaceRequests', status: 200 },
+  'POST /monitoring/requests': { call: 'appendRequests', status: 201 },
+};
+
+/**
  * A small JSON endpoint so the demo and out-of-process tests can look at and steer the emulator:
  * `GET /state`, `GET /calls[?method=UpdateService]`, `GET /faults`, `POST /faults` (a fault or an array of them),
- * `DELETE /faults`, `POST /reset` (state back to the fixture, faults and call log cleared).
+ * `DELETE /faults`, `POST /reset` (state back to the fixture, faults and call log cleared), and the control calls
+ * of `CONTROL_ROUTES` (releases, rollouts, revisions, traffic, request series changed from outside).
  */
 export async function startAdminServer(
   target: AdminTarget,
@@ -60,6 +77,11 @@ async function handle(
 ): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://admin');
   const route = `${request.method} ${url.pathname}`;
+  const control = CONTROL_ROUTES[route];
+  if (control) {
+    const body = await readJson(request);
+    return send(response, control.status, target.control[control.call](body as never));
+  }
   switch (route) {
     case 'GET /state':
       return send(response, 200, target.state.snapshot());

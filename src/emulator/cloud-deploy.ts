@@ -1,12 +1,29 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { pipelineMessage, releaseMessage, rolloutMessage, targetMessage } from './cloud-deploy-messages.ts';
+import {
+  type CloudDeployPipelineSnapshot,
+  type CloudDeployRolloutSnapshot,
+  moveRollout,
+  newestFirst,
+  type PipelineRecord,
+  pipelineSnapshot,
+  type ReleaseRecord,
+  type RolloutRecord,
+  type RolloutState,
+  releaseRecord,
+  rolloutRecord,
+  rolloutSnapshot,
+  seedCloudDeploy,
+  type TargetRecord,
+} from './cloud-deploy-model.ts';
 import type { FaultInjector, RolloutFailure } from './faults.ts';
 import {
   CLOUD_DEPLOY_ID,
   CLOUD_DEPLOY_PIPELINE_NAME,
   CLOUD_DEPLOY_TARGET_NAME,
   type CloudDeployFixture,
-  FixtureError,
-  type ROLLOUT_STATES,
+  type CloudDeployReleaseFixture,
+  type CloudDeployRolloutFixture,
 } from './fixture.ts';
 import type { OperationMessage, OperationStore } from './operations.ts';
 import type { ApiProtos } from './protos.ts';
@@ -19,7 +36,7 @@ import {
   unimplemented,
 } from './rpc-error.ts';
 import type { Scheduler } from './scheduler.ts';
-import { paginate, toTimestamp } from './wire.ts';
+import { newEtag, paginate, toTimestamp } from './wire.ts';
 
 /** The protos the Cloud Deploy emulation is built from, inside `@google-cloud/deploy` and its google-gax. */
 export const CLOUD_DEPLOY_PROTO_FILES = ['google/cloud/deploy/v1/cloud_deploy.proto'] as const;
@@ -38,78 +55,6 @@ type UpdatableField = (typeof UPDATABLE_FIELDS)[number];
 const NEWEST_FIRST_ORDERS = ['', 'create_time desc', 'createTime desc'];
 /** Rollouts that reached the target or are on their way; a failed or cancelled one never replaced what ran there. */
 const LANDED_OR_LANDING: readonly RolloutState[] = ['SUCCEEDED', 'IN_PROGRESS', 'PENDING'];
-
-type RolloutState = (typeof ROLLOUT_STATES)[number];
-
-interface RolloutRecord {
-  name: string;
-  releaseName: string;
-  targetId: string;
-  uid: string;
-  state: RolloutState;
-  createTime: number;
-  deployStartTime: number | null;
-  deployEndTime: number | null;
-  failureReason: string;
-  rollbackOfRollout: string;
-  rolledBackByRollouts: string[];
-}
-
-interface ReleaseRecord {
-  name: string;
-  uid: string;
-  createTime: number;
-  images: Record<string, string>;
-  abandoned: boolean;
-  rollouts: RolloutRecord[];
-}
-
-interface PipelineRecord {
-  name: string;
-  project: string;
-  location: string;
-  uid: string;
-  createTime: number;
-  updateTime: number;
-  etag: string;
-  suspended: boolean;
-  stages: string[];
-  labels: Record<string, string>;
-  annotations: Record<string, string>;
-  description: string;
-  releases: ReleaseRecord[];
-}
-
-interface TargetRecord {
-  name: string;
-  targetId: string;
-  uid: string;
-  createTime: number;
-  run: string;
-}
-
-/** A rollout as the admin endpoint and tests see it. */
-export interface CloudDeployRolloutSnapshot {
-  name: string;
-  targetId: string;
-  state: RolloutState;
-  createTime: string;
-  failureReason: string;
-  rollbackOfRollout: string;
-}
-
-/** A delivery pipeline as the admin endpoint and tests see it. */
-export interface CloudDeployPipelineSnapshot {
-  name: string;
-  suspended: boolean;
-  /** Who suspended it, for one: lastgood marks its own suspensions here. */
-  annotations: Record<string, string>;
-  etag: string;
-  /** Per stage, what runs there: the latest successful rollout and its release ('' when nothing was deployed). */
-  targets: { targetId: string; currentRollout: string; currentRelease: string }[];
-  /** Newest first, each with its rollouts newest first. */
-  releases: { name: string; createTime: string; rollouts: CloudDeployRolloutSnapshot[] }[];
-}
 
 interface NameRequest {
   name?: string;
@@ -173,77 +118,7 @@ export class CloudDeployEmulation {
 
   /** Replaces the state with the fixture's; throws `FixtureError` when a reference does not resolve. */
   seed(fixture: CloudDeployFixture): void {
-    const problems: string[] = [];
-    const targets = new Map<string, TargetRecord>();
-    for (const target of fixture.targets) {
-      const [, , , targetId = ''] = CLOUD_DEPLOY_TARGET_NAME.exec(target.name) ?? [];
-      targets.set(target.name, {
-        name: target.name,
-        targetId,
-        uid: randomUUID(),
-        createTime: 0,
-        run: target.run,
-      });
-    }
-    const pipelines = new Map<string, PipelineRecord>();
-    fixture.pipelines.forEach((pipelineFixture, index) => {
-      const path = `cloudDeploy.pipelines.${index}`;
-      const [, project = '', location = ''] = CLOUD_DEPLOY_PIPELINE_NAME.exec(pipelineFixture.name) ?? [];
-      for (const stage of pipelineFixture.stages) {
-        if (!targets.has(`projects/${project}/locations/${location}/targets/${stage}`)) {
-          problems.push(`${path}.stages: no target "${stage}" in projects/${project}/locations/${location}`);
-        }
-      }
-      const releases = pipelineFixture.releases.map((releaseFixture, releaseIndex): ReleaseRecord => {
-        const releaseName = `${pipelineFixture.name}/releases/${releaseFixture.id}`;
-        const rollouts = releaseFixture.rollouts.map((rollout, rolloutIndex): RolloutRecord => {
-          if (!pipelineFixture.stages.includes(rollout.target)) {
-            problems.push(
-              `${path}.releases.${releaseIndex}.rollouts.${rolloutIndex}.target: "${rollout.target}" is not a stage`,
-            );
-          }
-          const finished = rollout.state === 'SUCCEEDED' || rollout.state === 'FAILED';
-          return {
-            name: `${releaseName}/rollouts/${rollout.id}`,
-            releaseName,
-            targetId: rollout.target,
-            uid: randomUUID(),
-            state: rollout.state,
-            createTime: rollout.createTime,
-            deployStartTime: rollout.state === 'PENDING' ? null : rollout.createTime,
-            deployEndTime: finished ? rollout.createTime : null,
-            failureReason: rollout.failureReason,
-            rollbackOfRollout: '',
-            rolledBackByRollouts: [],
-          };
-        });
-        return {
-          name: releaseName,
-          uid: randomUUID(),
-          createTime: releaseFixture.createTime,
-          images: releaseFixture.images,
-          abandoned: releaseFixture.abandoned,
-          rollouts: rollouts.sort(newestFirst),
-        };
-      });
-      const createTime = Math.min(...releases.map((release) => release.createTime), Date.now());
-      pipelines.set(pipelineFixture.name, {
-        name: pipelineFixture.name,
-        project,
-        location,
-        uid: randomUUID(),
-        createTime,
-        updateTime: createTime,
-        etag: newEtag(),
-        suspended: pipelineFixture.suspended,
-        stages: pipelineFixture.stages,
-        labels: {},
-        annotations: {},
-        description: '',
-        releases: releases.sort(newestFirst),
-      });
-    });
-    if (problems.length > 0) throw new FixtureError(`Invalid fixture:\n  ${problems.join('\n  ')}`);
+    const { targets, pipelines } = seedCloudDeploy(fixture);
     this.#targets = targets;
     this.#pipelines = pipelines;
   }
@@ -258,12 +133,45 @@ export class CloudDeployEmulation {
     return [...this.#pipelines.values()].map(pipelineSnapshot);
   }
 
+  /** Adds a release, with the rollouts it lists, as a deploy from outside lastgood would (admin endpoint). */
+  createRelease(pipelineName: string, fixture: CloudDeployReleaseFixture): CloudDeployPipelineSnapshot {
+    const pipeline = this.#requirePipeline(pipelineName);
+    const name = `${pipeline.name}/releases/${fixture.id}`;
+    if (pipeline.releases.some((release) => release.name === name)) {
+      throw alreadyExists(`Release ${name} already exists.`);
+    }
+    for (const rollout of fixture.rollouts) requireStage(pipeline, rollout.target);
+    pipeline.releases.push(releaseRecord(pipeline.name, fixture));
+    pipeline.releases.sort(newestFirst);
+    return pipelineSnapshot(pipeline);
+  }
+
+  /** Adds a rollout of a release to one of its pipeline's targets, in the state it names (admin endpoint). */
+  createRollout(releaseName: string, fixture: CloudDeployRolloutFixture): CloudDeployRolloutSnapshot {
+    const release = this.#requireRelease(releaseName);
+    requireStage(this.#requirePipeline(RELEASE_NAME.exec(releaseName)?.[1]), fixture.target);
+    const rollout = rolloutRecord(release.name, fixture);
+    if (release.rollouts.some((candidate) => candidate.name === rollout.name)) {
+      throw alreadyExists(`Rollout ${rollout.name} already exists.`);
+    }
+    release.rollouts.push(rollout);
+    release.rollouts.sort(newestFirst);
+    return rolloutSnapshot(rollout);
+  }
+
+  /** Moves a rollout to a state, e.g. IN_PROGRESS then SUCCEEDED, stamping its deploy times (admin endpoint). */
+  setRolloutState(name: string, state: RolloutState, failureReason = ''): CloudDeployRolloutSnapshot {
+    const rollout = this.#requireRollout(name);
+    moveRollout(rollout, state, failureReason, Date.now());
+    return rolloutSnapshot(rollout);
+  }
+
   /** Handlers of `google.cloud.deploy.v1.CloudDeploy`. */
   handlers() {
     return {
       GetDeliveryPipeline: (request: NameRequest) => {
         const pipeline = this.#requirePipeline(request.name);
-        const message = this.#pipelineMessage(pipeline);
+        const message = pipelineMessage(pipeline);
         const change = this.#deps.faults.takeConcurrentPipelineChange(pipeline.name);
         // Someone else's change lands at once (no operation to wait for) and moves the etag on.
         if (change) {
@@ -298,15 +206,7 @@ export class CloudDeployEmulation {
         const { page, nextPageToken } = paginate(release.rollouts, request.pageSize, request.pageToken);
         return { rollouts: page.map(rolloutMessage), nextPageToken };
       },
-      GetRollout: (request: NameRequest) => {
-        const [, releaseName] = ROLLOUT_NAME.exec(request.name ?? '') ?? [];
-        if (!releaseName) {
-          throw invalidArgument(`name "${request.name ?? ''}" is not like .../releases/R/rollouts/ROLLOUT.`);
-        }
-        const rollout = this.#requireRelease(releaseName).rollouts.find((r) => r.name === request.name);
-        if (!rollout) throw notFound(`Rollout ${request.name}`);
-        return rolloutMessage(rollout);
-      },
+      GetRollout: (request: NameRequest) => rolloutMessage(this.#requireRollout(request.name)),
       RollbackTarget: (request: RollbackTargetRequest) => this.#rollbackTarget(request),
     };
   }
@@ -332,10 +232,7 @@ export class CloudDeployEmulation {
     const startTime = Date.now();
     if (request.validateOnly) {
       const metadata = this.#operationMetadata(pipeline, startTime, Date.now());
-      const preview = this.#deps.protos.pack(
-        PIPELINE_TYPE,
-        this.#pipelineMessage({ ...pipeline, ...change }),
-      );
+      const preview = this.#deps.protos.pack(PIPELINE_TYPE, pipelineMessage({ ...pipeline, ...change }));
       return this.#deps.operations.completed(parent, metadata, { response: preview });
     }
     const failure = this.#deps.faults.takeOperationFailure('UpdateDeliveryPipeline');
@@ -348,7 +245,7 @@ export class CloudDeployEmulation {
         return;
       }
       Object.assign(pipeline, change, { etag: newEtag(), updateTime: Date.now() });
-      const response = this.#deps.protos.pack(PIPELINE_TYPE, this.#pipelineMessage(pipeline));
+      const response = this.#deps.protos.pack(PIPELINE_TYPE, pipelineMessage(pipeline));
       this.#deps.operations.finish(operation.name, { response }, metadata);
     });
     return operation;
@@ -364,9 +261,7 @@ export class CloudDeployEmulation {
     const pipeline = this.#requirePipeline(request.name);
     const targetId = request.targetId ?? '';
     if (!targetId) throw invalidArgument('target_id is required.');
-    if (!pipeline.stages.includes(targetId)) {
-      throw invalidArgument(`Target "${targetId}" is not a stage of ${pipeline.name}.`);
-    }
+    requireStage(pipeline, targetId);
     const rolloutId = request.rolloutId ?? '';
     if (!CLOUD_DEPLOY_ID.test(rolloutId)) {
       throw invalidArgument(`rollout_id "${rolloutId}" must match ${CLOUD_DEPLOY_ID.source}.`);
@@ -410,6 +305,7 @@ export class CloudDeployEmulation {
       failureReason: '',
       rollbackOfRollout: current.name,
       rolledBackByRollouts: [],
+      cloudRun: null,
     };
     const response = { rollbackConfig: { rollout: rolloutMessage(rollout), startingPhaseId: 'stable' } };
     if (request.validateOnly) return response;
@@ -423,12 +319,9 @@ export class CloudDeployEmulation {
   #progress(rollout: RolloutRecord, failure: RolloutFailure | null): void {
     const { scheduler, rolloutPhaseDelayMs } = this.#deps;
     scheduler.after(rolloutPhaseDelayMs, () => {
-      rollout.state = 'IN_PROGRESS';
-      rollout.deployStartTime = Date.now();
+      moveRollout(rollout, 'IN_PROGRESS', '', Date.now());
       scheduler.after(rolloutPhaseDelayMs, () => {
-        rollout.state = failure?.state ?? 'SUCCEEDED';
-        rollout.failureReason = failure?.reason ?? '';
-        rollout.deployEndTime = Date.now();
+        moveRollout(rollout, failure?.state ?? 'SUCCEEDED', failure?.reason ?? '', Date.now());
       });
     });
   }
@@ -444,6 +337,15 @@ export class CloudDeployEmulation {
     return pipeline;
   }
 
+  #requireRollout(name: string | undefined): RolloutRecord {
+    const [, releaseName] = ROLLOUT_NAME.exec(name ?? '') ?? [];
+    if (!releaseName)
+      throw invalidArgument(`name "${name ?? ''}" is not like .../releases/R/rollouts/ROLLOUT.`);
+    const rollout = this.#requireRelease(releaseName).rollouts.find((candidate) => candidate.name === name);
+    if (!rollout) throw notFound(`Rollout ${name}`);
+    return rollout;
+  }
+
   #requireRelease(name: string | undefined): ReleaseRecord {
     const [, pipelineName] = RELEASE_NAME.exec(name ?? '') ?? [];
     if (!pipelineName)
@@ -451,26 +353,6 @@ export class CloudDeployEmulation {
     const release = this.#requirePipeline(pipelineName).releases.find((candidate) => candidate.name === name);
     if (!release) throw notFound(`Release ${name}`);
     return release;
-  }
-
-  #pipelineMessage(pipeline: PipelineRecord) {
-    const updateTime = toTimestamp(pipeline.updateTime);
-    return {
-      name: pipeline.name,
-      uid: pipeline.uid,
-      description: pipeline.description,
-      annotations: pipeline.annotations,
-      labels: pipeline.labels,
-      createTime: toTimestamp(pipeline.createTime),
-      updateTime,
-      serialPipeline: { stages: pipeline.stages.map((targetId) => ({ targetId })) },
-      condition: {
-        pipelineReadyCondition: { status: true, updateTime },
-        targetsPresentCondition: { status: true, updateTime },
-      },
-      etag: pipeline.etag,
-      suspended: pipeline.suspended,
-    };
   }
 
   #operationMetadata(pipeline: PipelineRecord, startTime: number, endTime: number | null) {
@@ -505,6 +387,12 @@ function previousRelease(
   return release;
 }
 
+function requireStage(pipeline: PipelineRecord, targetId: string): void {
+  if (!pipeline.stages.includes(targetId)) {
+    throw invalidArgument(`Target "${targetId}" is not a stage of ${pipeline.name}.`);
+  }
+}
+
 function updatableField(path: string): UpdatableField {
   const field = UPDATABLE_FIELDS.find((candidate) => candidate === path);
   if (!field) {
@@ -522,86 +410,4 @@ function checkListOptions(request: ListRequest): void {
       `The emulator lists newest first only; order_by "${request.orderBy}" is not supported.`,
     );
   }
-}
-
-function newestFirst(
-  a: { createTime: number; name: string },
-  b: { createTime: number; name: string },
-): number {
-  return b.createTime - a.createTime || b.name.localeCompare(a.name);
-}
-
-function newEtag(): string {
-  return randomBytes(9).toString('base64url');
-}
-
-function targetMessage(target: TargetRecord) {
-  return {
-    name: target.name,
-    targetId: target.targetId,
-    uid: target.uid,
-    createTime: toTimestamp(target.createTime),
-    updateTime: toTimestamp(target.createTime),
-    run: { location: target.run },
-    requireApproval: false,
-  };
-}
-
-function releaseMessage(release: ReleaseRecord) {
-  return {
-    name: release.name,
-    uid: release.uid,
-    abandoned: release.abandoned,
-    createTime: toTimestamp(release.createTime),
-    renderStartTime: toTimestamp(release.createTime),
-    renderEndTime: toTimestamp(release.createTime),
-    renderState: 'SUCCEEDED',
-    buildArtifacts: Object.entries(release.images).map(([image, tag]) => ({ image, tag })),
-    condition: { releaseReadyCondition: { status: true } },
-  };
-}
-
-function rolloutMessage(rollout: RolloutRecord) {
-  return {
-    name: rollout.name,
-    uid: rollout.uid,
-    createTime: toTimestamp(rollout.createTime),
-    ...(rollout.deployStartTime === null ? {} : { deployStartTime: toTimestamp(rollout.deployStartTime) }),
-    ...(rollout.deployEndTime === null ? {} : { deployEndTime: toTimestamp(rollout.deployEndTime) }),
-    targetId: rollout.targetId,
-    approvalState: 'DOES_NOT_NEED_APPROVAL',
-    state: rollout.state,
-    failureReason: rollout.failureReason,
-    ...(rollout.state === 'FAILED' ? { deployFailureCause: 'EXECUTION_FAILED' } : {}),
-    rollbackOfRollout: rollout.rollbackOfRollout,
-    rolledBackByRollouts: rollout.rolledBackByRollouts,
-  };
-}
-
-function pipelineSnapshot(pipeline: PipelineRecord): CloudDeployPipelineSnapshot {
-  const rollouts = pipeline.releases.flatMap((release) => release.rollouts).sort(newestFirst);
-  return {
-    name: pipeline.name,
-    suspended: pipeline.suspended,
-    annotations: { ...pipeline.annotations },
-    etag: pipeline.etag,
-    targets: pipeline.stages.map((targetId) => {
-      const current = rollouts.find(
-        (rollout) => rollout.targetId === targetId && rollout.state === 'SUCCEEDED',
-      );
-      return { targetId, currentRollout: current?.name ?? '', currentRelease: current?.releaseName ?? '' };
-    }),
-    releases: pipeline.releases.map((release) => ({
-      name: release.name,
-      createTime: new Date(release.createTime).toISOString(),
-      rollouts: release.rollouts.map((rollout) => ({
-        name: rollout.name,
-        targetId: rollout.targetId,
-        state: rollout.state,
-        createTime: new Date(rollout.createTime).toISOString(),
-        failureReason: rollout.failureReason,
-        rollbackOfRollout: rollout.rollbackOfRollout,
-      })),
-    })),
-  };
 }

@@ -1,22 +1,25 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { type AdminServer, startAdminServer } from './admin-http.ts';
 import { CallLog, type CallRecord } from './call-log.ts';
-import {
-  CLOUD_DEPLOY_PROTO_FILES,
-  CLOUD_DEPLOY_SERVICE,
-  CloudDeployEmulation,
-  type CloudDeployPipelineSnapshot,
-} from './cloud-deploy.ts';
+import { CLOUD_DEPLOY_PROTO_FILES, CLOUD_DEPLOY_SERVICE, CloudDeployEmulation } from './cloud-deploy.ts';
+import type { CloudDeployPipelineSnapshot } from './cloud-deploy-model.ts';
 import {
   CLOUD_RUN_PROTO_FILES,
   CLOUD_RUN_REVISIONS,
   CLOUD_RUN_SERVICES,
   CloudRunEmulation,
-  type CloudRunServiceSnapshot,
 } from './cloud-run.ts';
+import type { CloudRunServiceSnapshot } from './cloud-run-model.ts';
+import { createControl, type EmulatorControl } from './control.ts';
 import { type Fault, FaultInjector, type FaultSpec } from './faults.ts';
 import { type EmulatorFixture, parseFixture } from './fixture.ts';
 import { implementService, type UnaryHandler } from './grpc-service.ts';
+import {
+  MONITORING_METRIC_SERVICE,
+  MONITORING_PROTO_FILES,
+  MonitoringEmulation,
+  type RequestRowSnapshot,
+} from './monitoring.ts';
 import { type OperationSnapshot, OperationStore, operationsHandlers } from './operations.ts';
 import { type ApiProtos, loadApiProtos } from './protos.ts';
 import { Scheduler } from './scheduler.ts';
@@ -62,6 +65,10 @@ export interface EmulatorState {
     secret(name: string): SecretSnapshot | null;
     secrets(): SecretSnapshot[];
   };
+  monitoring: {
+    /** The request rows Cloud Monitoring's request_count series are computed from. */
+    requests(): RequestRowSnapshot[];
+  };
   operations(): OperationSnapshot[];
   /** Everything at once, as `GET /state` answers. */
   snapshot(): EmulatorSnapshot;
@@ -71,6 +78,7 @@ export interface EmulatorSnapshot {
   cloudRun: { services: CloudRunServiceSnapshot[] };
   cloudDeploy: { pipelines: CloudDeployPipelineSnapshot[] };
   secretManager: { secrets: SecretSnapshot[] };
+  monitoring: { requests: RequestRowSnapshot[] };
   operations: OperationSnapshot[];
 }
 
@@ -94,7 +102,8 @@ export interface EmulatorCalls {
 export interface Emulator {
   /**
    * `127.0.0.1:PORT` of the gRPC server, serving every emulated API: the value for `CLOUD_RUN_EMULATOR_HOST`,
-   * `CLOUD_DEPLOY_EMULATOR_HOST`, `SECRET_MANAGER_EMULATOR_HOST` and the client factories.
+   * `CLOUD_DEPLOY_EMULATOR_HOST`, `SECRET_MANAGER_EMULATOR_HOST`, `MONITORING_EMULATOR_HOST` and the client
+   * factories.
    */
   host: string;
   port: number;
@@ -103,6 +112,8 @@ export interface Emulator {
   state: EmulatorState;
   faults: EmulatorFaults;
   calls: EmulatorCalls;
+  /** Changes from outside lastgood: releases and rollouts, revisions and traffic, request series. */
+  control: EmulatorControl;
   /** Puts the state back to the fixture and clears faults, the call log and operations. */
   reset(): void;
   /** Stops both servers; in-flight calls are cancelled. */
@@ -111,7 +122,7 @@ export interface Emulator {
 
 /**
  * Starts the gRPC emulator of the Google APIs lastgood calls (Cloud Run Admin v2, Cloud Deploy v1, Secret Manager
- * v1, and the long-running operations), all on one port, and its admin endpoint. The real `@google-cloud/*`
+ * v1, Cloud Monitoring v3's ListTimeSeries, and the long-running operations), all on one port, and its admin endpoint. The real `@google-cloud/*`
  * clients talk to it; see `src/targets/google-clients.ts`.
  *
  * @example
@@ -121,7 +132,7 @@ export interface Emulator {
  * await emu.stop();
  */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
-  const fixture = parseFixture(options.fixture ?? {});
+  const fixtureInput = options.fixture ?? {};
   const bindHost = options.bindHost ?? '127.0.0.1';
   const calls = new CallLog();
   const faults = new FaultInjector();
@@ -147,6 +158,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     rolloutPhaseDelayMs: options.rolloutPhaseDelayMs ?? 50,
   });
   const secretManager = new SecretManagerEmulation();
+  const monitoring = new MonitoringEmulation({
+    revisionsOf: (name) => cloudRun.service(name)?.revisions.map((revision) => revision.name) ?? null,
+  });
+  const control = createControl({ cloudRun, cloudDeploy, monitoring });
 
   const server = new Server();
   const serve = (protos: ApiProtos, serviceName: string, handlers: Record<string, UnaryHandler>) => {
@@ -161,13 +176,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     SECRET_MANAGER_SERVICE,
     secretManager.handlers(),
   );
+  serve(
+    loadApiProtos('@google-cloud/monitoring', MONITORING_PROTO_FILES),
+    MONITORING_METRIC_SERVICE,
+    monitoring.handlers(),
+  );
   // One Operations service answers for every API: their operation names never collide.
   serve(runProtos, OPERATIONS_SERVICE, operationsHandlers(operations));
 
+  // Parsed at every seed: the fixture's relative times count from the moment it is seeded (start, reset).
   const seed = () => {
+    const fixture = parseFixture(fixtureInput, 'fixture', Date.now());
     cloudRun.seed(fixture.cloudRun.services);
     cloudDeploy.seed(fixture.cloudDeploy);
     secretManager.seed(fixture.secretManager.secrets);
+    monitoring.seed(fixture.cloudRun.services);
   };
   const reset = () => {
     scheduler.cancelAll();
@@ -182,11 +205,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     cloudRun: { service: (name) => cloudRun.service(name), services: () => cloudRun.services() },
     cloudDeploy: { pipeline: (name) => cloudDeploy.pipeline(name), pipelines: () => cloudDeploy.pipelines() },
     secretManager: { secret: (name) => secretManager.secret(name), secrets: () => secretManager.secrets() },
+    monitoring: { requests: () => monitoring.requests() },
     operations: () => operations.snapshot(),
     snapshot: () => ({
       cloudRun: { services: cloudRun.services() },
       cloudDeploy: { pipelines: cloudDeploy.pipelines() },
       secretManager: { secrets: secretManager.secrets() },
+      monitoring: { requests: monitoring.requests() },
       operations: operations.snapshot(),
     }),
   };
@@ -201,7 +226,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let admin: AdminServer | null = null;
   try {
     if (options.adminPort !== null) {
-      admin = await startAdminServer({ state, calls, faults, reset }, bindHost, options.adminPort ?? 0);
+      admin = await startAdminServer(
+        { state, calls, faults, control, reset },
+        bindHost,
+        options.adminPort ?? 0,
+      );
     }
   } catch (error) {
     server.forceShutdown();
@@ -215,6 +244,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     state,
     faults,
     calls,
+    control,
     reset,
     async stop() {
       scheduler.cancelAll();

@@ -4,15 +4,25 @@ import { z } from 'zod';
 import { describeIssues, trafficTargetFixture } from './fixture.ts';
 import { invalidArgument, RpcError } from './rpc-error.ts';
 
-/** Matches every method in `unavailable`, `latency`, `fail-next-operation` and `hold-response` faults. */
+/** Matches every method in `unavailable`, `error`, `latency`, `fail-next-operation` and `hold-response` faults. */
 export const ANY_METHOD = '*';
+
+/** How many calls a fault fails; `until-cleared` keeps failing them until the faults are cleared. */
+const times = z.union([z.number().int().positive(), z.literal('until-cleared')]).default(1);
 
 const faultSpecSchema = z.discriminatedUnion('kind', [
   z.strictObject({
     kind: z.literal('unavailable'),
     method: z.string().min(1).default(ANY_METHOD),
-    /** How many calls fail; `until-cleared` keeps the method down until the faults are cleared. */
-    times: z.union([z.number().int().positive(), z.literal('until-cleared')]).default(1),
+    times,
+  }),
+  z.strictObject({
+    kind: z.literal('error'),
+    /** The call answers this gRPC status instead of being handled, e.g. 7 PERMISSION_DENIED, 8 RESOURCE_EXHAUSTED. */
+    method: z.string().min(1).default(ANY_METHOD),
+    code: z.number().int().min(1).max(16),
+    message: z.string().min(1).default('Injected fault.'),
+    times,
   }),
   z.strictObject({
     kind: z.literal('latency'),
@@ -128,14 +138,16 @@ export class FaultInjector {
   }
 
   /**
-   * Applies the faults that hit a call before it is handled: the injected latency, then UNAVAILABLE. The
-   * UNAVAILABLE budget is taken on arrival so concurrent calls consume it in arrival order.
+   * Applies the faults that hit a call before it is handled: the injected latency, then UNAVAILABLE or the
+   * injected error. Their budgets are taken on arrival so concurrent calls consume them in arrival order.
    */
   async beforeCall(method: string): Promise<void> {
     const outage = this.#consume('unavailable', (fault) => matches(fault.method, method));
+    const error = outage ? undefined : this.#consume('error', (fault) => matches(fault.method, method));
     const latency = this.#latencyFor(method);
     if (latency > 0) await sleep(latency);
     if (outage) throw new RpcError(status.UNAVAILABLE, `Injected fault: ${method} is unavailable.`);
+    if (error) throw new RpcError(error.code, error.message);
   }
 
   /**
@@ -198,9 +210,9 @@ export class FaultInjector {
     );
     if (index < 0) return undefined;
     const fault: Fault = this.#faults[index]!;
-    const usesLeft = fault.kind === 'unavailable' ? fault.times : 1;
+    const usesLeft = 'times' in fault ? fault.times : 1;
     if (usesLeft === 'until-cleared') return fault as Extract<Fault, { kind: K }>;
-    if (usesLeft > 1 && fault.kind === 'unavailable') this.#faults[index] = { ...fault, times: usesLeft - 1 };
+    if (usesLeft > 1 && 'times' in fault) this.#faults[index] = { ...fault, times: usesLeft - 1 };
     else this.#faults.splice(index, 1);
     return fault as Extract<Fault, { kind: K }>;
   }

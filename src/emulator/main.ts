@@ -47,10 +47,13 @@ async function main(): Promise<void> {
   process.stdout.write(
     [
       `emulator: fixture ${fixturePath}`,
-      `emulator: gRPC on ${emulator.host} (Cloud Run v2, Cloud Deploy v1, Secret Manager v1)`,
-      `emulator: admin on ${emulator.adminUrl} (GET /state, GET /calls, GET|POST|DELETE /faults, POST /reset)`,
+      `emulator: gRPC on ${emulator.host} (Cloud Run v2, Cloud Deploy v1, Secret Manager v1, Monitoring v3)`,
+      `emulator: admin on ${emulator.adminUrl} (GET /state, GET /calls, GET|POST|DELETE /faults, POST /reset,` +
+        ' POST /cloud-deploy/releases, POST|PATCH /cloud-deploy/rollouts, PUT /cloud-run/traffic,' +
+        ' POST /cloud-run/revisions, PUT|POST /monitoring/requests)',
       `emulator: point lastgood at it with CLOUD_RUN_EMULATOR_HOST=${emulator.host}` +
-        ` CLOUD_DEPLOY_EMULATOR_HOST=${emulator.host} SECRET_MANAGER_EMULATOR_HOST=${emulator.host}`,
+        ` CLOUD_DEPLOY_EMULATOR_HOST=${emulator.host} SECRET_MANAGER_EMULATOR_HOST=${emulator.host}` +
+        ` MONITORING_EMULATOR_HOST=${emulator.host}`,
       '',
     ].join('\n'),
   );

@@ -9,7 +9,8 @@ import type * as Protobuf from 'protobufjs';
 export type GoogleClientPackage =
   | '@google-cloud/run'
   | '@google-cloud/deploy'
-  | '@google-cloud/secret-manager';
+  | '@google-cloud/secret-manager'
+  | '@google-cloud/monitoring';
 
 /** A `google.protobuf.Any` as it travels in an operation's `response` and `metadata`. */
 export interface PackedAny {

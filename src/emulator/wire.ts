@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { invalidArgument } from './rpc-error.ts';
 
 /** A `google.protobuf.Timestamp` as the proto loader writes it. */
@@ -17,6 +18,7 @@ export function toTimestamp(epochMs: number): TimestampMessage {
   return { seconds: String(seconds), nanos: Math.round((epochMs - seconds * 1000) * 1e6) };
 }
 
+/** A Duration in milliseconds; a request's Timestamp reads the same way, as a duration since the epoch. */
 export function durationToMs(duration: DurationMessage): number {
   return Number(duration.seconds ?? 0) * 1000 + (duration.nanos ?? 0) / 1e6;
 }
@@ -34,4 +36,9 @@ export function paginate<T>(
   const end = pageSize && pageSize > 0 ? Math.min(start + pageSize, items.length) : items.length;
   const nextPageToken = end < items.length ? Buffer.from(String(end), 'utf8').toString('base64url') : '';
   return { page: items.slice(start, end), nextPageToken };
+}
+
+/** A fresh opaque etag, as Cloud Run and Cloud Deploy hand out on every change. */
+export function newEtag(): string {
+  return randomBytes(9).toString('base64url');
 }

@@ -1,4 +1,5 @@
-import type { Mode, Reason, RollbackState } from '../domain/types.ts';
+import type { RollbackErrorCode, RollbackOutcome, RollbackRecord } from '../domain/rollback.ts';
+import type { Mode, Reason } from '../domain/types.ts';
 
 /** How loud an event is: `critical` pages (PagerDuty), the rest only informs. */
 export type Severity = 'info' | 'warning' | 'critical';
@@ -13,6 +14,7 @@ export const EVENT_TYPES = [
   'rollback_failed',
   'rollback_no_lkg',
   'rollback_skipped',
+  'rollback_held',
   'rollback_healed',
   'rollback_not_healed',
   'google_mutation',
@@ -74,6 +76,8 @@ const COALESCED_REFUSALS: ReadonlySet<Reason> = new Set(['RATE_LIMITED', 'COOLDO
  * and one message says all there is to say. Null for a notification that is always sent.
  */
 export function notificationKey(event: LastgoodEvent): string | null {
+  // A hold is told once per incident: later alerts of the incident are judged again, and held again in silence.
+  if (event.type === 'rollback_held') return `${event.target}:held:${String(event.data.incidentId)}`;
   if (event.type !== 'decision' || !COALESCED_REFUSALS.has(event.data.reason as Reason)) return null;
   return `${event.target}:${String(event.data.reason)}:${String(event.data.nextEligibleAt)}`;
 }
@@ -119,31 +123,33 @@ export function decisionEvent(decision: DecisionFacts): LastgoodEvent {
 }
 
 /** A rollback and the decision behind it, as rollback events describe them. */
-export interface RollbackFacts {
-  decisionId: string;
-  targetName: string;
-  state: RollbackState;
-  fromRevision: string | null;
-  toRevision: string | null;
-  lkgRule: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
+export interface RollbackFacts
+  extends Pick<
+    RollbackRecord,
+    | 'decisionId'
+    | 'targetName'
+    | 'state'
+    | 'fromRevision'
+    | 'toRevision'
+    | 'lkgRule'
+    | 'errorCode'
+    | 'errorMessage'
+    | 'verifyBy'
+  > {
   reason: Reason;
   confidence: number;
   requestedBy: string | null;
   incidentId: string | null;
-  verifyBy: Date | null;
 }
 
-const FINISHED: Record<
-  'succeeded' | 'failed' | 'no_lkg' | 'skipped',
-  { type: EventType; severity: Severity }
-> = {
+const FINISHED: Record<RollbackOutcome['state'], { type: EventType; severity: Severity }> = {
   succeeded: { type: 'rollback_succeeded', severity: 'info' },
   // A failed rollback, or one with nothing to go back to, leaves the bad release serving: someone must act now.
   failed: { type: 'rollback_failed', severity: 'critical' },
   no_lkg: { type: 'rollback_no_lkg', severity: 'critical' },
   skipped: { type: 'rollback_skipped', severity: 'warning' },
+  // The on-call is already paged by the alert itself; the hold tells them why lastgood stood aside.
+  held: { type: 'rollback_held', severity: 'warning' },
 };
 
 function rollbackData(rollback: RollbackFacts, extra: Record<string, unknown>): Record<string, unknown> {
@@ -168,20 +174,26 @@ function rollbackData(rollback: RollbackFacts, extra: Record<string, unknown>): 
  * lastgood will not race, while the SLO burns. Other skips are someone's deliberate act (their traffic change,
  * a freeze, the kill switch).
  */
-const SKIPS_THAT_PAGE: ReadonlySet<string> = new Set(['DEPLOY_IN_PROGRESS']);
+const SKIPS_THAT_PAGE: ReadonlySet<RollbackErrorCode> = new Set(['DEPLOY_IN_PROGRESS']);
 
-/** The event a rollback's terminal state appends. */
-export function rollbackFinishedEvent(rollback: RollbackFacts, at: Date): LastgoodEvent {
+/** The event a rollback's terminal state appends, with the judgement's evidence when there was one. */
+export function rollbackFinishedEvent(
+  rollback: RollbackFacts,
+  at: Date,
+  evidence: Record<string, unknown> = {},
+): LastgoodEvent {
   const { type, severity } = FINISHED[rollback.state as keyof typeof FINISHED];
   return {
     type,
     severity:
-      rollback.state === 'skipped' && SKIPS_THAT_PAGE.has(rollback.errorCode ?? '') ? 'critical' : severity,
+      rollback.state === 'skipped' && rollback.errorCode !== null && SKIPS_THAT_PAGE.has(rollback.errorCode)
+        ? 'critical'
+        : severity,
     at,
     target: rollback.targetName,
     decisionId: rollback.decisionId,
     actor: SYSTEM_ACTOR,
-    data: rollbackData(rollback, {}),
+    data: rollbackData(rollback, evidence),
   };
 }
 

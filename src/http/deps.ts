@@ -1,9 +1,9 @@
+import type { TokenSource } from '../auth/token-source.ts';
 import type { Clock } from '../clock.ts';
-import type { TargetConfig } from '../config.ts';
-import type { Controls } from '../ingest/intake.ts';
+import type { Controls } from '../domain/controls.ts';
+import type { TargetConfig } from '../domain/target.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
-import type { TokenSource } from './auth.ts';
 
 /** What the HTTP layer needs from the rest of lastgood. `src/app.ts` builds it. */
 export interface HttpDeps {

@@ -1,5 +1,7 @@
+import { STATUS_CODES as HTTP_STATUS_TEXT } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type ErrorCode, isLastgoodError } from '../errors.ts';
+import { ERROR_CODES, type ErrorCode, isLastgoodError } from '../errors.ts';
 import { API_HEADERS } from './security-headers.ts';
 
 /** Fastify's own errors, mapped onto the catalogue so clients see one set of codes. */
@@ -60,7 +62,8 @@ export function installErrorHandling(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send({
       code: 'LASTGOOD_ERR_NOT_FOUND',
-      message: `No route ${request.method} ${request.url.split('?')[0]}`,
+      // The path is not quoted: a client may have put a token in it, and answers are often logged by proxies.
+      message: `No route for ${request.method} at this path`,
     }),
   );
 }
@@ -82,4 +85,44 @@ export function answerFrameworkError(
     return;
   }
   reply.code(500).send({ code: 'LASTGOOD_ERR_INTERNAL', message: 'Internal error; see the server log' });
+}
+
+/** Node's own refusals, by the parser's or server's error code; anything else it refuses is malformed HTTP. */
+const CLIENT_ERROR_CODES: Readonly<Record<string, ErrorCode>> = {
+  HPE_HEADER_OVERFLOW: 'LASTGOOD_ERR_HEADERS_TOO_LARGE',
+  ERR_HTTP_REQUEST_TIMEOUT: 'LASTGOOD_ERR_REQUEST_TIMEOUT',
+};
+
+/**
+ * Fastify's `clientErrorHandler`: what Node's HTTP server refuses before there is a request (oversized headers, a
+ * bad Content-Length, a request that took too long) gets the catalogue's shape and the API headers, and the
+ * connection is closed once the answer is written. Only the error's code is logged: the parser's error carries the
+ * raw bytes received, a token in the URL among them.
+ */
+export function answerClientError(
+  this: FastifyInstance,
+  error: Error & { code?: string },
+  socket: Socket,
+): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code = CLIENT_ERROR_CODES[error.code ?? ''] ?? 'LASTGOOD_ERR_MALFORMED_REQUEST';
+  const { status, summary } = ERROR_CODES[code];
+  this.log.info({ code, nodeCode: error.code }, 'request refused by the HTTP server');
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = JSON.stringify({ code, message: summary });
+  const headers = {
+    ...API_HEADERS,
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(body)),
+    connection: 'close',
+  };
+  const head = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}`)
+    .join('\r\n');
+  socket.end(`HTTP/1.1 ${status} ${HTTP_STATUS_TEXT[status]}\r\n${head}\r\n\r\n${body}`, () =>
+    socket.destroy(),
+  );
 }

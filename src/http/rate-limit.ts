@@ -1,6 +1,6 @@
 import fastifyRateLimit, { normalizeIP } from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { RateBudget, RateLimitBudget } from '../config.ts';
+import type { RateBudget, RateLimitBudget } from '../config/types.ts';
 import { LastgoodError } from '../errors.ts';
 
 /** Counts requests per caller against separate budgets (see `RateLimitBudget`). */

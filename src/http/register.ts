@@ -1,16 +1,12 @@
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
-import { type OperatorToken, type RateLimitBudget, ROLES, type Role } from '../config.ts';
+import type { PushVerifier } from '../auth/pubsub-push.ts';
+import { type OperatorToken, ROLES, type Role } from '../auth/roles.ts';
+import type { TokenSource } from '../auth/token-source.ts';
+import type { RateLimitBudget } from '../config/types.ts';
 import type { SignalSource } from '../domain/types.ts';
 import { isLastgoodError, LastgoodError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import {
-  createOperatorAuth,
-  type Principal,
-  requireRole,
-  type TokenSource,
-  verifyWebhookToken,
-} from './auth.ts';
-import type { PushVerifier } from './pubsub-auth.ts';
+import { createOperatorAuth, type Principal, requireRole, verifyWebhookToken } from './auth.ts';
 import { clientKey, type RateLimits } from './rate-limit.ts';
 import type { BoundRoute, RouteAuth } from './route.ts';
 import { parseInput } from './route.ts';
@@ -52,6 +48,19 @@ export function installJsonBodyParser(app: FastifyInstance): void {
 }
 
 /**
+ * The URL a request is logged with. A refused request's path may hold anything a client put there, a token
+ * included, so it is logged as its route's pattern (`/rollback/status/:id`), and a path no route matched not at all.
+ * The query keeps its names with credentials redacted (`redactUrl`, in the logger's serializer).
+ */
+function loggedUrl(request: FastifyRequest, reply: FastifyReply): string {
+  if (reply.statusCode < 400) return request.url;
+  const queryAt = request.url.indexOf('?');
+  const query = queryAt === -1 ? '' : request.url.slice(queryAt);
+  const pattern = request.is404 ? undefined : request.routeOptions.url;
+  return pattern === undefined ? `(no route)${query}` : `${pattern}${query}`;
+}
+
+/**
  * Fastify's request logging with one line per request instead of two: the request (method, URL with credentials
  * redacted, address), its status and its time, once it is answered. The second line cost as much as the first, and
  * on the intake path logging was among the larger costs per alert.
@@ -65,7 +74,8 @@ export class OneLineRequestLog extends LogController {
     reply: FastifyReply,
   ): void {
     if (this.isLogDisabled(request)) return;
-    const line = { req: request, res: reply, responseTime: reply.elapsedTime };
+    const req = { method: request.method, url: loggedUrl(request, reply), ip: request.ip };
+    const line = { req, res: reply, responseTime: reply.elapsedTime };
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
     else reply.log.info(line, 'request completed');
   }

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import type { Role } from '../config.ts';
-import { LastgoodError } from '../errors.ts';
+import type { Role } from '../auth/roles.ts';
+import { validationError } from '../errors.ts';
 import type { Principal } from './auth.ts';
 
 /**
@@ -69,10 +69,5 @@ export function bindRoute<S extends RouteSpec>(
 export function parseInput<T extends z.ZodType>(schema: T, value: unknown, where: string): z.output<T> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
-  throw new LastgoodError('LASTGOOD_ERR_VALIDATION', `Invalid ${where}`, {
-    details: parsed.error.issues.map((issue) => ({
-      path: [where, ...issue.path.map(String)].join('.'),
-      message: issue.message,
-    })),
-  });
+  throw validationError(`Invalid ${where}`, parsed.error.issues, [where]);
 }

@@ -1,13 +1,8 @@
 import { z } from 'zod';
+import type { RollbackRecord, TimelineEvent } from '../domain/rollback.ts';
 import { REASONS, ROLLBACK_STATES } from '../domain/types.ts';
 import { ERROR_CODES } from '../errors.ts';
-import type {
-  AlertRecord,
-  DecisionRecord,
-  RollbackRecord,
-  StatusView,
-  TimelineEvent,
-} from '../store/store.ts';
+import type { AlertRecord, DecisionRecord, StatusView } from '../store/store.ts';
 
 /** Every error response: a stable code, a message for people, and structured details where they help. */
 export const errorSchema = z

@@ -1,6 +1,7 @@
 import { z } from 'zod';
+import { parseLookbackMs } from '../domain/evidence.ts';
 import type { Signal, SignalSource } from '../domain/types.ts';
-import { LastgoodError } from '../errors.ts';
+import { validationError } from '../errors.ts';
 
 const SHORT = 512;
 const LONG = 16_384;
@@ -12,11 +13,46 @@ const labels = z
 /** Cloud Monitoring sends numbers as strings in some fields and as numbers in others; accept both. */
 const numberLike = z.union([z.number(), z.string().max(64)]);
 
+/**
+ * A plain decimal number, as Cloud Monitoring writes `observed_value` ("18.200", "1.5e-3"). `Number()` would also
+ * read "0x10", "0b10010", " 1e3 " and "+18", none of which Google sends: such a value is no usable value
+ * (`MISSING_VALUE`, never acted on) rather than a guess. Not a 400: a value-less condition's text must not lose the
+ * alert.
+ */
+export const DECIMAL_NUMBER = /^-?\d+(\.\d+)?([eE][-+]?\d+)?$/;
+
+/** The latest second a JavaScript Date can hold: later times are invalid dates, and every check on them passes. */
+export const MAX_EPOCH_SECONDS = 8_640_000_000_000;
+
+const EPOCH_EXPECTED = `expected whole epoch seconds from 0 to ${MAX_EPOCH_SECONDS} (the range of a date)`;
+
+/** Epoch seconds, as a whole number or its digits, within the range of a Date. */
+const epochSecondsField = z.union(
+  [
+    z
+      .number(EPOCH_EXPECTED)
+      .int(EPOCH_EXPECTED)
+      .min(0, EPOCH_EXPECTED)
+      .max(MAX_EPOCH_SECONDS, EPOCH_EXPECTED),
+    z
+      .string()
+      .regex(/^\d{1,13}$/, EPOCH_EXPECTED)
+      .refine((text) => Number(text) <= MAX_EPOCH_SECONDS, EPOCH_EXPECTED),
+  ],
+  { error: EPOCH_EXPECTED },
+);
+
 const conditionThreshold = z.looseObject({
   filter: z.string().max(LONG).optional(),
   duration: z.string().max(32).optional(),
   thresholdValue: z.number().optional(),
   comparison: z.string().max(64).optional(),
+});
+
+/** An MQL or PromQL condition: of its fields lastgood reads only how long it had to hold. */
+const queryCondition = z.looseObject({
+  query: z.string().max(LONG).optional(),
+  duration: z.string().max(32).optional(),
 });
 
 /** The `incident` object of a Cloud Monitoring webhook notification, schema version 1.2. */
@@ -33,8 +69,8 @@ export const incidentSchema = z.looseObject({
   scoping_project_number: numberLike.optional(),
   url: z.string().max(LONG).optional(),
   severity: z.string().max(64).optional(),
-  started_at: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,12}$/)]),
-  ended_at: z.union([z.number().int().nonnegative(), z.string().regex(/^\d{1,12}$/), z.null()]).optional(),
+  started_at: epochSecondsField,
+  ended_at: epochSecondsField.nullable().optional(),
   state: z
     .string()
     .transform((value) => value.toLowerCase())
@@ -55,6 +91,8 @@ export const incidentSchema = z.looseObject({
       name: z.string().max(LONG).optional(),
       displayName: z.string().max(LONG).optional(),
       conditionThreshold: conditionThreshold.optional(),
+      conditionMonitoringQueryLanguage: queryCondition.optional(),
+      conditionPrometheusQueryLanguage: queryCondition.optional(),
     })
     .nullable()
     .optional(),
@@ -64,9 +102,24 @@ export const incidentSchema = z.looseObject({
     .optional(),
 });
 
-/** A Cloud Monitoring webhook notification: schema version 1.x, or "test" from the console's test button. */
+/**
+ * Schema versions before 1.2 carry no labels or resource, so their alerts can never be routed to a target. Google
+ * sends 1.1 when it cannot render 1.2 (and says why in an `errors` field): refused with its own code, rather than
+ * accepted and silently stored as UNKNOWN_TARGET.
+ */
+const UNROUTABLE_VERSION = /^1\.[01]$/;
+
+/** A Cloud Monitoring webhook notification: schema version 1.2 (or a later 1.x), or "test" from the test button. */
 export const cloudMonitoringPayloadSchema = z.looseObject({
-  version: z.string().regex(/^(1\.\d+|test)$/, 'expected schema version 1.2 (or "test")'),
+  version: z
+    .string()
+    .regex(/^(1\.\d+|test)$/, 'expected schema version 1.2 (or "test")')
+    .refine((version) => !UNROUTABLE_VERSION.test(version), {
+      error: (issue) =>
+        `schema version ${String(issue.input)} is not supported: it has no labels to route by. Cloud Monitoring ` +
+        "falls back to it when it cannot render 1.2 (see the notification's `errors`); fix that, or the channel's version",
+      params: { code: 'LASTGOOD_ERR_UNSUPPORTED_SCHEMA' },
+    }),
   incident: incidentSchema,
 });
 
@@ -80,8 +133,8 @@ export interface ParsedAlert {
 }
 
 function toNumber(value: number | string | null | undefined): number | null {
-  if (value === null || value === undefined || value === '') return null;
-  const parsed = typeof value === 'number' ? value : Number(value);
+  if (value === null || value === undefined) return null;
+  const parsed = typeof value === 'number' ? value : DECIMAL_NUMBER.test(value) ? Number(value) : Number.NaN;
   return Number.isFinite(parsed) ? parsed : null;
 }
 
@@ -101,7 +154,13 @@ export function signalFromCloudMonitoring(
   source: SignalSource,
 ): ParsedAlert {
   const incident = payload.incident;
-  const threshold = incident.condition?.conditionThreshold;
+  const condition = incident.condition;
+  const threshold = condition?.conditionThreshold;
+  // One condition kind is set; the same burn held as long must score the same whichever kind it is.
+  const heldFor =
+    threshold?.duration ??
+    condition?.conditionMonitoringQueryLanguage?.duration ??
+    condition?.conditionPrometheusQueryLanguage?.duration;
   const signal: Signal = {
     source,
     // Stored as UTF-8, a lone surrogate becomes U+FFFD; the id (and the dedupe key made from it) must be the one
@@ -113,11 +172,14 @@ export function signalFromCloudMonitoring(
     conditionName: incident.condition_name ?? incident.condition?.displayName ?? '',
     observedValue: toNumber(incident.observed_value),
     thresholdValue: toNumber(incident.threshold_value) ?? threshold?.thresholdValue ?? null,
-    conditionDurationMs: durationMs(threshold?.duration),
+    conditionDurationMs: durationMs(heldFor),
+    lookbackMs: parseLookbackMs(threshold?.filter),
     startedAt: epochSeconds(incident.started_at),
     endedAt:
       incident.ended_at === null || incident.ended_at === undefined ? null : epochSeconds(incident.ended_at),
-    targetLabel: incident.policy_user_labels?.lastgood_target ?? null,
+    // The policy's label first (Terraform sets it), then the resource's own (a load balancer, a GKE workload).
+    targetLabel:
+      incident.policy_user_labels?.lastgood_target ?? incident.metadata?.user_labels?.lastgood_target ?? null,
     serviceName: incident.resource?.labels?.service_name ?? null,
     summary: incident.summary ?? '',
     url: incident.url ?? null,
@@ -130,13 +192,7 @@ export function signalFromCloudMonitoring(
 export function parseCloudMonitoring(body: unknown, source: SignalSource = 'cloud-monitoring'): ParsedAlert {
   const parsed = cloudMonitoringPayloadSchema.safeParse(body);
   if (!parsed.success) {
-    throw new LastgoodError(
-      'LASTGOOD_ERR_VALIDATION',
-      'The body is not a Cloud Monitoring notification (v1.2)',
-      {
-        details: parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
-      },
-    );
+    throw validationError('The body is not a Cloud Monitoring notification (v1.2)', parsed.error.issues);
   }
   return signalFromCloudMonitoring(parsed.data, source);
 }

@@ -1,33 +1,11 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig } from '../config.ts';
+import { type Controls, effectiveControls } from '../domain/controls.ts';
 import { decide, decideManual, historyWindowMs } from '../domain/decide.ts';
 import { routeSignal } from '../domain/routing.ts';
-import type { Policy, Signal } from '../domain/types.ts';
-import type { DecisionOutcome, Store, StoredControls } from '../store/store.ts';
+import type { TargetConfig } from '../domain/target.ts';
+import type { Signal } from '../domain/types.ts';
+import type { DecisionOutcome, Store } from '../store/store.ts';
 import type { ParsedAlert } from './cloud-monitoring.ts';
-
-/**
- * The global kill switch's default (`LASTGOOD_ENABLED`), for when nobody has set it over the API; read at every
- * decision so that flipping it takes effect at once.
- */
-export interface Controls {
-  enabled(): boolean;
-}
-
-/**
- * The kill switch and mode in force: what a person set at run time (`PUT /v1/kill-switch`,
- * `PUT /v1/targets/:name/mode`), else `LASTGOOD_ENABLED` and the policy file.
- */
-export function effectiveControls<P extends Policy | null>(
-  stored: StoredControls,
-  defaults: Controls,
-  policy: P,
-): { enabled: boolean; policy: P } {
-  return {
-    enabled: stored.enabled?.value ?? defaults.enabled(),
-    policy: (stored.mode === null || policy === null ? policy : { ...policy, mode: stored.mode.value }) as P,
-  };
-}
 
 export interface IntakeDeps {
   store: Store;
@@ -50,12 +28,41 @@ export function targetFor(signal: Signal, targets: ReadonlyMap<string, TargetCon
 }
 
 /**
- * Stores an alert and decides on it in one transaction: ingest -> decide -> store. Returns before anything
- * touches Google; a rollback decision leaves a queued job for the worker.
+ * A redelivery of an incident's alert that lastgood held is judged again, with fresh evidence, once the hold is this
+ * old: webhook retries and Pub/Sub redeliveries come within seconds, a renotification of the open incident
+ * (`renotify_interval`) minutes later.
  */
-export function intakeAlert(
+export const REJUDGE_HELD_AFTER_MS = 60_000;
+/** Bounds the walk along an incident's chain of re-judged holds (one link per re-judgement). */
+const MAX_REJUDGEMENTS = 100;
+
+function heldLongEnough(outcome: DecisionOutcome, now: Date): boolean {
+  const finishedAt = outcome.rollback?.state === 'held' ? outcome.rollback.finishedAt : null;
+  return finishedAt !== null && now.getTime() - finishedAt.getTime() >= REJUDGE_HELD_AFTER_MS;
+}
+
+/**
+ * Stores an alert and decides on it in one transaction: ingest -> decide -> store. Returns before anything
+ * touches Google; a rollback decision leaves a queued job for the worker. A redelivery is a duplicate, unless the
+ * decision it repeats was held a while ago: then it is stored under a key naming that hold, and decided afresh.
+ */
+export async function intakeAlert(
   deps: IntakeDeps,
   parsed: ParsedAlert,
+  rawBody: string,
+): Promise<DecisionOutcome> {
+  let outcome = await recordAlert(deps, parsed, parsed.dedupeKey, rawBody);
+  for (let links = 0; outcome.duplicate && links < MAX_REJUDGEMENTS; links++) {
+    if (!heldLongEnough(outcome, deps.clock.now())) break;
+    outcome = await recordAlert(deps, parsed, `${parsed.dedupeKey}:after:${outcome.decision.id}`, rawBody);
+  }
+  return outcome;
+}
+
+function recordAlert(
+  deps: IntakeDeps,
+  parsed: ParsedAlert,
+  dedupeKey: string,
   rawBody: string,
 ): Promise<DecisionOutcome> {
   const now = deps.clock.now();
@@ -64,7 +71,7 @@ export function intakeAlert(
   return deps.store.recordDecision({
     alert: {
       source: parsed.signal.source,
-      dedupeKey: parsed.dedupeKey,
+      dedupeKey,
       receivedAt: now,
       targetName: target?.name ?? null,
       signal: parsed.signal,

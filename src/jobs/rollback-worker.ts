@@ -1,18 +1,16 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig, TargetKind } from '../config.ts';
-import { isLastgoodError } from '../errors.ts';
-import { type Controls, effectiveControls } from '../ingest/intake.ts';
+import { type Controls, effectiveControls } from '../domain/controls.ts';
+import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
+import type { TargetConfig } from '../domain/target.ts';
+import type { TargetKind } from '../domain/types.ts';
+import { rollbackErrorCodeOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { newId } from '../store/ids.ts';
-import type { JobRecord, RollbackOutcome, Store } from '../store/store.ts';
-import {
-  type ExecutionContext,
-  LeaseLostError,
-  outcomeWithoutChange,
-  type RollbackExecutor,
-} from '../targets/executor.ts';
+import type { JobRecord, Store } from '../store/store.ts';
+import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from '../targets/executor.ts';
 import { WorkerLoop } from '../worker-loop.ts';
+import { readCorrelatedIncidents } from './correlated-incidents.ts';
 
 const INCIDENT_LOOKBACK_MS = 7 * 24 * 3_600_000;
 
@@ -127,6 +125,7 @@ export class RollbackWorker {
             ...(outcome.errorCode === null
               ? {}
               : { errorCode: outcome.errorCode, error: outcome.errorMessage }),
+            ...(outcome.judgement === undefined ? {} : { judgement: outcome.judgement }),
           },
         },
         // A target gone from the configuration never succeeds (its job is skipped), so no window is needed.
@@ -190,10 +189,19 @@ export class RollbackWorker {
       const at = clock.now();
       return { at, step, detail, id: newId('evt', at.getTime()) };
     };
+    const signalOfAlert = status.decision.reason === 'MANUAL' ? null : (status.alert?.signal ?? null);
     const context: ExecutionContext = {
       decisionId: job.decisionId,
       target,
       requestedRevision: status.decision.requestedRevision,
+      incident:
+        signalOfAlert === null
+          ? null
+          : {
+              startedAt: signalOfAlert.startedAt,
+              lookbackMs: signalOfAlert.lookbackMs ?? null,
+              conditionDurationMs: signalOfAlert.conditionDurationMs,
+            },
       previous: {
         fromRevision: status.rollback?.fromRevision ?? null,
         toRevision: status.rollback?.toRevision ?? null,
@@ -216,25 +224,23 @@ export class RollbackWorker {
         store.trafficHistory(target.name, new Date(clock.now().getTime() - INCIDENT_LOOKBACK_MS)),
       incidents: () =>
         store.incidentWindows(target.name, new Date(clock.now().getTime() - INCIDENT_LOOKBACK_MS)),
+      correlatedIncidents: (around, windowMs) =>
+        readCorrelatedIncidents(store, target.name, around, windowMs, clock.now()),
       observeTraffic: (observation) => store.recordTrafficObservation(target.name, observation),
     };
     try {
       return await executor.execute(context);
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
-      const known = context.previous;
-      if (isLastgoodError(error) && error.code === 'LASTGOOD_ERR_GOOGLE_API') {
-        return outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', error.message, known);
+      const code = rollbackErrorCodeOf(error);
+      if (code === 'INTERNAL') {
+        this.#options.logger.error({ err: error, decisionId: job.decisionId }, 'rollback executor failed');
       }
-      if (isLastgoodError(error) && error.code === 'LASTGOOD_ERR_REVISION_UNUSABLE') {
-        return outcomeWithoutChange('failed', 'REVISION_UNUSABLE', error.message, known);
-      }
-      this.#options.logger.error({ err: error, decisionId: job.decisionId }, 'rollback executor failed');
       return outcomeWithoutChange(
         'failed',
-        'INTERNAL',
+        code,
         error instanceof Error ? error.message : String(error),
-        known,
+        context.previous,
       );
     }
   }

@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.ts';
-import type { NotifyConfig } from '../config.ts';
+import type { NotifyConfig } from '../config/types.ts';
 import type { NotificationChannel } from './channel.ts';
 import { pagerDutyChannel } from './pagerduty.ts';
 import { slackChannel } from './slack.ts';

@@ -1,6 +1,6 @@
 import type { Clock } from '../clock.ts';
-import type { TargetConfig } from '../config.ts';
 import { type Backoff, exponentialBackoff } from '../domain/backoff.ts';
+import type { TargetConfig } from '../domain/target.ts';
 import type { Logger } from '../logger.ts';
 import type { NotificationOutcome, OutboxItem, Store } from '../store/store.ts';
 import { WorkerLoop } from '../worker-loop.ts';

@@ -32,6 +32,8 @@ function headline(event: RecordedEvent): string {
       return 'rollback impossible: no last known good release';
     case 'rollback_skipped':
       return `rollback skipped (${String(data.errorCode)})`;
+    case 'rollback_held':
+      return `held back (${String(data.errorCode)}): the evidence does not blame the newest change`;
     case 'rollback_healed':
       return 'healed after the rollback';
     case 'rollback_not_healed':
@@ -56,6 +58,9 @@ function nextStep(event: RecordedEvent): string | null {
     return `lastgood will not roll ${event.target} back again on its own. Roll back by hand if needed, then POST /v1/targets/${event.target}/resume.`;
   }
   if (event.type === 'rollback_no_lkg') return 'Deploy a fix forward, or roll back to a revision you name.';
+  if (event.type === 'rollback_held') {
+    return `Look for the shared cause. lastgood judges the incident again at its next alert; to roll back anyway: npx lastgood rollback ${event.target}.`;
+  }
   return null;
 }
 

@@ -1,3 +1,4 @@
+import type { ControlSetting, StoredControls } from '../domain/controls.ts';
 import type { Mode, TargetBlock } from '../domain/types.ts';
 import { appendEvents } from './audit.ts';
 import type { Row, SqlDriver } from './driver.ts';
@@ -11,7 +12,7 @@ import {
   TARGET_BLOCKING_ROLLBACKS,
   UPSERT_SETTING,
 } from './sql/controls.ts';
-import type { ControlChange, ControlOverview, ControlSetting, StoredControls } from './store.ts';
+import type { ControlChange, ControlOverview } from './store.ts';
 import { appendTimeline } from './timeline.ts';
 
 const KILL_SWITCH_KEY = 'kill_switch';

@@ -1,3 +1,5 @@
+import type { StoredControls } from '../domain/controls.ts';
+import type { RollbackRecord, TimelineEvent } from '../domain/rollback.ts';
 import { isActiveRollback, type RollbackState, type TargetHistory } from '../domain/types.ts';
 import { decisionEvent, type LastgoodEvent } from '../events/event.ts';
 import { appendEvents } from './audit.ts';
@@ -7,15 +9,7 @@ import { newId } from './ids.ts';
 import { first, ms, str, strOrNull, toAlert, toBlock, toDecision, toRollback } from './rows.ts';
 import { alertInsert, decisionInputs, decisionInsert, rollbackInserts } from './sql/decisions.ts';
 import { ALERT_BY_ID, decisionWithRollback, timelineInsert } from './sql/shared.ts';
-import type {
-  AlertRecord,
-  DecisionOutcome,
-  DecisionRecord,
-  DecisionRequest,
-  RollbackRecord,
-  StoredControls,
-  TimelineEvent,
-} from './store.ts';
+import type { AlertRecord, DecisionOutcome, DecisionRecord, DecisionRequest } from './store.ts';
 import { healOnClose } from './verification.ts';
 
 /** What a decision is made from, all read in one query under the target's lock. */

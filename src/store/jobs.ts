@@ -1,3 +1,4 @@
+import type { RollbackOutcome, RollbackProgress, TimelineEvent } from '../domain/rollback.ts';
 import { MUTATION_STEPS, rollbackFinishedEvent, SYSTEM_ACTOR } from '../events/event.ts';
 import { appendEvents } from './audit.ts';
 import type { SqlDriver, SqlValue } from './driver.ts';
@@ -15,7 +16,7 @@ import {
   START_ROLLBACK,
 } from './sql/jobs.ts';
 import { AWAIT_VERIFICATION } from './sql/verification.ts';
-import type { HeldLease, JobRecord, RollbackOutcome, RollbackProgress, TimelineEvent } from './store.ts';
+import type { HeldLease, JobRecord } from './store.ts';
 import { appendTimeline } from './timeline.ts';
 import { closedSince, recordVerification, rollbackFacts } from './verification.ts';
 
@@ -165,7 +166,8 @@ export function completeJob(
     if (outcome.state === 'succeeded') {
       await tx.run(AWAIT_VERIFICATION, [at + verificationWindowMs, job.decisionId]);
     }
-    const events = [rollbackFinishedEvent(await rollbackFacts(tx, job.decisionId), event.at)];
+    const judgement = event.detail.judgement === undefined ? {} : { judgement: event.detail.judgement };
+    const events = [rollbackFinishedEvent(await rollbackFacts(tx, job.decisionId), event.at, judgement)];
     const closed = outcome.state === 'succeeded' ? await closedSince(tx, job.decisionId) : null;
     if (closed !== null) {
       events.push(...(await recordVerification(tx, job.decisionId, 'healed', event.at, closed)));

@@ -1,16 +1,10 @@
 // Row mappers: the columns the SQL in `sql/` selects, as the records the `Store` port answers.
 import type { AuditRow } from '../audit/chain.ts';
+import type { RollbackErrorCode, RollbackRecord, Verification } from '../domain/rollback.ts';
 import type { Action, Mode, Reason, RollbackState, Signal, TargetBlock } from '../domain/types.ts';
 import type { EventType, RecordedEvent, Severity } from '../events/event.ts';
 import type { Row, SqlDriver, SqlValue } from './driver.ts';
-import type {
-  AlertRecord,
-  DecisionRecord,
-  NotificationState,
-  OutboxItem,
-  RollbackRecord,
-  Verification,
-} from './store.ts';
+import type { AlertRecord, DecisionRecord, NotificationState, OutboxItem } from './store.ts';
 
 /** A stored epoch-milliseconds column as a Date. */
 export function ms(value: unknown): Date {
@@ -92,7 +86,7 @@ export function toRollback(row: Row): RollbackRecord | null {
     fromRevision: strOrNull(row.r_from_revision),
     toRevision: strOrNull(row.r_to_revision),
     lkgRule: strOrNull(row.r_lkg_rule),
-    errorCode: strOrNull(row.r_error_code),
+    errorCode: strOrNull(row.r_error_code) as RollbackErrorCode | null,
     errorMessage: strOrNull(row.r_error_message),
     createdAt: ms(row.r_created_at),
     updatedAt: ms(row.r_updated_at),

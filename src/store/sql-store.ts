@@ -1,5 +1,7 @@
 import type { AuditRow, ChainHead } from '../audit/chain.ts';
+import type { StoredControls } from '../domain/controls.ts';
 import type { IncidentWindow, TrafficObservation } from '../domain/last-known-good.ts';
+import type { RollbackOutcome, RollbackProgress, TimelineEvent } from '../domain/rollback.ts';
 import type { LastgoodEvent, RecordedEvent } from '../events/event.ts';
 import * as audit from './audit.ts';
 import * as controlSettings from './controls.ts';
@@ -24,12 +26,8 @@ import type {
   OutboxItem,
   RecentItem,
   RecentQuery,
-  RollbackOutcome,
-  RollbackProgress,
   StatusView,
   Store,
-  StoredControls,
-  TimelineEvent,
 } from './store.ts';
 import * as traffic from './traffic.ts';
 import * as verification from './verification.ts';

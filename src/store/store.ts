@@ -1,12 +1,13 @@
 import type { AuditRow, ChainHead } from '../audit/chain.ts';
+import type { ControlSetting, StoredControls } from '../domain/controls.ts';
 import type { IncidentWindow, TrafficObservation } from '../domain/last-known-good.ts';
+import type { RollbackOutcome, RollbackProgress, RollbackRecord, TimelineEvent } from '../domain/rollback.ts';
 import type {
   Action,
   Decision,
   Factor,
   Mode,
   Reason,
-  RollbackState,
   Signal,
   SignalSource,
   TargetBlock,
@@ -46,41 +47,6 @@ export interface DecisionRecord {
   decidedAt: Date;
 }
 
-export interface RollbackRecord {
-  decisionId: string;
-  targetName: string;
-  state: RollbackState;
-  fromRevision: string | null;
-  toRevision: string | null;
-  lkgRule: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-  createdAt: Date;
-  updatedAt: Date;
-  finishedAt: Date | null;
-  /**
-   * Whether the rollback healed the service: `pending` from its success until the incident closes (`healed`) or
-   * `verifyBy` passes without that (`not_healed`); null for a rollback that did not succeed.
-   */
-  verification: Verification | null;
-  verifyBy: Date | null;
-  verifiedAt: Date | null;
-}
-
-export type Verification = 'pending' | 'healed' | 'not_healed';
-
-/** One step of a decision's story, shown by the status API. */
-export interface TimelineEvent {
-  at: Date;
-  step: string;
-  detail: Record<string, unknown>;
-  /**
-   * A time-ordered id (`newId('evt')`) fixing the step's place in the timeline. Given by a writer whose steps may
-   * commit out of order (concurrent transactions on PostgreSQL); otherwise made when the step is written.
-   */
-  id?: string;
-}
-
 /** What the engine decided, plus what only the caller knows (mode in force, who asked for a manual rollback). */
 export interface DecisionDraft extends Decision {
   mode: Mode | null;
@@ -101,23 +67,6 @@ export interface DecisionRequest {
   now: Date;
   /** Given the target's history and the controls people set at run time, both read in the same transaction. */
   decide: (history: TargetHistory, controls: StoredControls) => DecisionDraft;
-}
-
-/** A kill switch or mode a person set at run time, with who and why. */
-export interface ControlSetting<T> {
-  value: T;
-  reason: string;
-  changedBy: string;
-  changedAt: Date;
-}
-
-/**
- * The kill switch and a target's mode as set over the API; null where nobody set one (or it was handed back), so
- * `LASTGOOD_ENABLED` and the policy file's mode apply.
- */
-export interface StoredControls {
-  enabled: ControlSetting<boolean> | null;
-  mode: ControlSetting<Mode> | null;
 }
 
 /** Every run-time control, and the targets waiting for a person, for `GET /v1/kill-switch`. */
@@ -196,19 +145,6 @@ export interface HeldLease {
   now: Date;
   leaseMs: number;
 }
-
-/** How a rollback ended. `state` is terminal. */
-export interface RollbackOutcome {
-  state: 'succeeded' | 'failed' | 'no_lkg' | 'skipped';
-  fromRevision: string | null;
-  toRevision: string | null;
-  lkgRule: string | null;
-  errorCode: string | null;
-  errorMessage: string | null;
-}
-
-/** What is known of a rollback while it runs; only the fields given are changed. */
-export type RollbackProgress = Partial<Pick<RollbackRecord, 'fromRevision' | 'toRevision' | 'lkgRule'>>;
 
 /** Where a notification stands: waiting (perhaps leased to a sender), delivered everywhere, or given up. */
 export type NotificationState = 'pending' | 'delivered' | 'dead';

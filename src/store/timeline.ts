@@ -1,6 +1,6 @@
+import type { TimelineEvent } from '../domain/rollback.ts';
 import type { SqlDriver } from './driver.ts';
 import { timelineInsert } from './sql/shared.ts';
-import type { TimelineEvent } from './store.ts';
 
 /** Appends steps, in order, to a decision's timeline. */
 export async function appendTimeline(

@@ -1,14 +1,10 @@
 import type { v1 } from '@google-cloud/deploy';
 import type { google } from '@google-cloud/deploy/build/protos/protos.js';
-import type { CloudDeployTargetConfig, TargetConfig } from '../config.ts';
+import { planRelease, type ReleasePlan, type RolloutInfo, releaseSucceeded } from '../domain/release-plan.ts';
+import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
+import type { CloudDeployTargetConfig, TargetConfig } from '../domain/target.ts';
 import { LastgoodError } from '../errors.ts';
-import type { RollbackOutcome } from '../store/store.ts';
-import {
-  type ExecutionContext,
-  LeaseLostError,
-  outcomeWithoutChange,
-  type RollbackExecutor,
-} from './executor.ts';
+import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
   type CallBudget,
   callGoogleRecorded,
@@ -54,8 +50,6 @@ const ROLLOUT_STATES = [
   'HALTED',
 ] as const;
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'HALTED', 'CANCELLED', 'APPROVAL_REJECTED']);
-/** A rollout in these states is deploying, or about to, and would land over a rollback started now. */
-const DEPLOYING = new Set(['PENDING', 'IN_PROGRESS']);
 
 function rolloutState(rollout: Rollout): string {
   const state = rollout.state;
@@ -92,12 +86,21 @@ export function rolloutIdFor(decisionId: string): string {
   return id.slice(0, 63).replace(/-+$/, '');
 }
 
-interface DeployPlan {
-  fromRelease: string;
-  toRelease: string;
-  rule: string;
-  /** The rollout deployed on the target: the rollback is refused if a newer deploy lands first. */
-  rolloutToRollBack: string;
+function rolloutInfo(rollout: Rollout): RolloutInfo {
+  return {
+    name: rollout.name ?? '',
+    release: releaseOf(rollout),
+    state: rolloutState(rollout),
+    rolledBack: (rollout.rolledBackByRollouts ?? []).length > 0,
+  };
+}
+
+function releaseUnusable(target: CloudDeployTargetConfig, release: string): LastgoodError {
+  return new LastgoodError(
+    'LASTGOOD_ERR_REVISION_UNUSABLE',
+    `Release ${release} never rolled out successfully to target ${target.target}`,
+    { details: { release, problem: 'never_succeeded_on_target' } },
+  );
 }
 
 /**
@@ -123,7 +126,10 @@ export class CloudDeployExecutor implements RollbackExecutor {
   }
 
   /** Every rollout to the target, newest first. */
-  async #rolloutsOnTarget(context: RollbackJob | null, target: CloudDeployTargetConfig): Promise<Rollout[]> {
+  async #rolloutsOnTarget(
+    context: RollbackJob | null,
+    target: CloudDeployTargetConfig,
+  ): Promise<RolloutInfo[]> {
     const [releases] = await this.#call(context, 'ListReleases', (options) =>
       this.#client.listReleases({ parent: pipelineName(target) }, options),
     );
@@ -135,20 +141,16 @@ export class CloudDeployExecutor implements RollbackExecutor {
         return rollouts.filter((rollout) => rollout.targetId === target.target);
       }),
     );
-    return perRelease.flat().sort((a, b) => createdMs(b) - createdMs(a));
+    return perRelease
+      .flat()
+      .sort((a, b) => createdMs(b) - createdMs(a))
+      .map(rolloutInfo);
   }
 
   async checkRequestedRevision(target: TargetConfig, release: string): Promise<void> {
     if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
-    const succeededHere = (await this.#rolloutsOnTarget(null, target)).some(
-      (rollout) => releaseOf(rollout) === release && rolloutState(rollout) === 'SUCCEEDED',
-    );
-    if (!succeededHere) {
-      throw new LastgoodError(
-        'LASTGOOD_ERR_REVISION_UNUSABLE',
-        `Release ${release} never rolled out successfully to target ${target.target}`,
-        { details: { release, problem: 'never_succeeded_on_target' } },
-      );
+    if (!releaseSucceeded(await this.#rolloutsOnTarget(null, target), release)) {
+      throw releaseUnusable(target, release);
     }
   }
 
@@ -257,74 +259,54 @@ export class CloudDeployExecutor implements RollbackExecutor {
     }
   }
 
-  /**
-   * Cloud Deploy's own default, as `gcloud deploy targets rollback` computes it: the current release is that of
-   * the newest SUCCEEDED rollout (a newer FAILED one never replaced it), and the last known good is the newest
-   * other release that succeeded before it.
-   */
+  /** Plans the rollback by the domain's release rule, recording the choice (or why there is none). */
   async #plan(
     context: RollbackJob,
     target: CloudDeployTargetConfig,
-  ): Promise<DeployPlan | { outcome: RollbackOutcome }> {
-    const rollouts = await this.#rolloutsOnTarget(context, target);
-    // A deploy under way lands after (or fights) a rollback started now; a person must decide which one wins.
-    const deploying = rollouts.find((rollout) => DEPLOYING.has(rolloutState(rollout)));
-    if (deploying) {
-      const state = rolloutState(deploying);
-      await context.progress('deploy_in_progress', { rollout: deploying.name, state });
-      return {
-        outcome: outcomeWithoutChange(
-          'skipped',
-          'DEPLOY_IN_PROGRESS',
-          `Rollout ${lastSegment(deploying.name)} of release ${releaseOf(deploying)} is ${state} on target ` +
-            `${target.target}; lastgood does not race a deploy`,
-        ),
-      };
-    }
-    const current = rollouts.find((rollout) => rolloutState(rollout) === 'SUCCEEDED');
-    if (current === undefined) {
-      const why = `nothing rolled out successfully to ${target.target}`;
-      await context.progress('no_lkg', { explanation: why });
-      return { outcome: outcomeWithoutChange('no_lkg', 'NO_LKG', `Target ${target.target}: ${why}`) };
-    }
-    const fromRelease = releaseOf(current);
-    let toRelease: string | null = null;
-    let rule = 'previous_succeeded';
-    let explanation = '';
-    if (context.requestedRevision !== null) {
-      await this.checkRequestedRevision(context.target, context.requestedRevision);
-      toRelease = context.requestedRevision;
-      rule = 'requested';
-      explanation = 'named in the manual request';
-    } else {
-      // A release once rolled back off this target is known bad, though its rollout succeeded: after lastgood's
-      // own rollback, the next step back must go past it, not return to it.
-      const rolledBack = new Set(
-        rollouts.filter((rollout) => (rollout.rolledBackByRollouts ?? []).length > 0).map(releaseOf),
-      );
-      const previousGood = rollouts.find(
-        (rollout) =>
-          releaseOf(rollout) !== fromRelease &&
-          rolloutState(rollout) === 'SUCCEEDED' &&
-          !rolledBack.has(releaseOf(rollout)),
-      );
-      if (previousGood) {
-        toRelease = releaseOf(previousGood);
-        explanation = `last release to roll out successfully to ${target.target} before ${fromRelease}`;
-      }
-    }
-    if (toRelease === null) {
-      const why = `no release rolled out successfully to ${target.target} before ${fromRelease}`;
-      await context.progress('no_lkg', { explanation: why, current: fromRelease });
-      return { outcome: outcomeWithoutChange('no_lkg', 'NO_LKG', why, { fromRevision: fromRelease }) };
-    }
-    const plan = { fromRelease, toRelease, rule, rolloutToRollBack: current.name ?? '' };
-    await context.progress(
-      'lkg_selected',
-      { release: toRelease, rule, explanation, rolloutToRollBack: lastSegment(plan.rolloutToRollBack) },
-      { fromRevision: fromRelease, toRevision: toRelease, lkgRule: rule },
+  ): Promise<Extract<ReleasePlan, { kind: 'rollback' }> | { outcome: RollbackOutcome }> {
+    const plan = planRelease(
+      await this.#rolloutsOnTarget(context, target),
+      target.target,
+      context.requestedRevision,
     );
-    return plan;
+    switch (plan.kind) {
+      case 'deploy_in_progress': {
+        const { rollout } = plan;
+        await context.progress('deploy_in_progress', { rollout: rollout.name, state: rollout.state });
+        return {
+          outcome: outcomeWithoutChange(
+            'skipped',
+            'DEPLOY_IN_PROGRESS',
+            `Rollout ${lastSegment(rollout.name)} of release ${rollout.release} is ${rollout.state} on target ` +
+              `${target.target}; lastgood does not race a deploy`,
+          ),
+        };
+      }
+      case 'nothing_deployed': {
+        const why = `nothing rolled out successfully to ${target.target}`;
+        await context.progress('no_lkg', { explanation: why });
+        return { outcome: outcomeWithoutChange('no_lkg', 'NO_LKG', `Target ${target.target}: ${why}`) };
+      }
+      case 'requested_unusable':
+        throw releaseUnusable(target, plan.release);
+      case 'no_lkg': {
+        const why = `no release rolled out successfully to ${target.target} before ${plan.fromRelease}`;
+        await context.progress('no_lkg', { explanation: why, current: plan.fromRelease });
+        return { outcome: outcomeWithoutChange('no_lkg', 'NO_LKG', why, { fromRevision: plan.fromRelease }) };
+      }
+      case 'rollback':
+        await context.progress(
+          'lkg_selected',
+          {
+            release: plan.toRelease,
+            rule: plan.rule,
+            explanation: plan.explanation,
+            rolloutToRollBack: lastSegment(plan.rolloutToRollBack),
+          },
+          { fromRevision: plan.fromRelease, toRevision: plan.toRelease, lkgRule: plan.rule },
+        );
+        return plan;
+    }
   }
 
   /**

@@ -1,19 +1,24 @@
 import type { google } from '@google-cloud/run/build/protos/protos.js';
-import type { CloudRunTargetConfig, TargetConfig } from '../config.ts';
+import { type IncidentEvidence, type SuspectSelection, selectSuspect } from '../domain/evidence.ts';
+import type { Judgement } from '../domain/judgement-policy.ts';
 import {
   findLastKnownGood,
   type IncidentWindow,
   type RevisionInfo,
   type TrafficObservation,
 } from '../domain/last-known-good.ts';
+import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
+import type { CloudRunTargetConfig, TargetConfig } from '../domain/target.ts';
 import { LastgoodError } from '../errors.ts';
-import type { RollbackOutcome } from '../store/store.ts';
 import {
-  type ExecutionContext,
-  LeaseLostError,
-  outcomeWithoutChange,
-  type RollbackExecutor,
-} from './executor.ts';
+  rollbackTraffic,
+  type Service,
+  shortName,
+  snapshotOf,
+  succeeded,
+  type TrafficSnapshot,
+} from './cloud-run-traffic.ts';
+import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
   callGoogleRecorded,
   type GoogleCallOptions,
@@ -27,34 +32,21 @@ import {
   recordFailedMutation,
   startRollback,
 } from './google-call.ts';
-import type { CloudRunClients } from './google-clients.ts';
+import type { CloudRunClients, MonitoringClient } from './google-clients.ts';
+import {
+  type EvidenceReads,
+  gatheredEvidence,
+  heldOutcome,
+  judgeAndRecord,
+  startEvidenceReads,
+} from './judgement.ts';
 
-type Service = google.cloud.run.v2.IService;
-type TrafficTarget = google.cloud.run.v2.ITrafficTarget;
-type TrafficTargetStatus = google.cloud.run.v2.ITrafficTargetStatus;
-
-const REVISION_TYPE = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION';
-const LATEST_TYPE = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST';
-const CONDITION_SUCCEEDED = 'CONDITION_SUCCEEDED';
 /** A rollback re-plans at most this many times when someone else keeps changing the service under it. */
 const MAX_CONFLICTS = 2;
 const HISTORY_WINDOW_MS = 7 * 24 * 3_600_000;
 
-/** `projects/p/locations/r/services/s/revisions/s-00001-abc` and `s-00001-abc` both name the same revision. */
-function shortName(name: string | null | undefined): string {
-  return (name ?? '').split('/').pop() ?? '';
-}
-
 function serviceName(target: CloudRunTargetConfig): string {
   return `projects/${target.project}/locations/${target.region}/services/${target.service}`;
-}
-
-function isType(value: unknown, name: string): boolean {
-  return value === name || value === (name === REVISION_TYPE ? 2 : 1);
-}
-
-function succeeded(state: unknown): boolean {
-  return state === CONDITION_SUCCEEDED || state === 4;
 }
 
 /** What the last-known-good search reads: the service's revisions, lastgood's traffic history and incidents. */
@@ -66,59 +58,17 @@ interface Plan {
   rule: string;
 }
 
-/** How traffic actually flows: `traffic_statuses` when Cloud Run reports them, else the requested split. */
-interface TrafficSnapshot {
-  etag: string;
-  /** Revision receiving the largest share: the one being rolled back. */
-  serving: string | null;
-  /** Revision receiving 100%, if one does. */
-  full: string | null;
-  split: Record<string, number>;
-}
-
-function snapshotOf(service: Service): TrafficSnapshot {
-  const entries: (TrafficTarget | TrafficTargetStatus)[] =
-    service.trafficStatuses && service.trafficStatuses.length > 0
-      ? service.trafficStatuses
-      : (service.traffic ?? []);
-  const split: Record<string, number> = {};
-  for (const entry of entries) {
-    const revision = isType(entry.type, LATEST_TYPE)
-      ? shortName(service.latestReadyRevision)
-      : shortName(entry.revision);
-    if (!revision || !entry.percent) continue;
-    split[revision] = (split[revision] ?? 0) + entry.percent;
-  }
-  const ranked = Object.entries(split).sort((a, b) => b[1] - a[1]);
-  const top = ranked[0];
-  return {
-    etag: service.etag ?? '',
-    serving: top ? top[0] : null,
-    full: top && top[1] === 100 ? top[0] : null,
-    split,
-  };
+/** A split's suspect is found by when revisions started serving; without an alert, as of now. */
+function unjudgedIncident(now: Date): IncidentEvidence {
+  return { startedAt: now, lookbackMs: null, conditionDurationMs: 0 };
 }
 
 /**
- * The new traffic list: 100% to the last known good revision. The list replaces the whole traffic block, so every
- * existing tag is carried over at 0% or it would be dropped.
+ * Whether traffic is still as lastgood planned against: the revision it rolls back still serving (for a split,
+ * still serving at all; otherwise still the largest share). Anything else is someone else's change, which stands.
  */
-function rollbackTraffic(service: Service, revision: string): TrafficTarget[] {
-  const traffic: TrafficTarget[] = [{ type: REVISION_TYPE, revision, percent: 100 }];
-  for (const entry of service.traffic ?? []) {
-    if (!entry.tag) continue;
-    const entryRevision = shortName(entry.revision);
-    if (!isType(entry.type, LATEST_TYPE) && entryRevision === revision) {
-      traffic[0]!.tag = entry.tag;
-      continue;
-    }
-    traffic.push(
-      isType(entry.type, LATEST_TYPE)
-        ? { type: LATEST_TYPE, percent: 0, tag: entry.tag }
-        : { type: REVISION_TYPE, revision: entryRevision, percent: 0, tag: entry.tag },
-    );
-  }
-  return traffic;
+function stillAsPlanned(plan: Plan, before: TrafficSnapshot): boolean {
+  return plan.rule === 'split_baseline' ? (before.split[plan.from] ?? 0) > 0 : before.serving === plan.from;
 }
 
 function revisionInfo(revision: google.cloud.run.v2.IRevision): RevisionInfo {
@@ -139,10 +89,17 @@ function revisionInfo(revision: google.cloud.run.v2.IRevision): RevisionInfo {
 export class CloudRunExecutor implements RollbackExecutor {
   readonly #clients: Pick<CloudRunClients, 'services' | 'revisions'>;
   readonly #policy: GoogleCallPolicy;
+  readonly #monitoring: MonitoringClient | null;
 
-  constructor(clients: Pick<CloudRunClients, 'services' | 'revisions'>, policy: GoogleCallPolicy) {
+  /** Without a `monitoring` client, the judgement decides on change timing alone (telemetry `off`). */
+  constructor(
+    clients: Pick<CloudRunClients, 'services' | 'revisions'>,
+    policy: GoogleCallPolicy,
+    monitoring: MonitoringClient | null = null,
+  ) {
     this.#clients = clients;
     this.#policy = policy;
+    this.#monitoring = monitoring;
   }
 
   #call<T>(
@@ -210,6 +167,9 @@ export class CloudRunExecutor implements RollbackExecutor {
       plan === null && context.requestedRevision === null ? this.#lkgEvidence(context, name) : null;
     // Awaited only once the service is read; until then a failure must not count as an unhandled rejection.
     evidence?.catch(() => {});
+    // The judgement's own reads (one Monitoring call, the other targets' incidents) run alongside GetService too.
+    const reads =
+      evidence === null ? null : startEvidenceReads(context, this.#monitoring, target, this.#policy);
     for (let conflicts = 0; ; conflicts++) {
       const service = await this.#getService(context, name);
       const before = snapshotOf(service);
@@ -225,7 +185,7 @@ export class CloudRunExecutor implements RollbackExecutor {
         await Promise.all([...recordReading(), context.progress('already_on_lkg', { revision: plan.to })]);
         return this.#verify(context, name, plan);
       }
-      if (plan !== null && before.serving !== plan.from) {
+      if (plan !== null && !stillAsPlanned(plan, before)) {
         await Promise.all(recordReading());
         // Someone else moved traffic since lastgood planned: their change stands.
         return outcomeWithoutChange(
@@ -237,7 +197,11 @@ export class CloudRunExecutor implements RollbackExecutor {
       }
       let recordChoice: () => Promise<void> = async () => {};
       if (plan === null) {
-        const chosen = await this.#plan(context, service, before, evidence);
+        const chosen = await this.#plan(context, service, before, evidence, reads);
+        if ('held' in chosen) {
+          await Promise.all(recordReading());
+          return heldOutcome(chosen.held, { fromRevision: chosen.held.summary.suspect ?? before.serving });
+        }
         if ('noLkg' in chosen) {
           await Promise.all([
             ...recordReading(),
@@ -336,7 +300,9 @@ export class CloudRunExecutor implements RollbackExecutor {
     before: TrafficSnapshot,
     /** Fetched by `execute` unless a revision was requested. */
     evidence: Promise<LkgEvidence> | null,
-  ): Promise<(Plan & { explanation: string }) | { noLkg: string }> {
+    /** Started by `execute` when the alert's evidence is to be judged. */
+    reads: EvidenceReads | null,
+  ): Promise<(Plan & { explanation: string }) | { noLkg: string } | { held: Judgement }> {
     const from = before.serving ?? '';
     if (context.requestedRevision !== null) {
       await this.checkRequestedRevision(context.target, context.requestedRevision);
@@ -355,14 +321,52 @@ export class CloudRunExecutor implements RollbackExecutor {
     const tagged = (service.traffic ?? []).find(
       (entry) => entry.tag === settings.stableTag && entry.revision,
     );
+    const recent = history.filter((observation) => observation.observedAt >= since);
     const choice = findLastKnownGood({
       revisions,
       servingRevision: before.serving,
       taggedRevision: tagged ? shortName(tagged.revision) : null,
-      history: history.filter((observation) => observation.observedAt >= since),
+      history: recent,
       incidents,
       minHealthyServingMs: settings.minHealthyServingMs,
     });
+    const own = {
+      revisions,
+      traffic: before.split,
+      trafficRecords: recent,
+      rollout: null,
+      lastKnownGood: choice.revision,
+    };
+    let split: SuspectSelection | null = null;
+    if (reads !== null) {
+      const judgement = await judgeAndRecord(context, await gatheredEvidence(context, reads, own));
+      // No revision to go back to is not a hold: the bad release serves on and a person must act now.
+      if (judgement.reason === 'NO_LAST_KNOWN_GOOD') return { noLkg: choice.explanation };
+      if (judgement.action === 'hold') return { held: judgement };
+      const { summary } = judgement;
+      if (summary.split) split = { ...summary, changeTime: summary.change };
+    } else if (Object.keys(before.split).length > 1) {
+      split = selectSuspect(
+        {
+          ...own,
+          incident: context.incident ?? unjudgedIncident(context.now()),
+          telemetry: { status: 'off' },
+          correlated: [],
+        },
+        null,
+        0,
+      );
+    }
+    // In a canary split, the suspect is the newest revision to gain traffic, whatever its share: all traffic goes
+    // to the baseline serving beside it.
+    if (split?.suspect && split.baseline) {
+      return {
+        from: split.suspect,
+        to: split.baseline,
+        rule: 'split_baseline',
+        explanation: `${split.suspect} is the newest revision in the split; ${split.baseline} serves beside it`,
+      };
+    }
     if (choice.revision === null) return { noLkg: choice.explanation };
     return { from, to: choice.revision, rule: choice.rule, explanation: choice.explanation };
   }

@@ -1,23 +1,7 @@
-import type { TargetConfig } from '../config.ts';
+import type { CorrelatedIncident, IncidentEvidence } from '../domain/evidence.ts';
 import type { IncidentWindow, TrafficObservation } from '../domain/last-known-good.ts';
-import type { RollbackOutcome, RollbackProgress } from '../store/store.ts';
-
-/** Why a rollback ended without succeeding; stored as the rollback's `errorCode`. */
-export const ROLLBACK_ERROR_CODES = [
-  'NO_LKG',
-  'REVISION_UNUSABLE',
-  'GOOGLE_API_ERROR',
-  'OPERATION_FAILED',
-  'ROLLOUT_FAILED',
-  'VERIFY_TIMEOUT',
-  'CONCURRENT_CHANGE',
-  'DEPLOY_IN_PROGRESS',
-  'PIPELINE_SUSPENDED',
-  'KILL_SWITCH',
-  'UNKNOWN_TARGET',
-  'INTERNAL',
-] as const;
-export type RollbackErrorCode = (typeof ROLLBACK_ERROR_CODES)[number];
+import type { RollbackOutcome, RollbackProgress } from '../domain/rollback.ts';
+import type { TargetConfig } from '../domain/target.ts';
 
 /** What the job runner gives an executor: the rollback to do, and ways to record and check as it goes. */
 export interface ExecutionContext {
@@ -25,6 +9,11 @@ export interface ExecutionContext {
   target: TargetConfig;
   /** A revision (Cloud Run) or release (Cloud Deploy) named in a manual request. */
   requestedRevision: string | null;
+  /**
+   * The incident an automatic rollback answers, whose evidence is judged before production changes; null for a
+   * manual request, which a person has judged already.
+   */
+  incident: IncidentEvidence | null;
   /** What an earlier attempt already chose, so a retry or a takeover finishes the same rollback. */
   previous: RollbackProgress;
   now(): Date;
@@ -41,6 +30,8 @@ export interface ExecutionContext {
   trafficHistory(): Promise<TrafficObservation[]>;
   incidents(): Promise<IncidentWindow[]>;
   observeTraffic(observation: TrafficObservation): Promise<void>;
+  /** Other targets' incidents that began within `windowMs` of `around`, and whether each had changed recently. */
+  correlatedIncidents(around: Date, windowMs: number): Promise<CorrelatedIncident[]>;
 }
 
 /** Puts a target's last known good release back. One implementation per target kind, in this folder. */
@@ -60,21 +51,4 @@ export class LeaseLostError extends Error {
     super(`Lost the lease on the rollback job of ${decisionId}; ${why}`);
     this.name = 'LeaseLostError';
   }
-}
-
-/** A terminal outcome that changed nothing in production. */
-export function outcomeWithoutChange(
-  state: 'failed' | 'no_lkg' | 'skipped',
-  errorCode: RollbackErrorCode,
-  errorMessage: string,
-  known: RollbackProgress = {},
-): RollbackOutcome {
-  return {
-    state,
-    fromRevision: known.fromRevision ?? null,
-    toRevision: known.toRevision ?? null,
-    lkgRule: known.lkgRule ?? null,
-    errorCode,
-    errorMessage,
-  };
 }

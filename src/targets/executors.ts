@@ -1,9 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config, TargetKind } from '../config.ts';
+import type { Config } from '../config/types.ts';
+import type { TargetKind } from '../domain/types.ts';
+import type { GoogleCallObservation } from '../metrics.ts';
 import { CloudDeployExecutor } from './cloud-deploy.ts';
 import { CloudRunExecutor } from './cloud-run.ts';
 import type { RollbackExecutor } from './executor.ts';
-import type { GoogleCallObservation, GoogleCallPolicy } from './google-call.ts';
+import type { GoogleCallPolicy } from './google-call.ts';
 import { createCloudDeployClient, createCloudRunClients } from './google-clients.ts';
 
 export interface Executors {

@@ -1,5 +1,6 @@
 import { type Backoff, listedBackoff } from '../domain/backoff.ts';
 import { LastgoodError } from '../errors.ts';
+import type { GoogleCallObservation } from '../metrics.ts';
 import { retry } from '../retry.ts';
 import { type ExecutionContext, LeaseLostError } from './executor.ts';
 
@@ -15,13 +16,6 @@ export const GRPC = {
 } as const;
 
 const RETRYABLE = new Set<number>([GRPC.UNAVAILABLE, GRPC.DEADLINE_EXCEEDED]);
-
-/** One attempt at a Google call: its method, gRPC code (0 on success, null when the error had none) and duration. */
-export interface GoogleCallObservation {
-  method: string;
-  grpcCode: number | null;
-  durationMs: number;
-}
 
 /** Deadlines and retries for every Google call; shortened in tests. */
 export interface GoogleCallPolicy {
@@ -159,11 +153,11 @@ export interface StepRecorder {
 export type RollbackCalls = StepRecorder & CallBudget;
 
 /**
- * `callGoogle` with each retry recorded in the rollback's timeline and cut to its budget (when there is a rollback;
- * calls outside one, from the HTTP API, get the plain deadline and retries).
+ * `callGoogle` with each retry recorded in the rollback's timeline (when there is one), and cut to the rollback's
+ * budget when the recorder carries one; other calls get the plain deadline and retries.
  */
 export function callGoogleRecorded<T>(
-  recorder: RollbackCalls | null,
+  recorder: StepRecorder | RollbackCalls | null,
   method: string,
   policy: GoogleCallPolicy,
   call: (options: GoogleCallOptions) => Promise<T>,
@@ -182,7 +176,7 @@ export function callGoogleRecorded<T>(
     async (attempt, code, delayMs) => {
       await recorder?.progress('google_retry', { method, attempt, grpcCode: code, delayMs });
     },
-    recorder,
+    recorder !== null && 'endsAt' in recorder ? recorder : null,
   );
 }
 

@@ -1,5 +1,6 @@
 import { createRequire, findPackageJSON } from 'node:module';
 import type { v1 as deploy } from '@google-cloud/deploy';
+import type { v3 as monitoring } from '@google-cloud/monitoring';
 import type { v2 as run } from '@google-cloud/run';
 import type { v1 as secretManager } from '@google-cloud/secret-manager';
 import type * as Grpc from '@grpc/grpc-js';
@@ -8,6 +9,7 @@ interface ClientLibraries {
   '@google-cloud/run': typeof import('@google-cloud/run');
   '@google-cloud/deploy': typeof import('@google-cloud/deploy');
   '@google-cloud/secret-manager': typeof import('@google-cloud/secret-manager');
+  '@google-cloud/monitoring': typeof import('@google-cloud/monitoring');
 }
 type GoogleClientPackage = keyof ClientLibraries;
 
@@ -69,6 +71,20 @@ export function createSecretManagerClient(
 ): secretManager.SecretManagerServiceClient {
   return new (clientLibrary('@google-cloud/secret-manager').v1.SecretManagerServiceClient)(
     emulatorHost ? emulatorClientOptions('@google-cloud/secret-manager', emulatorHost) : {},
+  );
+}
+
+/** The client lastgood reads per-revision request counts with. */
+export type MonitoringClient = Pick<monitoring.MetricServiceClient, 'listTimeSeries' | 'close'>;
+
+/**
+ * Builds the Cloud Monitoring v3 metric client that reads time series: against Google with Application Default
+ * Credentials, or, given an emulator's `host:port` (`MONITORING_EMULATOR_HOST`), against `src/emulator/` in plain
+ * gRPC without credentials. Close it with `close()`.
+ */
+export function createMonitoringClient(emulatorHost: string | null): monitoring.MetricServiceClient {
+  return new (clientLibrary('@google-cloud/monitoring').v3.MetricServiceClient)(
+    emulatorHost ? emulatorClientOptions('@google-cloud/monitoring', emulatorHost) : {},
   );
 }
 

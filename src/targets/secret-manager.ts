@@ -1,17 +1,6 @@
 import type { v1 } from '@google-cloud/secret-manager';
-import type { Clock } from '../clock.ts';
-import type { Config } from '../config.ts';
-import { LastgoodError } from '../errors.ts';
-import { staticTokenSource, type TokenSource } from '../http/auth.ts';
-import type { Logger } from '../logger.ts';
-import { weakTokenReason } from '../production-safety.ts';
+import type { SecretVersions } from '../auth/secret-manager-tokens.ts';
 import { GRPC, grpcCode } from './google-call.ts';
-import { createSecretManagerClient } from './google-clients.ts';
-
-/** Two versions: the new token and the one before it, so rotating never refuses a sender still on the old one. */
-const VERSIONS_ACCEPTED = 2;
-/** A presented token that matches nothing may mean a rotation we have not seen yet, or a guesser: at most this often. */
-const MISS_REFRESH_MS = 60_000;
 
 /** The two Secret Manager calls lastgood makes; the real v1 client is one. */
 export type SecretVersionsClient = Pick<
@@ -19,211 +8,43 @@ export type SecretVersionsClient = Pick<
   'listSecretVersions' | 'accessSecretVersion'
 >;
 
-export interface SecretManagerTokenSourceOptions {
-  client: SecretVersionsClient;
-  /** `projects/P/secrets/S`. */
-  secret: string;
-  refreshMs: number;
-  /** Deadline of each Secret Manager call. */
-  deadlineMs: number;
-  /** Production: versions holding a short or published token are skipped (and reported), never accepted. */
-  refuseWeakTokens: boolean;
-  clock: Clock;
-  logger: Logger;
-}
-
-/** Webhook tokens read from Secret Manager and kept fresh. */
-export interface SecretManagerTokenSource extends TokenSource {
-  /** Reads the versions now. Never rejects: a failure keeps the cached tokens and shows in `health()`. */
-  refresh(): Promise<void>;
-  /** Stops the periodic refresh, once a refresh under way has finished. */
-  close(): Promise<void>;
-}
-
-interface LoadedToken {
-  version: number;
-  token: string;
-}
-
-function versionNumber(name: string | null | undefined): number {
-  const match = /\/versions\/(\d+)$/.exec(name ?? '');
-  return match ? Number(match[1]) : -1;
-}
-
-function describeError(error: unknown): string {
+/** An error with its gRPC code in the message: the token source reports it in /readyz and the log. */
+function described(error: unknown): Error {
   const code = grpcCode(error);
   const message = error instanceof Error ? error.message : String(error);
-  return code === null ? message : `gRPC ${code}: ${message}`;
+  return new Error(code === null ? message : `gRPC ${code}: ${message}`, { cause: error });
 }
 
 /**
- * Serves the two newest ENABLED versions of a secret as webhook tokens, so a rotation has an overlap window:
- * add a version, move the sender to it, then disable the old one. Refreshes every `refreshMs`, and on an
- * unknown token at most once a minute. While Secret Manager is down it keeps serving the tokens it last read,
- * logs a warning and reports it in /readyz. Token values are never logged; versions are named by number.
+ * A secret's versions read through Secret Manager, each call with a deadline and no retry: the token source
+ * refreshes again soon anyway, and keeps what it has meanwhile.
  */
-export async function createSecretManagerTokenSource(
-  options: SecretManagerTokenSourceOptions,
-): Promise<SecretManagerTokenSource> {
-  const { client, secret, logger } = options;
-  const call = { timeout: options.deadlineMs, retry: null };
-  const state: {
-    loaded: LoadedToken[];
-    tokens: readonly string[];
-    refreshedAt: Date | null;
-    failure: { since: Date; reason: string } | null;
-  } = { loaded: [], tokens: [], refreshedAt: null, failure: null };
-  let inFlight: Promise<void> | null = null;
-  let lastMissRefresh = Number.NEGATIVE_INFINITY;
-
-  async function readToken(name: string): Promise<string | null> {
-    try {
-      const [response] = await client.accessSecretVersion({ name }, call);
-      // Secrets written with `echo` end in a newline the sender never sends.
-      return Buffer.from(response.payload?.data ?? '')
-        .toString('utf8')
-        .trim();
-    } catch (error) {
-      // Disabled or destroyed between the list and the access: the next refresh will not list it.
-      if (grpcCode(error) === GRPC.FAILED_PRECONDITION || grpcCode(error) === GRPC.NOT_FOUND) return null;
-      throw error;
-    }
-  }
-
-  async function load(): Promise<LoadedToken[]> {
-    const [versions] = await client.listSecretVersions({ parent: secret }, call);
-    const newest = versions
-      .filter((version) => version.state === 'ENABLED')
-      .map((version) => ({ name: version.name ?? '', number: versionNumber(version.name) }))
-      .filter((version) => version.number > 0)
-      .sort((a, b) => b.number - a.number)
-      .slice(0, VERSIONS_ACCEPTED);
-    const result: LoadedToken[] = [];
-    for (const version of newest) {
-      const token = await readToken(version.name);
-      if (token === null) continue;
-      const weakness =
-        token.length === 0 ? 'is empty' : options.refuseWeakTokens ? weakTokenReason(token) : null;
-      if (weakness !== null) {
-        logger.error({ secret, version: version.number, problem: weakness }, 'webhook token version refused');
-        continue;
-      }
-      result.push({ version: version.number, token });
-    }
-    return result;
-  }
-
-  async function refreshOnce(): Promise<void> {
-    try {
-      const next = await load();
-      const before = state.loaded.map((entry) => entry.version).join(',');
-      state.loaded = next;
-      state.tokens = Object.freeze(next.map((entry) => entry.token));
-      state.refreshedAt = options.clock.now();
-      if (state.failure !== null) logger.info({ secret }, 'Secret Manager reachable again');
-      state.failure = null;
-      const versions = next.map((entry) => entry.version);
-      if (versions.join(',') !== before) logger.info({ secret, versions }, 'webhook tokens loaded');
-      if (next.length === 0)
-        logger.error({ secret }, 'the secret has no usable enabled version: every webhook is refused');
-    } catch (error) {
-      state.failure ??= { since: options.clock.now(), reason: describeError(error) };
-      logger.warn(
-        { secret, error: describeError(error), cachedVersions: state.loaded.map((entry) => entry.version) },
-        'Secret Manager unreachable: serving the cached webhook tokens',
-      );
-    }
-  }
-
-  function refresh(): Promise<void> {
-    inFlight ??= refreshOnce().finally(() => {
-      inFlight = null;
-    });
-    return inFlight;
-  }
-
-  await refresh();
-  if (state.refreshedAt === null) {
-    throw new LastgoodError(
-      'LASTGOOD_ERR_GOOGLE_API',
-      `Cannot read the webhook tokens from Secret Manager ${secret} (${state.failure?.reason}); refusing to start without ` +
-        'them. Check that the secret exists and the service account has roles/secretmanager.secretAccessor.',
-    );
-  }
-  const timer = setInterval(() => void refresh(), options.refreshMs);
-  // The refresh must never be what keeps the process alive during shutdown.
-  timer.unref();
-
+export function secretManagerVersions(client: SecretVersionsClient, deadlineMs: number): SecretVersions {
+  const call = { timeout: deadlineMs, retry: null };
   return {
-    tokens: () => state.tokens,
-    onMiss() {
-      const now = options.clock.now().getTime();
-      if (now - lastMissRefresh < MISS_REFRESH_MS) return;
-      lastMissRefresh = now;
-      void refresh();
-    },
-    health() {
-      const versions = state.loaded.map((entry) => entry.version).join(', ') || 'none';
-      if (state.failure !== null) {
-        return {
-          ok: false,
-          detail:
-            `Secret Manager unreachable since ${state.failure.since.toISOString()} (${state.failure.reason}); serving ` +
-            `${state.tokens.length} cached token(s) from ${secret} versions ${versions}`,
-        };
+    async list(secret) {
+      try {
+        const [versions] = await client.listSecretVersions({ parent: secret }, call);
+        return versions.map((version) => ({
+          name: version.name ?? '',
+          enabled: version.state === 'ENABLED',
+        }));
+      } catch (error) {
+        throw described(error);
       }
-      return {
-        ok: state.tokens.length > 0,
-        detail: `${state.tokens.length} token(s) from Secret Manager ${secret} versions ${versions}, read ${state.refreshedAt?.toISOString()}`,
-      };
     },
-    refresh,
-    // A refresh under way is let finish: a call started on a client being closed fails inside gax, unhandled.
-    close: async () => {
-      clearInterval(timer);
-      await inFlight;
+    async read(name) {
+      try {
+        const [response] = await client.accessSecretVersion({ name }, call);
+        // Secrets written with `echo` end in a newline the sender never sends.
+        return Buffer.from(response.payload?.data ?? '')
+          .toString('utf8')
+          .trim();
+      } catch (error) {
+        // Disabled or destroyed between the list and the access: the next refresh will not list it.
+        if (grpcCode(error) === GRPC.FAILED_PRECONDITION || grpcCode(error) === GRPC.NOT_FOUND) return null;
+        throw described(error);
+      }
     },
   };
-}
-
-/** The webhook token source and how to release it. */
-export interface WebhookTokens {
-  source: TokenSource;
-  close(): Promise<void>;
-}
-
-/**
- * The webhook token source the configuration asks for: Secret Manager when `LASTGOOD_WEBHOOK_TOKEN_SECRET` is
- * set (through the emulator when `SECRET_MANAGER_EMULATOR_HOST` is), else the environment's fixed tokens.
- */
-export async function createWebhookTokens(
-  config: Config,
-  clock: Clock,
-  logger: Logger,
-): Promise<WebhookTokens> {
-  if (config.webhookTokenSecret === null) {
-    return { source: staticTokenSource(config.webhookTokens), close: async () => {} };
-  }
-  const client = createSecretManagerClient(config.emulators.secretManager);
-  try {
-    const source = await createSecretManagerTokenSource({
-      client,
-      secret: config.webhookTokenSecret,
-      refreshMs: config.tokenRefreshMs,
-      deadlineMs: config.google.deadlineMs,
-      refuseWeakTokens: config.production,
-      clock,
-      logger,
-    });
-    return {
-      source,
-      async close() {
-        await source.close();
-        await client.close();
-      },
-    };
-  } catch (error) {
-    await client.close();
-    throw error;
-  }
 }

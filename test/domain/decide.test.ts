@@ -183,6 +183,24 @@ const cases: Case[] = [
     reason: 'COOLDOWN',
   },
   {
+    name: 'judges again at once after a hold: a hold starts no cooldown',
+    history: { rollbacks: [rollbackAt(1, 'held')] },
+    reason: 'ROLLBACK',
+    action: 'rollback',
+  },
+  {
+    name: 'still cools down after the rollback before a hold',
+    history: { rollbacks: [rollbackAt(1, 'held'), rollbackAt(5)] },
+    reason: 'COOLDOWN',
+  },
+  {
+    name: 'does not count holds toward the hourly limit',
+    policy: { ...errorRatioPolicy, cooldownMs: 60_000, maxRollbacksPerHour: 1 },
+    history: { rollbacks: [rollbackAt(1, 'held'), rollbackAt(2, 'held')] },
+    reason: 'ROLLBACK',
+    action: 'rollback',
+  },
+  {
     name: 'does not count rollbacks that changed nothing toward the hourly limit',
     policy: { ...errorRatioPolicy, cooldownMs: 60_000 },
     history: {
@@ -439,6 +457,106 @@ describe('decide properties', () => {
         },
       ),
       { numRuns: 1000 },
+    );
+  });
+});
+
+describe('decide is total over non-finite input', () => {
+  /** Every numeric input decide reads, each as a way to put one bad number into an otherwise rolling-back case. */
+  type Inputs = { signal: Signal; policy: Policy; history: TargetHistory; now: Date };
+  const SETTERS: Record<string, (inputs: Inputs, bad: number) => void> = {
+    observedValue: (i, bad) => {
+      i.signal.observedValue = bad;
+    },
+    thresholdValue: (i, bad) => {
+      i.signal.thresholdValue = bad;
+    },
+    conditionDurationMs: (i, bad) => {
+      i.signal.conditionDurationMs = bad;
+    },
+    startedAt: (i, bad) => {
+      i.signal.startedAt = new Date(bad);
+    },
+    now: (i, bad) => {
+      i.now = new Date(bad);
+    },
+    errorRateThreshold: (i, bad) => {
+      i.policy.errorRateThreshold = bad;
+    },
+    minConfidence: (i, bad) => {
+      i.policy.minConfidence = bad;
+    },
+    maxRollbacksPerHour: (i, bad) => {
+      i.policy.maxRollbacksPerHour = bad;
+    },
+    cooldownMs: (i, bad) => {
+      i.policy.cooldownMs = bad;
+    },
+    maxAlertAgeMs: (i, bad) => {
+      i.policy.maxAlertAgeMs = bad;
+    },
+    sloGoal: (i, bad) => {
+      i.policy.signal = { kind: 'burn_rate', sloGoal: bad };
+    },
+    pastRollbackDecidedAt: (i, bad) => {
+      i.history = { rollbacks: [{ decisionId: 'dec-old', decidedAt: new Date(bad), state: 'succeeded' }] };
+    },
+  };
+
+  /** A case that rolls back as it stands: 5% errors (or an 18x burn), a minute old, an old rollback in history. */
+  function rollingBack(burn: boolean): Inputs {
+    return {
+      signal: signal({ observedValue: burn ? 18 : 0.05 }),
+      policy: { ...(burn ? burnPolicy : errorRatioPolicy) },
+      history: { rollbacks: [rollbackAt(120)] },
+      now: NOW,
+    };
+  }
+
+  it.each([false, true])('rolls back the unspoilt case (burn rate: %s)', (burn) => {
+    const inputs = rollingBack(burn);
+    expect(decide(inputs.signal, inputs.policy, inputs.history, on, inputs.now).action).toBe('rollback');
+  });
+
+  it('never rolls back when any numeric input is NaN or infinite, and never scores NaN', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...Object.keys(SETTERS)),
+        fc.constantFrom(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY),
+        fc.boolean(),
+        (field, bad, burn) => {
+          const inputs = rollingBack(burn);
+          SETTERS[field]!(inputs, bad);
+          const decision = decide(inputs.signal, inputs.policy, inputs.history, on, inputs.now);
+          expect(decision.action, `${field} = ${bad}`).toBe('none');
+          expect(Number.isFinite(decision.confidence), `${field} = ${bad}`).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('names the bad input as a factor', () => {
+    const inputs = rollingBack(false);
+    inputs.signal.startedAt = new Date(8_640_000_000_001 * 1000);
+    const decision = decide(inputs.signal, inputs.policy, inputs.history, on, inputs.now);
+    expect(decision.reason).toBe('INVALID_INPUT');
+    expect(decision.factors).toContainEqual(expect.objectContaining({ name: 'started_at', value: null }));
+  });
+});
+
+describe('an alert that starts in the future', () => {
+  it('is stale beyond the allowed clock skew, so a date a year ahead never "would roll back"', () => {
+    const yearAhead = new Date(NOW.getTime() + 365 * 24 * 60 * MINUTE);
+    const decision = decide(signal({ startedAt: yearAhead }), errorRatioPolicy, none, on, NOW);
+    expect(decision).toMatchObject({ action: 'none', reason: 'STALE_ALERT', wouldRollback: false });
+    expect(decision.factors).toContainEqual(expect.objectContaining({ name: 'alert_age_seconds' }));
+  });
+
+  it('is decided as usual within the allowed clock skew', () => {
+    const slightlyAhead = new Date(NOW.getTime() + 2 * MINUTE);
+    expect(decide(signal({ startedAt: slightlyAhead }), errorRatioPolicy, none, on, NOW).reason).toBe(
+      'ROLLBACK',
     );
   });
 });

@@ -100,6 +100,19 @@ describe('emulator fixture', () => {
     cloudRun: { services: [{ name: 'projects/p/locations/r/services/web', revisions, traffic }] },
   });
 
+  const withRequests = (row: unknown) => ({
+    cloudRun: {
+      services: [
+        {
+          name: 'projects/p/locations/r/services/web',
+          revisions: [{ name: 'web-00001-aaa', createTime: '-2h' }],
+          traffic: [{ percent: 100 }],
+          requests: [row],
+        },
+      ],
+    },
+  });
+
   it.each([
     ['traffic to a revision the service lacks', service([{ revision: 'web-00009-zzz', percent: 100 }])],
     ['percents that do not add up to 100', service([{ revision: 'web-00001-aaa', percent: 40 }])],
@@ -147,6 +160,18 @@ describe('emulator fixture', () => {
     [
       'a create time that is not a timestamp',
       service([{ percent: 100 }], [{ name: 'web-00001-a', createTime: 'yesterday' }]),
+    ],
+    [
+      'requests of a revision the service lacks',
+      withRequests({ revision: 'web-00009-zzz', from: '-1h', perMinute: { '2xx': 1 } }),
+    ],
+    [
+      'a request row that ends before it starts',
+      withRequests({ revision: 'web-00001-aaa', from: '-1h', to: '-2h', perMinute: { '2xx': 1 } }),
+    ],
+    [
+      'a request count without a response code class',
+      withRequests({ revision: 'web-00001-aaa', from: '-1h', perMinute: { '200': 1 } }),
     ],
   ])('refuses a fixture with %s', async (_case, fixture) => {
     await expect(startEmulator({ fixture: fixture as never, adminPort: null })).rejects.toBeInstanceOf(

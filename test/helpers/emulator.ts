@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { CONTROL_ROUTES } from '../../src/emulator/admin-http.ts';
+import type { EmulatorControl, RolloutStateBody } from '../../src/emulator/control.ts';
 import { type Emulator, type EmulatorOptions, startEmulator } from '../../src/emulator/emulator.ts';
 import { type EmulatorFixture, loadFixtureFile } from '../../src/emulator/fixture.ts';
 
@@ -24,5 +26,69 @@ export function useExampleEmulator(
   });
   beforeEach(() => {
     emulator?.reset();
+  });
+}
+
+/** The control calls over an emulator's admin endpoint, for a process that does not hold the `Emulator`. */
+export type EmulatorAdmin = {
+  [K in keyof EmulatorControl]: (
+    body: Parameters<EmulatorControl[K]>[0],
+  ) => Promise<{ status: number; body: ReturnType<EmulatorControl[K]> | { error: string } }>;
+};
+
+/** Builds `EmulatorAdmin` from the admin endpoint's own route table, so a route cannot drift from its helper. */
+export function emulatorAdmin(adminUrl: string): EmulatorAdmin {
+  const calls = Object.entries(CONTROL_ROUTES).map(([route, { call }]) => {
+    const [method, path] = route.split(' ');
+    const send = async (body: unknown) => {
+      const response = await fetch(`${adminUrl}${path}`, {
+        method,
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    return [call, send];
+  });
+  return Object.fromEntries(calls) as EmulatorAdmin;
+}
+
+/**
+ * A deploy from outside lastgood: a new release of the pipeline with one rollout on `target`, IN_PROGRESS unless
+ * `state` says otherwise (move it on with `control.setRolloutState`). Answers the rollout's full name.
+ */
+export function deployRelease(
+  control: EmulatorControl,
+  options: { pipeline: string; releaseId: string; target: string; state?: RolloutStateBody['state'] },
+): string {
+  const { pipeline, releaseId, target, state = 'IN_PROGRESS' } = options;
+  const rolloutId = `${releaseId}-to-${target}-0001`;
+  control.createRelease({
+    pipeline,
+    release: {
+      id: releaseId,
+      createTime: 'now',
+      rollouts: [{ id: rolloutId, target, state, createTime: 'now' }],
+    },
+  });
+  return `${pipeline}/releases/${releaseId}/rollouts/${rolloutId}`;
+}
+
+/**
+ * A canary from outside lastgood: a new revision of `service` created `createTime` (default now) taking `percent`
+ * of the traffic, the rest staying on `stable`.
+ */
+export function startCanary(
+  control: EmulatorControl,
+  options: { service: string; revision: string; stable: string; percent: number; createTime?: string },
+): void {
+  const { service, revision, stable, percent, createTime = 'now' } = options;
+  control.createRevision({ service, revision: { name: revision, createTime } });
+  control.setTraffic({
+    service,
+    traffic: [
+      { revision: stable, percent: 100 - percent, tag: 'stable' },
+      { revision, percent, tag: 'canary' },
+    ],
   });
 }

@@ -65,9 +65,29 @@ export interface Leak {
   secret: number;
 }
 
-/** Every place in `dir`'s log files where a secret appears as is or URL-encoded. */
+/**
+ * The forms a secret can take in a log line: as is, URL-encoded, percent-encoded throughout (either case), and in
+ * base64 or base64url (a token put in a path segment or a header by a client that encodes it).
+ */
+export function secretForms(secret: string): string[] {
+  const bytes = [...Buffer.from(secret, 'utf8')];
+  const everyByte = bytes.map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  return [
+    ...new Set([
+      secret,
+      encodeURIComponent(secret),
+      everyByte,
+      everyByte.toLowerCase(),
+      // Without padding: a token inside a longer base64 text ends in other characters.
+      Buffer.from(secret).toString('base64').replace(/=+$/, ''),
+      Buffer.from(secret).toString('base64url'),
+    ]),
+  ];
+}
+
+/** Every place in `dir`'s log files where a secret appears in any of its `secretForms`. */
 export function findLeaks(dir: string, secrets: readonly string[]): { leaks: Leak[]; linesScanned: number } {
-  const needles = secrets.map((secret) => [...new Set([secret, encodeURIComponent(secret)])]);
+  const needles = secrets.map(secretForms);
   const leaks: Leak[] = [];
   let linesScanned = 0;
   for (const file of readdirSync(dir).filter((name) => name.endsWith(LOG_SUFFIX))) {

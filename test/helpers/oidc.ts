@@ -1,6 +1,7 @@
 import { createSign, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import type { Certificates } from 'google-auth-library';
-import { googlePushVerifier, type PushVerifier } from '../../src/http/pubsub-auth.ts';
+import { googlePushVerifier, type PushVerifier } from '../../src/auth/pubsub-push.ts';
+import { googleIdTokens } from '../../src/targets/google-oidc.ts';
 import { registerSecret } from './log-sink.ts';
 
 export const PUSH_AUDIENCE = 'https://lastgood.example.com/webhook/pubsub';
@@ -57,9 +58,12 @@ export function testPushVerifier(
   return googlePushVerifier({
     audience: PUSH_AUDIENCE,
     serviceAccount: PUSH_SERVICE_ACCOUNT,
-    certificates:
-      certificates ??
-      (async () => Object.fromEntries(signers.map((signer) => [signer.kid, signer.publicPem]))),
+    idTokens: {
+      ...googleIdTokens(),
+      certificates:
+        certificates ??
+        (async () => Object.fromEntries(signers.map((signer) => [signer.kid, signer.publicPem]))),
+    },
   });
 }
 

@@ -72,6 +72,8 @@ export interface StartOptions {
   name: string;
   /** Added to (and overriding) the test environment: tokens, example policy, `REPLICA_ENV`. */
   env: Record<string, string>;
+  /** Open file limit (`ulimit -n`) for the process, as a container's default of 1,024; default: the runner's. */
+  fdLimit?: number;
 }
 
 async function freePort(): Promise<number> {
@@ -111,7 +113,12 @@ export async function startLastgood(options: StartOptions): Promise<LastgoodProc
   };
   const outputPath = join(tmpdir(), `lastgood-${options.name}-${randomBytes(4).toString('hex')}.log`);
   const outputFd = openSync(outputPath, 'w');
-  const child: ChildProcess = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', outputFd, outputFd] });
+  // `exec` keeps the pid, so signals and kill9 still reach lastgood itself.
+  const [command, args] =
+    options.fdLimit === undefined
+      ? [process.execPath, [MAIN]]
+      : ['/bin/sh', ['-c', `ulimit -n ${options.fdLimit} && exec "$0" "$1"`, process.execPath, MAIN]];
+  const child: ChildProcess = spawn(command, args, { env, stdio: ['ignore', outputFd, outputFd] });
   closeSync(outputFd);
   let finalOutput: string | null = null;
   const output = () => finalOutput ?? readFileSync(outputPath, 'utf8');

@@ -326,6 +326,9 @@ describe('health', () => {
     const t = await start();
     const response = await t.app.server.inject({ method: 'GET', url: '/nope?auth_token=secret' });
     expect(response.statusCode).toBe(404);
-    expect(response.json()).toEqual({ code: 'LASTGOOD_ERR_NOT_FOUND', message: 'No route GET /nope' });
+    expect(response.json()).toEqual({
+      code: 'LASTGOOD_ERR_NOT_FOUND',
+      message: 'No route for GET at this path',
+    });
   });
 });

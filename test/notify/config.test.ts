@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/env.ts';
 import { EXAMPLE_POLICY } from '../helpers/app.ts';
 
 const load = (env: Record<string, string>) =>

@@ -121,7 +121,7 @@ export interface ReplicaWorld {
   emulator: Emulator;
   store: StoreUnderTest;
   /** Starts `node src/main.ts` on the world's store and emulator and waits until it is ready. */
-  start(name: string, env?: Record<string, string>): Promise<LastgoodProcess>;
+  start(name: string, env?: Record<string, string>, options?: { fdLimit?: number }): Promise<LastgoodProcess>;
 }
 
 /**
@@ -144,10 +144,11 @@ export async function replicaWorld(
   const world: ReplicaWorld = {
     emulator,
     store,
-    async start(name, env = {}) {
+    async start(name, env = {}, options = {}) {
       const process = await startLastgood({
         name,
         env: { ...world.store.env, ...emulatorEnv(emulator), ...env },
+        ...options,
       });
       processes.push(process);
       await process.waitReady();

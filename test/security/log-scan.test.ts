@@ -3,9 +3,19 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
-import { startTestApp } from '../helpers/app.ts';
-import { findLeaks } from '../helpers/log-sink.ts';
-import { TEST_TOKENS, WEBHOOK_TOKEN } from '../helpers/tokens.ts';
+import { burnRateAlert } from '../fixtures/alerts.ts';
+import { bearer, startTestApp, useTestApps } from '../helpers/app.ts';
+import { findLeaks, secretForms } from '../helpers/log-sink.ts';
+import { OPERATOR_TOKEN, TEST_TOKENS, WEBHOOK_TOKEN } from '../helpers/tokens.ts';
+
+const start = useTestApps();
+
+/** Every character percent-encoded, as a client may send a token to slip past a match on its plain form. */
+function percentEncodeAll(text: string): string {
+  return [...Buffer.from(text, 'utf8')]
+    .map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`)
+    .join('');
+}
 
 describe('the suite-wide log scan', () => {
   it('finds a token written as is or URL-encoded, and names it by position only', () => {
@@ -24,10 +34,26 @@ describe('the suite-wide log scan', () => {
     }
   });
 
+  it('finds a token written percent-encoded throughout, or in base64', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lastgood-scan-'));
+    try {
+      const lines = [
+        `{"url":"/x?auth_token=${percentEncodeAll(WEBHOOK_TOKEN)}"}`,
+        `{"url":"/x?auth_token=${percentEncodeAll(WEBHOOK_TOKEN).toLowerCase()}"}`,
+        `{"url":"/x/${Buffer.from(WEBHOOK_TOKEN).toString('base64')}"}`,
+        `{"url":"/x/${Buffer.from(WEBHOOK_TOKEN).toString('base64url')}"}`,
+      ];
+      writeFileSync(join(dir, 'a.log'), `${lines.join('\n')}\n`);
+      expect(findLeaks(dir, [WEBHOOK_TOKEN]).leaks.map((leak) => leak.line)).toEqual([1, 2, 3, 4]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('receives the log lines of every test app', async () => {
-    const marker = `/marker-${randomUUID()}`;
+    const marker = `marker-${randomUUID()}`;
     const t = await startTestApp();
-    await t.app.server.inject({ method: 'GET', url: marker });
+    await t.app.server.inject({ method: 'GET', url: `/healthz?${marker}` });
     await t.close();
     const dir = inject('logSinkDir');
     const sinks = readdirSync(dir).filter((name) => name.endsWith('.log'));
@@ -37,5 +63,58 @@ describe('the suite-wide log scan', () => {
   it('looks for every token the tests configure', () => {
     expect(TEST_TOKENS.length).toBeGreaterThanOrEqual(6);
     expect(new Set(TEST_TOKENS).size).toBe(TEST_TOKENS.length);
+  });
+});
+
+describe('a token sent where it should not be, or encoded', () => {
+  const webhook = '/webhook/error-budget-alert';
+  const base64 = Buffer.from(WEBHOOK_TOKEN).toString('base64');
+  const requests: [string, { method: 'GET' | 'POST'; url: string }][] = [
+    ['a percent-encoded parameter name', { method: 'POST', url: `${webhook}?auth%5Ftoken=${WEBHOOK_TOKEN}` }],
+    [
+      'a lower-case percent-encoded name',
+      { method: 'POST', url: `${webhook}?auth%5ftoken=${WEBHOOK_TOKEN}` },
+    ],
+    ['an upper-case name', { method: 'POST', url: `${webhook}?AUTH_TOKEN=${WEBHOOK_TOKEN}` }],
+    [
+      'a value percent-encoded throughout',
+      { method: 'POST', url: `${webhook}?auth_token=${percentEncodeAll(WEBHOOK_TOKEN)}` },
+    ],
+    [
+      'a name encoded throughout',
+      { method: 'POST', url: `${webhook}?${percentEncodeAll('auth_token')}=${WEBHOOK_TOKEN}` },
+    ],
+    ['a second parameter', { method: 'POST', url: `${webhook}?x=1&auth%5Ftoken=${WEBHOOK_TOKEN}` }],
+    ['after a semicolon', { method: 'POST', url: `${webhook};auth_token=${WEBHOOK_TOKEN}` }],
+    ['a semicolon in the query', { method: 'POST', url: `${webhook}?x=1;auth_token=${WEBHOOK_TOKEN}` }],
+    ['the path', { method: 'GET', url: `/nowhere/${WEBHOOK_TOKEN}` }],
+    ['the path, in base64', { method: 'GET', url: `/nowhere/${encodeURIComponent(base64)}` }],
+    ['the path, percent-encoded', { method: 'GET', url: `/nowhere/${percentEncodeAll(WEBHOOK_TOKEN)}` }],
+    ['a path parameter', { method: 'GET', url: `/rollback/status/${WEBHOOK_TOKEN}` }],
+    ['the fragment', { method: 'GET', url: `/nowhere#auth_token=${WEBHOOK_TOKEN}` }],
+  ];
+
+  it.each(requests)('never reaches the log or the answer when in %s', async (_where, request) => {
+    const t = await start();
+    const response = await t.app.server.inject({
+      ...request,
+      headers: request.url.startsWith('/rollback') ? bearer(OPERATOR_TOKEN) : {},
+      ...(request.method === 'POST' ? { payload: burnRateAlert() } : {}),
+    });
+    expect(t.logs.length).toBeGreaterThan(0);
+    for (const form of secretForms(WEBHOOK_TOKEN)) {
+      expect(response.body).not.toContain(form);
+      for (const line of t.logs) expect(line).not.toContain(form);
+    }
+  });
+
+  it('still authenticates a percent-encoded parameter name, as the query is decoded before it is read', async () => {
+    const t = await start();
+    const response = await t.app.server.inject({
+      method: 'POST',
+      url: `${webhook}?auth%5Ftoken=${WEBHOOK_TOKEN}`,
+      payload: burnRateAlert(),
+    });
+    expect(response.statusCode).toBe(202);
   });
 });

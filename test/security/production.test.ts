@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
-import { EXAMPLE_OPERATOR_TOKENS, EXAMPLE_WEBHOOK_TOKENS } from '../../src/production-safety.ts';
+import { EXAMPLE_OPERATOR_TOKENS, EXAMPLE_WEBHOOK_TOKENS } from '../../src/auth/token-strength.ts';
+import { loadConfig } from '../../src/config/env.ts';
 import { EXAMPLE_POLICY, sha256Hex } from '../helpers/app.ts';
 import { OPERATOR_TOKEN, WEBHOOK_TOKEN } from '../helpers/tokens.ts';
 
@@ -78,6 +78,18 @@ describe('production startup', () => {
       'exact',
     ],
     [
+      'a misspelt DATABASE_URL, which would fall back to SQLite',
+      { DATABSE_URL: 'postgres://db/lastgood' },
+      'DATABSE_URL looks like DATABASE_URL',
+      'rename it to DATABASE_URL or unset it',
+    ],
+    [
+      'a lowercase kill switch, which would be ignored',
+      { lastgood_enabled: 'false' },
+      'lastgood_enabled looks like LASTGOOD_ENABLED',
+      'rename it to LASTGOOD_ENABLED or unset it',
+    ],
+    [
       'an emulator',
       { CLOUD_RUN_EMULATOR_HOST: 'localhost:8085' },
       'emulator host is set (cloudRun)',
@@ -120,7 +132,7 @@ describe('production startup', () => {
 });
 
 describe('security settings', () => {
-  it('has defaults: budgets per minute, one proxy hop, tokens refreshed every 5 minutes', () => {
+  it('has defaults: budgets per minute, one proxy hop, 10 s requests, 256 connections an address, tokens refreshed every 5 minutes', () => {
     const config = load({ LASTGOOD_CONFIG: 'x' });
     expect(config.http).toEqual({
       corsOrigins: [],
@@ -130,6 +142,8 @@ describe('security settings', () => {
         anonymous: { max: 60, windowMs: 60_000 },
       },
       trustProxyHops: 1,
+      requestTimeoutMs: 10_000,
+      maxConnectionsPerAddress: 256,
     });
     expect(config.tokenRefreshMs).toBe(300_000);
     expect(config.pubsub).toBeNull();
@@ -138,6 +152,13 @@ describe('security settings', () => {
   it.each([
     ['a budget without a window', { LASTGOOD_RATE_LIMIT_INTAKE: '600' }, 'LASTGOOD_RATE_LIMIT_INTAKE'],
     ['a zero budget', { LASTGOOD_RATE_LIMIT_OPERATOR: '0/1m' }, 'LASTGOOD_RATE_LIMIT_OPERATOR'],
+    ['no request timeout', { LASTGOOD_REQUEST_TIMEOUT: '0s' }, 'LASTGOOD_REQUEST_TIMEOUT'],
+    ['a request timeout of an hour', { LASTGOOD_REQUEST_TIMEOUT: '1h' }, 'LASTGOOD_REQUEST_TIMEOUT'],
+    [
+      'a negative connection cap',
+      { LASTGOOD_MAX_CONNECTIONS_PER_ADDRESS: '-1' },
+      'LASTGOOD_MAX_CONNECTIONS_PER_ADDRESS',
+    ],
     [
       'an origin with a path',
       { LASTGOOD_CORS_ORIGINS: 'https://ops.example.com/app' },

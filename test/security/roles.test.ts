@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROLES, type Role } from '../../src/config.ts';
+import { ROLES, type Role } from '../../src/auth/roles.ts';
 import type { RouteSpec } from '../../src/http/route.ts';
 import { ROUTE_SPECS } from '../../src/http/routes/index.ts';
 import {

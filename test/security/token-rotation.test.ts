@@ -1,14 +1,15 @@
 import type { v1 } from '@google-cloud/secret-manager';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
+import { createWebhookTokens } from '../../src/app.ts';
+import {
+  createSecretManagerTokenSource,
+  type SecretManagerTokenSource,
+} from '../../src/auth/secret-manager-tokens.ts';
+import { loadConfig } from '../../src/config/env.ts';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createSecretManagerClient } from '../../src/targets/google-clients.ts';
-import {
-  createSecretManagerTokenSource,
-  createWebhookTokens,
-  type SecretManagerTokenSource,
-} from '../../src/targets/secret-manager.ts';
+import { secretManagerVersions } from '../../src/targets/secret-manager.ts';
 import { startExampleEmulator } from '../emulator/helpers.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import { EXAMPLE_POLICY, ManualClock, startTestApp, type TestApp, webhookUrl } from '../helpers/app.ts';
@@ -54,10 +55,9 @@ afterEach(async () => {
 
 async function start(options: { refreshMs?: number; refuseWeakTokens?: boolean } = {}) {
   source = await createSecretManagerTokenSource({
-    client,
+    versions: secretManagerVersions(client, 2_000),
     secret: SECRET,
     refreshMs: options.refreshMs ?? 300_000,
-    deadlineMs: 2_000,
     refuseWeakTokens: options.refuseWeakTokens ?? false,
     clock,
     logger: createLogger('info', logSinkStream(logs)),

@@ -3,8 +3,9 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } f
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/env.ts';
 import { ROUTE_SPECS } from '../../src/http/routes/index.ts';
+import { EXAMPLE_POLICY } from '../helpers/app.ts';
 
 /**
  * No Docker engine runs here, so the image is checked from its recipe: the Dockerfile's instructions, the build
@@ -119,7 +120,7 @@ describe('Dockerfile', () => {
     const port = /\bPORT=(\d+)/.exec(env)?.[1];
     expect(finalOf('EXPOSE').map((instruction) => instruction.args)).toEqual([port]);
     // lastgood listens where PORT says (Cloud Run sets its own), never on a port baked into the command.
-    expect(loadConfig({ LASTGOOD_CONFIG: 'x', PORT: '9123' }, () => '').port).toBe(9123);
+    expect(loadConfig({ LASTGOOD_CONFIG: 'x', PORT: '9123' }, () => EXAMPLE_POLICY).port).toBe(9123);
   });
 
   it('checks its health on /healthz, at the port lastgood listens on', () => {

@@ -1,14 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyAuditChain } from '../../src/audit/chain.ts';
+import type { StoredControls } from '../../src/domain/controls.ts';
+import type { RollbackOutcome } from '../../src/domain/rollback.ts';
 import type { TargetHistory } from '../../src/domain/types.ts';
-import type {
-  DecisionDraft,
-  DecisionRequest,
-  NewAlert,
-  RollbackOutcome,
-  Store,
-  StoredControls,
-} from '../../src/store/store.ts';
+import type { DecisionDraft, DecisionRequest, NewAlert, Store } from '../../src/store/store.ts';
 
 export interface StoreHarness {
   store: Store;

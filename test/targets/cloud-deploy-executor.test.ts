@@ -1,9 +1,9 @@
 import type { v1 } from '@google-cloud/deploy';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TargetConfig } from '../../src/config.ts';
+import type { RollbackOutcome } from '../../src/domain/rollback.ts';
+import type { TargetConfig } from '../../src/domain/target.ts';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { isLastgoodError } from '../../src/errors.ts';
-import type { RollbackOutcome } from '../../src/store/store.ts';
 import { CloudDeployExecutor, rolloutIdFor } from '../../src/targets/cloud-deploy.ts';
 import { LeaseLostError } from '../../src/targets/executor.ts';
 import { createCloudDeployClient } from '../../src/targets/google-clients.ts';

@@ -1,8 +1,11 @@
 import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type Config, loadConfig, type TargetConfig } from '../../src/config.ts';
+import { loadConfig } from '../../src/config/env.ts';
+import type { Config } from '../../src/config/types.ts';
+import type { CorrelatedIncident, IncidentEvidence } from '../../src/domain/evidence.ts';
 import type { IncidentWindow, TrafficObservation } from '../../src/domain/last-known-good.ts';
-import type { RollbackProgress } from '../../src/store/store.ts';
+import type { RollbackProgress } from '../../src/domain/rollback.ts';
+import type { TargetConfig } from '../../src/domain/target.ts';
 import type { ExecutionContext } from '../../src/targets/executor.ts';
 import type { GoogleCallPolicy } from '../../src/targets/google-call.ts';
 import { EXAMPLE_POLICY, FAST_GOOGLE_ENV, testEnv } from '../helpers/app.ts';
@@ -37,6 +40,9 @@ export interface FakeContextOptions {
   holdsLease?: boolean;
   history?: TrafficObservation[];
   incidents?: IncidentWindow[];
+  /** The alert's incident, whose evidence is judged; absent: a manual request, judged by a person. */
+  incident?: IncidentEvidence | null;
+  correlated?: CorrelatedIncident[];
   /** Runs after each step is recorded, to change the world at that moment (or throw, as a dying worker would). */
   onStep?: (step: RecordedStep) => Promise<void> | void;
 }
@@ -75,6 +81,7 @@ export function fakeContext(target: TargetConfig, options: FakeContextOptions = 
     decisionId: options.decisionId ?? `dec_fake${Date.now().toString(36)}${sequence}`,
     target,
     requestedRevision: options.requestedRevision ?? null,
+    incident: options.incident ?? null,
     previous: { ...options.previous },
     now: () => new Date(),
     signal: new AbortController().signal,
@@ -87,6 +94,7 @@ export function fakeContext(target: TargetConfig, options: FakeContextOptions = 
     },
     trafficHistory: async () => options.history ?? [],
     incidents: async () => options.incidents ?? [],
+    correlatedIncidents: async () => options.correlated ?? [],
     observeTraffic: async (observation) => {
       observations.push(observation);
     },

@@ -115,7 +115,12 @@ describe('pollUntil', () => {
       },
     };
     const answer = await pollUntil(
-      { ...policy([]), sleep: async (ms) => void (nowMs += ms) },
+      {
+        ...policy([]),
+        sleep: async (ms) => {
+          nowMs += ms;
+        },
+      },
       job,
       async () => {
         throw grpcError(4);

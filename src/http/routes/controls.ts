@@ -1,8 +1,9 @@
 import { z } from 'zod';
-import { TARGET_NAME, type TargetConfig } from '../../config.ts';
+import type { ControlSetting } from '../../domain/controls.ts';
+import { TARGET_NAME, type TargetConfig } from '../../domain/target.ts';
 import type { Mode } from '../../domain/types.ts';
 import { LastgoodError } from '../../errors.ts';
-import type { ControlOverview, ControlSetting } from '../../store/store.ts';
+import type { ControlOverview } from '../../store/store.ts';
 import type { HttpDeps } from '../deps.ts';
 import { bindRoute, defineRoute } from '../route.ts';
 import { errorSchema } from '../schemas.ts';

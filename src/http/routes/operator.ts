@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TARGET_NAME, type TargetConfig } from '../../config.ts';
+import { TARGET_NAME, type TargetConfig } from '../../domain/target.ts';
 import { LastgoodError } from '../../errors.ts';
 import { intakeManualRollback } from '../../ingest/intake.ts';
 import type { HttpDeps } from '../deps.ts';

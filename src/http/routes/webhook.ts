@@ -50,8 +50,16 @@ export const webhookRoute = defineRoute({
   body: cloudMonitoringPayloadSchema,
   responses: {
     ...INTAKE_RESPONSES,
-    400: { description: 'Not JSON, or not a Cloud Monitoring notification.', schema: errorSchema },
-    401: { description: 'Missing or wrong token (with a Basic challenge).', schema: errorSchema },
+    400: {
+      description:
+        'Not JSON, or not a Cloud Monitoring notification (the message names the first bad field and what was ' +
+        'expected; `details` lists every issue), or schema version 1.0/1.1 (`LASTGOOD_ERR_UNSUPPORTED_SCHEMA`).',
+      schema: errorSchema,
+    },
+    401: {
+      description: 'Missing or wrong token (with a Basic challenge); the connection is closed.',
+      schema: errorSchema,
+    },
     503: { description: 'Shutting down; retry against another replica.', schema: errorSchema },
   },
 });

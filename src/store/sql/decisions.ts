@@ -1,7 +1,9 @@
 // Decisions' SQL: what a decision is made from, read in one query, and the rows a decision writes.
+
+import type { RollbackRecord } from '../../domain/rollback.ts';
 import type { SqlValue, Statement } from '../driver.ts';
 import { newId } from '../ids.ts';
-import type { AlertRecord, DecisionRecord, RollbackRecord } from '../store.ts';
+import type { AlertRecord, DecisionRecord } from '../store.ts';
 import { ACTIVE_STATES, ALERT_COLUMNS, BLOCKING, repeatRow } from './shared.ts';
 
 const NULL_TEXT = 'CAST(NULL AS TEXT)';

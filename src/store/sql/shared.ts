@@ -1,8 +1,9 @@
 // SQL text that several concerns share: column lists, predicates and the timeline insert. Written once for both
 // databases, with `?` placeholders.
+
+import type { TimelineEvent } from '../../domain/rollback.ts';
 import type { Statement } from '../driver.ts';
 import { newId } from '../ids.ts';
-import type { TimelineEvent } from '../store.ts';
 
 /** The VALUES of a multi-row INSERT: `row` (a parenthesised list, `?` for each parameter) `rows` times. */
 export function repeatRow(row: string, rows: number): string {

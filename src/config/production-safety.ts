@@ -1,35 +1,9 @@
 import { createHash } from 'node:crypto';
-import type { Config } from './config.ts';
-import { LastgoodError } from './errors.ts';
-
-/** Webhook tokens shorter than this are guessable enough to matter for a service that moves production traffic. */
-export const MIN_PRODUCTION_TOKEN_LENGTH = 32;
-
-/**
- * Credentials published in `examples/lastgood.env` and the README. Anyone can read them, so production refuses
- * them; a test keeps this list and the example file in step.
- */
-export const EXAMPLE_WEBHOOK_TOKENS: readonly string[] = [
-  'example-webhook-token-replace-me-0123456789abcdef',
-];
-export const EXAMPLE_OPERATOR_TOKENS: readonly string[] = [
-  'example-operator-token-replace-me-0123456789abcd',
-];
+import { EXAMPLE_OPERATOR_TOKENS, weakTokenReason } from '../auth/token-strength.ts';
+import { LastgoodError } from '../errors.ts';
+import type { Config } from './types.ts';
 
 const GENERATE = 'generate one with `openssl rand -base64 32`';
-
-/**
- * Why a webhook token is too weak for production (published, or too short), or null. Used for the environment's
- * tokens at start and for each Secret Manager version as it is loaded.
- */
-export function weakTokenReason(token: string): string | null {
-  if (EXAMPLE_WEBHOOK_TOKENS.includes(token))
-    return 'is the published example token from examples/lastgood.env';
-  if (token.length < MIN_PRODUCTION_TOKEN_LENGTH) {
-    return `is ${token.length} characters; production needs at least ${MIN_PRODUCTION_TOKEN_LENGTH}`;
-  }
-  return null;
-}
 
 function problemsOf(config: Config): string[] {
   const problems: string[] = [];
@@ -75,9 +49,11 @@ function problemsOf(config: Config): string[] {
   if (emulators.length > 0) {
     problems.push(
       `an emulator host is set (${emulators.map(([api]) => api).join(', ')}), so rollbacks would go to a local ` +
-        'fake over plaintext. Fix: unset CLOUD_RUN_EMULATOR_HOST, CLOUD_DEPLOY_EMULATOR_HOST and SECRET_MANAGER_EMULATOR_HOST.',
+        'fake over plaintext. Fix: unset CLOUD_RUN_EMULATOR_HOST, CLOUD_DEPLOY_EMULATOR_HOST, SECRET_MANAGER_EMULATOR_HOST and MONITORING_EMULATOR_HOST.',
     );
   }
+  // A look-alike variable means something meant for lastgood is being ignored: in production, nobody reads warnings.
+  problems.push(...config.warnings);
   return problems;
 }
 

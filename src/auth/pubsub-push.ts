@@ -1,4 +1,3 @@
-import { type Certificates, OAuth2Client, type TokenPayload } from 'google-auth-library';
 import { LastgoodError } from '../errors.ts';
 
 /** What a verified push request proves: the service account Pub/Sub signed its OIDC token as. */
@@ -9,6 +8,25 @@ export interface PushIdentity {
 /** Checks the `Authorization: Bearer <OIDC token>` a Pub/Sub push subscription attaches to every request. */
 export interface PushVerifier {
   verify(authorization: string | undefined): Promise<PushIdentity>;
+}
+
+/** Google's token signing certificates by key id, as the checker fetched them; opaque here. */
+export type SigningCertificates = Readonly<Record<string, unknown>>;
+
+/**
+ * Google's ID token checks, behind a port so that only `src/targets/` calls Google's library:
+ * `src/targets/google-oidc.ts` implements it with google-auth-library.
+ */
+export interface IdTokenChecker {
+  /** Google's current signing certificates, fetched from Google and cached as its headers allow. */
+  certificates(): Promise<SigningCertificates>;
+  /** Checks signature, issuer, expiry and audience; answers the token's claims, or throws when any fails. */
+  verify(
+    token: string,
+    certificates: SigningCertificates,
+    audience: string,
+    issuers: readonly string[],
+  ): Promise<{ email?: string | undefined; email_verified?: boolean | undefined } | undefined>;
 }
 
 /** Who may sign push tokens; Google issues them with either spelling. */
@@ -23,8 +41,7 @@ export interface GooglePushVerifierOptions {
   audience: string;
   /** The service account the push subscription signs as. */
   serviceAccount: string;
-  /** Google's signing certificates by key id. Default: fetched from Google and cached as its headers allow. */
-  certificates?: () => Promise<Certificates>;
+  idTokens: IdTokenChecker;
 }
 
 function unauthorized(message: string): LastgoodError {
@@ -32,13 +49,11 @@ function unauthorized(message: string): LastgoodError {
 }
 
 /**
- * Verifies Pub/Sub push tokens with google-auth-library: Google's signature, issuer, expiry, audience, and that
- * the token was issued to the configured service account with a verified email.
+ * Verifies Pub/Sub push tokens: Google's signature, issuer, expiry, audience, and that the token was issued to
+ * the configured service account with a verified email.
  */
 export function googlePushVerifier(options: GooglePushVerifierOptions): PushVerifier {
-  const client = new OAuth2Client();
-  const certificates =
-    options.certificates ?? (async () => (await client.getFederatedSignonCertsAsync()).certs);
+  const { idTokens } = options;
   return {
     async verify(authorization) {
       const token = authorization?.startsWith('Bearer ') ? authorization.slice(7).trim() : '';
@@ -47,9 +62,9 @@ export function googlePushVerifier(options: GooglePushVerifierOptions): PushVeri
       if (token.length > MAX_TOKEN_LENGTH || !JWT_SHAPE.test(token)) {
         throw unauthorized('The Pub/Sub push token is not a JWT');
       }
-      let certs: Certificates;
+      let certs: SigningCertificates;
       try {
-        certs = await certificates();
+        certs = await idTokens.certificates();
       } catch (error) {
         // Our problem, not the sender's: a 503 makes Pub/Sub redeliver instead of dropping the alert.
         throw new LastgoodError(
@@ -58,15 +73,9 @@ export function googlePushVerifier(options: GooglePushVerifierOptions): PushVeri
           { cause: error },
         );
       }
-      let payload: TokenPayload | undefined;
+      let payload: Awaited<ReturnType<IdTokenChecker['verify']>>;
       try {
-        const ticket = await client.verifySignedJwtWithCertsAsync(
-          token,
-          certs,
-          options.audience,
-          GOOGLE_ISSUERS,
-        );
-        payload = ticket.getPayload();
+        payload = await idTokens.verify(token, certs, options.audience, GOOGLE_ISSUERS);
       } catch {
         // The library's messages quote the whole token, so they are dropped here: never logged, never answered.
         throw unauthorized('The Pub/Sub push token is not valid (signature, issuer, audience or expiry)');
