@@ -101,8 +101,8 @@ export interface CloudDeployDeps {
 
 /**
  * Cloud Deploy v1, stateful: delivery pipelines with releases and their rollouts, and targets. RollbackTarget
- * creates a rollout that moves PENDING -> IN_PROGRESS -> SUCCEEDED (or FAILED or HALTED when a fault says so); what
- * runs on a target is its latest successful rollout.
+ * creates a rollout that moves PENDING -> IN_PROGRESS -> SUCCEEDED (or FAILED, HALTED or CANCELLED when a fault
+ * says so); what runs on a target is its latest successful rollout.
  */
 export class CloudDeployEmulation {
   readonly #deps: CloudDeployDeps;

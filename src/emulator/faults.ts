@@ -69,8 +69,8 @@ const faultSpecSchema = z.discriminatedUnion('kind', [
     kind: z.literal('fail-next-rollout'),
     /** The Cloud Deploy target id whose next rollout fails; any target when omitted. */
     targetId: z.string().min(1).optional(),
-    /** The terminal state it ends in instead of SUCCEEDED. */
-    state: z.enum(['FAILED', 'HALTED']).default('FAILED'),
+    /** The terminal state it ends in instead of SUCCEEDED; CANCELLED as if someone cancelled it meanwhile. */
+    state: z.enum(['FAILED', 'HALTED', 'CANCELLED']).default('FAILED'),
     message: z.string().min(1).default('Injected fault: the deploy job failed.'),
   }),
 ]);
@@ -82,7 +82,7 @@ export type Fault = z.output<typeof faultSpecSchema>;
 export type ConcurrentTrafficChange = Extract<Fault, { kind: 'concurrent-traffic-change' }>;
 export type ConcurrentPipelineChange = Extract<Fault, { kind: 'concurrent-pipeline-change' }>;
 export type OperationFailure = { code: number; message: string };
-export type RolloutFailure = { state: 'FAILED' | 'HALTED'; reason: string };
+export type RolloutFailure = { state: 'FAILED' | 'HALTED' | 'CANCELLED'; reason: string };
 
 /**
  * Checks a fault against the emulated state when it is injected (e.g. that a concurrent change names a real

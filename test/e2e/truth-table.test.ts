@@ -152,6 +152,24 @@ const ROWS: Row[] = [
     expected: 'failed',
   },
   {
+    fault: 'rollout halted, under polling errors',
+    kind: 'cloud-deploy',
+    faults: [
+      { kind: 'fail-next-rollout', targetId: 'production', state: 'HALTED' },
+      { kind: 'unavailable', method: 'GetRollout', times: 8 },
+    ],
+    expected: 'failed',
+  },
+  {
+    fault: 'rollout cancelled, under polling errors',
+    kind: 'cloud-deploy',
+    faults: [
+      { kind: 'fail-next-rollout', targetId: 'production', state: 'CANCELLED' },
+      { kind: 'unavailable', method: 'GetRollout', times: 8 },
+    ],
+    expected: 'failed',
+  },
+  {
     fault: 'polling errors',
     kind: 'cloud-deploy',
     faults: [{ kind: 'unavailable', method: 'GetRollout', times: 8 }],
