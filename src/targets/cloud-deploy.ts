@@ -6,31 +6,31 @@ import type { CloudDeployTargetConfig, TargetConfig } from '../domain/target.ts'
 import { LastgoodError } from '../errors.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
-  type CallBudget,
   callGoogleRecorded,
   type GoogleCallOptions,
   type GoogleCallPolicy,
   GRPC,
-  getOperation,
   googleErrorCode,
   inDoubt,
   pollUntil,
   type RollbackCalls,
   type RollbackJob,
   recordFailedMutation,
-  startBudget,
   startRollback,
 } from './google-call.ts';
+import type { MonitoringClient } from './google-clients.ts';
+import {
+  type EvidenceReads,
+  gatheredEvidence,
+  heldOutcome,
+  judgeAndRecord,
+  startEvidenceReads,
+} from './judgement.ts';
+import { PipelineSuspension, pipelineName } from './pipeline-suspension.ts';
 
 type Rollout = google.cloud.deploy.v1.IRollout;
-type DeliveryPipeline = google.cloud.deploy.v1.IDeliveryPipeline;
 type Known = { fromRevision: string | null; toRevision: string | null; lkgRule: string | null };
 
-/**
- * The pipeline annotation lastgood sets, with its decision id, when it suspends a pipeline: Cloud Deploy keeps no
- * record of who suspended one, and lastgood must lift only the suspensions it made.
- */
-export const SUSPENDED_BY_ANNOTATION = 'lastgood/suspended-by';
 /** What a rollout is read as when it does not exist (yet), or could not be read when the time ran out. */
 const NOT_FOUND = 'NOT_FOUND';
 const UNREADABLE = 'UNREADABLE';
@@ -66,12 +66,12 @@ function releaseOf(rollout: Rollout): string {
   return parts[parts.indexOf('releases') + 1] ?? '';
 }
 
-function createdMs(rollout: Rollout): number {
-  return Number(rollout.createTime?.seconds ?? 0) * 1000 + Math.floor((rollout.createTime?.nanos ?? 0) / 1e6);
+function millis(timestamp: google.protobuf.ITimestamp | null | undefined): number {
+  return Number(timestamp?.seconds ?? 0) * 1000 + Math.floor((timestamp?.nanos ?? 0) / 1e6);
 }
 
-function pipelineName(target: CloudDeployTargetConfig): string {
-  return `projects/${target.project}/locations/${target.region}/deliveryPipelines/${target.pipeline}`;
+function createdMs(rollout: Rollout): number {
+  return millis(rollout.createTime);
 }
 
 /**
@@ -92,6 +92,8 @@ function rolloutInfo(rollout: Rollout): RolloutInfo {
     release: releaseOf(rollout),
     state: rolloutState(rollout),
     rolledBack: (rollout.rolledBackByRollouts ?? []).length > 0,
+    deployedAt: new Date(rollout.deployEndTime ? millis(rollout.deployEndTime) : createdMs(rollout)),
+    revision: lastSegment(rollout.metadata?.cloudRun?.revision) || null,
   };
 }
 
@@ -111,10 +113,19 @@ function releaseUnusable(target: CloudDeployTargetConfig, release: string): Last
 export class CloudDeployExecutor implements RollbackExecutor {
   readonly #client: v1.CloudDeployClient;
   readonly #policy: GoogleCallPolicy;
+  readonly #monitoring: MonitoringClient | null;
+  readonly #suspension: PipelineSuspension;
 
-  constructor(client: v1.CloudDeployClient, policy: GoogleCallPolicy) {
+  /** Without a `monitoring` client, or a `service` on the target, the rollout's timing alone is judged. */
+  constructor(
+    client: v1.CloudDeployClient,
+    policy: GoogleCallPolicy,
+    monitoring: MonitoringClient | null = null,
+  ) {
     this.#client = client;
     this.#policy = policy;
+    this.#monitoring = monitoring;
+    this.#suspension = new PipelineSuspension(client, policy);
   }
 
   #call<T>(
@@ -175,7 +186,16 @@ export class CloudDeployExecutor implements RollbackExecutor {
       }
     }
 
-    const deliveryPipeline = await this.#getPipeline(context, pipeline);
+    const reads =
+      context.requestedRevision === null
+        ? startEvidenceReads(
+            context,
+            this.#monitoring,
+            target.service === null ? null : { ...target, service: target.service },
+            this.#policy,
+          )
+        : null;
+    const deliveryPipeline = await this.#suspension.read(context, pipeline);
     if (deliveryPipeline.suspended) {
       await context.progress('pipeline_suspended', { pipeline });
       return outcomeWithoutChange(
@@ -184,7 +204,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
         `Delivery pipeline ${target.pipeline} is suspended; Cloud Deploy refuses rollbacks until it is resumed`,
       );
     }
-    const plan = await this.#plan(context, target);
+    const plan = await this.#plan(context, target, reads);
     if ('outcome' in plan) return plan.outcome;
 
     const request = {
@@ -240,13 +260,6 @@ export class CloudDeployExecutor implements RollbackExecutor {
     return this.#settle(context, rolloutName, await this.#lastRead(context, rolloutName), known, notCreated);
   }
 
-  async #getPipeline(context: RollbackCalls | null, name: string): Promise<DeliveryPipeline> {
-    const [pipeline] = await this.#call(context, 'GetDeliveryPipeline', (options) =>
-      this.#client.getDeliveryPipeline({ name }, options),
-    );
-    return pipeline;
-  }
-
   async #findRollout(context: RollbackJob, name: string): Promise<Rollout | null> {
     try {
       const [rollout] = await this.#call(context, 'GetRollout', (options) =>
@@ -263,12 +276,27 @@ export class CloudDeployExecutor implements RollbackExecutor {
   async #plan(
     context: RollbackJob,
     target: CloudDeployTargetConfig,
+    reads: EvidenceReads | null,
   ): Promise<Extract<ReleasePlan, { kind: 'rollback' }> | { outcome: RollbackOutcome }> {
-    const plan = planRelease(
-      await this.#rolloutsOnTarget(context, target),
-      target.target,
-      context.requestedRevision,
+    const rollouts = await this.#rolloutsOnTarget(context, target);
+    const plan = planRelease(rollouts, target.target, context.requestedRevision);
+    const current = rollouts.find(
+      (rollout) => plan.kind === 'rollback' && rollout.name === plan.rolloutToRollBack,
     );
+    if (reads !== null && current !== undefined) {
+      const judgement = await judgeAndRecord(
+        context,
+        await gatheredEvidence(context, reads, {
+          revisions: [],
+          traffic: {},
+          trafficRecords: [],
+          rollout: { deployEndTime: current.deployedAt, revision: current.revision },
+        }),
+      );
+      if (judgement.action === 'hold') {
+        return { outcome: heldOutcome(judgement, { fromRevision: current.release }) };
+      }
+    }
     switch (plan.kind) {
       case 'deploy_in_progress': {
         const { rollout } = plan;
@@ -368,7 +396,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
     if (final === 'SUCCEEDED') {
       if (context.target.execution.freezeAfterRollback) {
         try {
-          await this.#freeze(context);
+          await this.#suspension.freeze(context);
         } catch (error) {
           // The rollback itself succeeded; a pipeline left unfrozen is worth a warning, not a failed rollback.
           await context.progress('freeze_failed', {
@@ -390,110 +418,8 @@ export class CloudDeployExecutor implements RollbackExecutor {
     );
   }
 
-  /**
-   * Suspends the pipeline, marked as lastgood's by `SUSPENDED_BY_ANNOTATION`, and records `pipeline_frozen`. A
-   * pipeline someone else suspended meanwhile is left alone and recorded as `pipeline_already_suspended`: lastgood
-   * did not freeze it, so it will not lift it. The write is guarded by the etag just read.
-   */
-  async #freeze(context: RollbackJob): Promise<void> {
-    const name = pipelineName(context.target as CloudDeployTargetConfig);
-    // A succeeded rollback is always frozen, so the freeze gets at least one deadline of its own even when the
-    // rollback's time ran out.
-    const job: RollbackJob = {
-      ...context,
-      endsAt: Math.max(context.endsAt, context.now().getTime() + this.#policy.deadlineMs),
-    };
-    for (let conflicts = 0; ; conflicts++) {
-      const pipeline = await this.#getPipeline(job, name);
-      if (pipeline.suspended) {
-        const by = suspendedBy(pipeline);
-        // Our own mark: an earlier attempt at this rollback froze it and died before recording that.
-        if (by === context.decisionId) await job.progress('pipeline_frozen', { pipeline: name, by });
-        else await job.progress('pipeline_already_suspended', { pipeline: name, by });
-        return;
-      }
-      try {
-        await this.#setSuspended(job, pipeline, context.decisionId);
-        await job.progress('pipeline_frozen', { pipeline: name, by: context.decisionId });
-        return;
-      } catch (error) {
-        // The pipeline changed since it was read (someone may have suspended it): read it again and decide.
-        if (googleErrorCode(error) === GRPC.ABORTED && conflicts < 1) continue;
-        // The write failed or its fate is unknown: the pipeline says whether it is suspended, and by whom.
-        const now = await this.#getPipeline(job, name).catch(() => null);
-        if (now?.suspended && suspendedBy(now) === context.decisionId) {
-          await job.progress('pipeline_frozen', { pipeline: name, by: context.decisionId });
-          return;
-        }
-        throw error;
-      }
-    }
+  /** Resumes a pipeline lastgood suspended after a rollback; see `PipelineSuspension.unfreeze`. */
+  unfreeze(target: TargetConfig): Promise<boolean> {
+    return this.#suspension.unfreeze(target);
   }
-
-  /**
-   * Suspends the pipeline with lastgood's mark naming `decisionId`, or, given null, resumes it and removes the
-   * mark; other annotations are kept. Waits for the operation within the budget (the plain timeout outside one).
-   */
-  async #setSuspended(
-    job: RollbackJob | null,
-    pipeline: DeliveryPipeline,
-    decisionId: string | null,
-  ): Promise<void> {
-    const name = pipeline.name ?? '';
-    const { [SUSPENDED_BY_ANNOTATION]: _previous, ...annotations } = pipeline.annotations ?? {};
-    if (decisionId !== null) annotations[SUSPENDED_BY_ANNOTATION] = decisionId;
-    const [operation] = await this.#call(job, 'UpdateDeliveryPipeline', (options) =>
-      this.#client.updateDeliveryPipeline(
-        {
-          deliveryPipeline: { name, suspended: decisionId !== null, etag: pipeline.etag ?? '', annotations },
-          updateMask: { paths: ['suspended', 'annotations'] },
-        },
-        options,
-      ),
-    );
-    const budget: CallBudget & Partial<RollbackCalls> = job ?? startBudget(this.#policy, () => new Date());
-    const failure = await pollUntil<string | null>(
-      this.#policy,
-      budget,
-      async () => {
-        const progress = await this.#call(job, 'GetOperation', (options) =>
-          getOperation(this.#client.operationsClient, operation.name ?? '', options),
-        );
-        if (!progress.done) return undefined;
-        const error = progress.error;
-        return error && (error.code ?? 0) !== 0 ? (error.message ?? `code ${error.code}`) : null;
-      },
-      async () => 'the operation did not finish in time',
-    );
-    if (failure !== null) {
-      throw new LastgoodError('LASTGOOD_ERR_GOOGLE_API', `UpdateDeliveryPipeline failed: ${failure}`, {
-        details: { method: 'UpdateDeliveryPipeline', grpcCode: null },
-      });
-    }
-  }
-
-  /**
-   * Resumes a pipeline lastgood suspended after a rollback. A suspension lastgood did not make is refused with
-   * LASTGOOD_ERR_FREEZE_NOT_OURS: whoever made it must lift it. False when the pipeline was not suspended at all.
-   */
-  async unfreeze(target: TargetConfig): Promise<boolean> {
-    if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
-    const pipeline = await this.#getPipeline(null, pipelineName(target));
-    if (!pipeline.suspended) return false;
-    if (suspendedBy(pipeline) === null) {
-      throw new LastgoodError(
-        'LASTGOOD_ERR_FREEZE_NOT_OURS',
-        `Delivery pipeline ${target.pipeline} was suspended by someone other than lastgood; whoever suspended it ` +
-          'must resume it in Cloud Deploy (Cloud Audit Logs name them). lastgood lifts only the freezes it made.',
-        { details: { pipeline: pipeline.name, suspendedBy: 'not lastgood' } },
-      );
-    }
-    await this.#setSuspended(null, pipeline, null);
-    return true;
-  }
-}
-
-/** The decision whose rollback suspended the pipeline, or null when lastgood did not suspend it. */
-function suspendedBy(pipeline: DeliveryPipeline): string | null {
-  return pipeline.annotations?.[SUSPENDED_BY_ANNOTATION] ?? null;
 }

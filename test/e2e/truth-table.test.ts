@@ -7,7 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import type { FaultSpec } from '../../src/emulator/faults.ts';
-import { SUSPENDED_BY_ANNOTATION } from '../../src/targets/cloud-deploy.ts';
+import { SUSPENDED_BY_ANNOTATION } from '../../src/targets/pipeline-suspension.ts';
 import { fireAlert, waitForRollback } from '../helpers/app.ts';
 import {
   BAD_REVISION,
