@@ -28,6 +28,8 @@ interface Row {
   env?: Record<string, string>;
   /** What lastgood should record; the assertion that matters is that it matches the emulator. */
   expected: 'succeeded' | 'failed' | 'skipped';
+  /** Why, for a rollback that did not succeed: what Google showed, not the trouble on the way. */
+  errorCode?: string;
 }
 
 const truth = useGoogleTruth();
@@ -53,6 +55,7 @@ const ROWS: Row[] = [
     kind: 'cloud-run',
     faults: [{ kind: 'unavailable', method: 'UpdateService', times: 'until-cleared' }],
     expected: 'failed',
+    errorCode: 'GOOGLE_API_ERROR',
   },
   {
     fault: 'slow past the deadline (GetOperation)',
@@ -88,6 +91,7 @@ const ROWS: Row[] = [
     kind: 'cloud-run',
     faults: [{ kind: 'fail-next-operation', method: 'UpdateService' }],
     expected: 'failed',
+    errorCode: 'OPERATION_FAILED',
   },
   {
     fault: 'polling errors',
@@ -106,6 +110,7 @@ const ROWS: Row[] = [
       },
     ],
     expected: 'skipped',
+    errorCode: 'CONCURRENT_CHANGE',
   },
   // Cloud Deploy: production runs rel-002; its last known good is rel-001.
   {
@@ -113,6 +118,7 @@ const ROWS: Row[] = [
     kind: 'cloud-deploy',
     faults: [{ kind: 'unavailable', method: 'RollbackTarget', times: 'until-cleared' }],
     expected: 'failed',
+    errorCode: 'GOOGLE_API_ERROR',
   },
   {
     fault: 'slow past the deadline (GetRollout hangs, then recovers)',
@@ -150,6 +156,7 @@ const ROWS: Row[] = [
     kind: 'cloud-deploy',
     faults: [{ kind: 'fail-next-rollout', targetId: 'production' }],
     expected: 'failed',
+    errorCode: 'ROLLOUT_FAILED',
   },
   {
     fault: 'rollout halted, under polling errors',
@@ -159,6 +166,7 @@ const ROWS: Row[] = [
       { kind: 'unavailable', method: 'GetRollout', times: 8 },
     ],
     expected: 'failed',
+    errorCode: 'ROLLOUT_FAILED',
   },
   {
     fault: 'rollout cancelled, under polling errors',
@@ -168,6 +176,7 @@ const ROWS: Row[] = [
       { kind: 'unavailable', method: 'GetRollout', times: 8 },
     ],
     expected: 'failed',
+    errorCode: 'ROLLOUT_FAILED',
   },
   {
     fault: 'polling errors',
@@ -211,7 +220,7 @@ describe('what lastgood records equals what Google shows, whatever Google did', 
     const accepted = await fireAlert(app, row.kind === 'cloud-run' ? {} : STOREFRONT_ALERT);
     const [status] = await Promise.all([waitForRollback(app.store, accepted.decisionId), row.meanwhile?.()]);
     const rollback = status.rollback!;
-    expect(rollback.state).toBe(row.expected);
+    expect([rollback.state, rollback.errorCode]).toEqual([row.expected, row.errorCode ?? null]);
     // Every fault that is used up did hit: the row tested what it says.
     const unused = emulator.faults
       .active()
