@@ -435,6 +435,8 @@ export class CloudRunExecutor implements RollbackExecutor {
       if (read.outcome !== null) return read.outcome;
       seen = read.seen;
     } catch (error) {
+      // Given up at shutdown: another worker takes the job over and reads for itself.
+      if (error instanceof LeaseLostError) throw error;
       seen = { unreadable: error instanceof Error ? error.message : String(error) };
     }
     // A failure already known (the call or operation failed) is confirmed by this read; else verifying ran out.
