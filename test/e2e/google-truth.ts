@@ -12,14 +12,15 @@ import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
 import { lastgoodRollouts, PIPELINE } from '../replicas/support.ts';
 
-export const DEADLINE_MS = 300;
+/** Short, yet long enough for a fresh client to connect on a loaded test machine. */
+export const DEADLINE_MS = 500;
 export const ROLLBACK_TIMEOUT_MS = 1500;
 /**
- * For a Google outage that must outlast what one call's retries ride out (four attempts: about 1.3 s) and end
+ * For a Google outage that must outlast what one call's retries ride out (four attempts: about 2.1 s) and end
  * well before the rollback timeout, which is longer for it: it ends `OUTAGE_MS` after lastgood's rollout exists.
  */
-export const OUTAGE_MS = 2000;
-export const OUTAGE_ENV = { LASTGOOD_ROLLBACK_TIMEOUT: '5s' };
+export const OUTAGE_MS = 3000;
+export const OUTAGE_ENV = { LASTGOOD_ROLLBACK_TIMEOUT: '6s' };
 /** A storefront alert: 30x burn, well above the threshold. */
 export const STOREFRONT_ALERT = { target: 'storefront', service: 'storefront', burnRate: 30 };
 

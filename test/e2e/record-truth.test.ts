@@ -39,7 +39,7 @@ describe('Cloud Run: the record is the truth, in bounded time', () => {
 
   it('records an UpdateService given up at its deadline that still lands, so a later alert sees the real state', async () => {
     const emulator = truth.emulator();
-    emulator.faults.inject({ kind: 'latency', method: 'UpdateService', ms: 800 });
+    emulator.faults.inject({ kind: 'latency', method: 'UpdateService', ms: 900 });
     const app = await truth.start();
     const accepted = await fireAlert(app);
     const status = await waitForRollback(app.store, accepted.decisionId);

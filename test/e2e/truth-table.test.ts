@@ -66,7 +66,7 @@ const ROWS: Row[] = [
   {
     fault: 'slow past the deadline (UpdateService lands after it was given up)',
     kind: 'cloud-run',
-    faults: [{ kind: 'latency', method: 'UpdateService', ms: 700 }],
+    faults: [{ kind: 'latency', method: 'UpdateService', ms: 900 }],
     expected: 'succeeded',
   },
   {

@@ -12,7 +12,7 @@ import {
 } from '../../src/targets/google-clients.ts';
 import { FAST_POLLING } from '../emulator/helpers.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
-import { GOOD_REVISION, lastgoodRollouts, PIPELINE, servingSplit } from '../replicas/support.ts';
+import { CHECKOUT, GOOD_REVISION, lastgoodRollouts, PIPELINE, servingSplit } from '../replicas/support.ts';
 import { exampleTarget, fakeContext, fastPolicy } from './execution-context.ts';
 
 /** Short enough to keep the tests quick, long enough that a call slower than the deadline is plainly slower. */
@@ -33,9 +33,14 @@ useExampleEmulator(
   },
   { rolloutPhaseDelayMs: 30 },
 );
-beforeAll(() => {
+beforeAll(async () => {
   runClients = createCloudRunClients(emulator.host);
   deployClient = createCloudDeployClient(emulator.host);
+  // Connected before the first test, so connecting is not counted against its short deadline.
+  await Promise.all([
+    runClients.services.getService({ name: CHECKOUT }),
+    deployClient.getDeliveryPipeline({ name: PIPELINE }),
+  ]);
 });
 afterAll(async () => {
   await Promise.all([runClients.close(), deployClient.close()]);
