@@ -9,7 +9,7 @@ import {
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
+import { servingSplit, useExampleEmulator } from '../helpers/emulator.ts';
 
 const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
 const PAYMENTS = 'projects/demo-project/locations/us-central1/services/payments';
@@ -28,11 +28,7 @@ afterEach(async () => {
 });
 
 function trafficOf(service: string, on: Emulator = emulator): Record<string, number> {
-  const split: Record<string, number> = {};
-  for (const entry of on.state.cloudRun.service(service)?.trafficStatuses ?? []) {
-    if (entry.percent > 0) split[entry.revision] = entry.percent;
-  }
-  return split;
+  return servingSplit(on, service);
 }
 
 function steps(status: { timeline: { step: string }[] }): string[] {

@@ -92,3 +92,12 @@ export function startCanary(
     ],
   });
 }
+
+/** The revisions a Cloud Run service (full name) serves now and their percent, as Cloud Run reports them. */
+export function servingSplit(emulator: Emulator, service: string): Record<string, number> {
+  const split: Record<string, number> = {};
+  for (const entry of emulator.state.cloudRun.service(service)?.trafficStatuses ?? []) {
+    if (entry.percent > 0) split[entry.revision] = entry.percent;
+  }
+  return split;
+}
