@@ -143,7 +143,7 @@ export function buildApp(deps: AppDeps): App {
             `This process has no ${target.kind} client to unfreeze with`,
           );
         }
-        await executor.unfreeze(target);
+        return executor.unfreeze(target);
       },
     }),
     { webhookTokens, operatorTokens: config.operatorTokens, pushVerifier, rateLimits },

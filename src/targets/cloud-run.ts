@@ -10,14 +10,27 @@ import {
 import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
 import type { CloudRunTargetConfig, TargetConfig } from '../domain/target.ts';
 import { LastgoodError } from '../errors.ts';
+import {
+  rollbackTraffic,
+  type Service,
+  shortName,
+  snapshotOf,
+  succeeded,
+  type TrafficSnapshot,
+} from './cloud-run-traffic.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
   callGoogleRecorded,
-  callOptions,
+  type GoogleCallOptions,
   type GoogleCallPolicy,
   GRPC,
+  getOperation,
   googleErrorCode,
   pollUntil,
+  type RollbackCalls,
+  type RollbackJob,
+  recordFailedMutation,
+  startRollback,
 } from './google-call.ts';
 import type { CloudRunClients, MonitoringClient } from './google-clients.ts';
 import {
@@ -28,32 +41,12 @@ import {
   startEvidenceReads,
 } from './judgement.ts';
 
-type Service = google.cloud.run.v2.IService;
-type TrafficTarget = google.cloud.run.v2.ITrafficTarget;
-type TrafficTargetStatus = google.cloud.run.v2.ITrafficTargetStatus;
-
-const REVISION_TYPE = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION';
-const LATEST_TYPE = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST';
-const CONDITION_SUCCEEDED = 'CONDITION_SUCCEEDED';
 /** A rollback re-plans at most this many times when someone else keeps changing the service under it. */
 const MAX_CONFLICTS = 2;
 const HISTORY_WINDOW_MS = 7 * 24 * 3_600_000;
 
-/** `projects/p/locations/r/services/s/revisions/s-00001-abc` and `s-00001-abc` both name the same revision. */
-function shortName(name: string | null | undefined): string {
-  return (name ?? '').split('/').pop() ?? '';
-}
-
 function serviceName(target: CloudRunTargetConfig): string {
   return `projects/${target.project}/locations/${target.region}/services/${target.service}`;
-}
-
-function isType(value: unknown, name: string): boolean {
-  return value === name || value === (name === REVISION_TYPE ? 2 : 1);
-}
-
-function succeeded(state: unknown): boolean {
-  return state === CONDITION_SUCCEEDED || state === 4;
 }
 
 /** What the last-known-good search reads: the service's revisions, lastgood's traffic history and incidents. */
@@ -63,16 +56,6 @@ interface Plan {
   from: string;
   to: string;
   rule: string;
-}
-
-/** How traffic actually flows: `traffic_statuses` when Cloud Run reports them, else the requested split. */
-interface TrafficSnapshot {
-  etag: string;
-  /** Revision receiving the largest share: the one being rolled back. */
-  serving: string | null;
-  /** Revision receiving 100%, if one does. */
-  full: string | null;
-  split: Record<string, number>;
 }
 
 /** A split's suspect is found by when revisions started serving; without an alert, as of now. */
@@ -86,51 +69,6 @@ function unjudgedIncident(now: Date): IncidentEvidence {
  */
 function stillAsPlanned(plan: Plan, before: TrafficSnapshot): boolean {
   return plan.rule === 'split_baseline' ? (before.split[plan.from] ?? 0) > 0 : before.serving === plan.from;
-}
-
-function snapshotOf(service: Service): TrafficSnapshot {
-  const entries: (TrafficTarget | TrafficTargetStatus)[] =
-    service.trafficStatuses && service.trafficStatuses.length > 0
-      ? service.trafficStatuses
-      : (service.traffic ?? []);
-  const split: Record<string, number> = {};
-  for (const entry of entries) {
-    const revision = isType(entry.type, LATEST_TYPE)
-      ? shortName(service.latestReadyRevision)
-      : shortName(entry.revision);
-    if (!revision || !entry.percent) continue;
-    split[revision] = (split[revision] ?? 0) + entry.percent;
-  }
-  const ranked = Object.entries(split).sort((a, b) => b[1] - a[1]);
-  const top = ranked[0];
-  return {
-    etag: service.etag ?? '',
-    serving: top ? top[0] : null,
-    full: top && top[1] === 100 ? top[0] : null,
-    split,
-  };
-}
-
-/**
- * The new traffic list: 100% to the last known good revision. The list replaces the whole traffic block, so every
- * existing tag is carried over at 0% or it would be dropped.
- */
-function rollbackTraffic(service: Service, revision: string): TrafficTarget[] {
-  const traffic: TrafficTarget[] = [{ type: REVISION_TYPE, revision, percent: 100 }];
-  for (const entry of service.traffic ?? []) {
-    if (!entry.tag) continue;
-    const entryRevision = shortName(entry.revision);
-    if (!isType(entry.type, LATEST_TYPE) && entryRevision === revision) {
-      traffic[0]!.tag = entry.tag;
-      continue;
-    }
-    traffic.push(
-      isType(entry.type, LATEST_TYPE)
-        ? { type: LATEST_TYPE, percent: 0, tag: entry.tag }
-        : { type: REVISION_TYPE, revision: entryRevision, percent: 0, tag: entry.tag },
-    );
-  }
-  return traffic;
 }
 
 function revisionInfo(revision: google.cloud.run.v2.IRevision): RevisionInfo {
@@ -164,20 +102,24 @@ export class CloudRunExecutor implements RollbackExecutor {
     this.#monitoring = monitoring;
   }
 
-  #call<T>(context: ExecutionContext | null, method: string, call: () => Promise<T>): Promise<T> {
+  #call<T>(
+    context: RollbackCalls | null,
+    method: string,
+    call: (options: GoogleCallOptions) => Promise<T>,
+  ): Promise<T> {
     return callGoogleRecorded(context, method, this.#policy, call);
   }
 
-  async #getService(context: ExecutionContext, name: string): Promise<Service> {
-    const [service] = await this.#call(context, 'GetService', () =>
-      this.#clients.services.getService({ name }, callOptions(this.#policy)),
+  async #getService(context: RollbackJob, name: string): Promise<Service> {
+    const [service] = await this.#call(context, 'GetService', (options) =>
+      this.#clients.services.getService({ name }, options),
     );
     return service;
   }
 
-  async #listRevisions(context: ExecutionContext, parent: string): Promise<RevisionInfo[]> {
-    const [revisions] = await this.#call(context, 'ListRevisions', () =>
-      this.#clients.revisions.listRevisions({ parent }, callOptions(this.#policy)),
+  async #listRevisions(context: RollbackJob, parent: string): Promise<RevisionInfo[]> {
+    const [revisions] = await this.#call(context, 'ListRevisions', (options) =>
+      this.#clients.revisions.listRevisions({ parent }, options),
     );
     return revisions.map(revisionInfo);
   }
@@ -187,8 +129,8 @@ export class CloudRunExecutor implements RollbackExecutor {
     const name = `${serviceName(target)}/revisions/${revision}`;
     let found: RevisionInfo;
     try {
-      const [message] = await this.#call(null, 'GetRevision', () =>
-        this.#clients.revisions.getRevision({ name }, callOptions(this.#policy)),
+      const [message] = await this.#call(null, 'GetRevision', (options) =>
+        this.#clients.revisions.getRevision({ name }, options),
       );
       found = revisionInfo(message);
     } catch (error) {
@@ -204,7 +146,8 @@ export class CloudRunExecutor implements RollbackExecutor {
     }
   }
 
-  async execute(context: ExecutionContext): Promise<RollbackOutcome> {
+  async execute(job: ExecutionContext): Promise<RollbackOutcome> {
+    const context = startRollback(job, this.#policy);
     const target = context.target;
     if (target.kind !== 'cloud-run') throw new Error(`${target.name} is not a Cloud Run target`);
     const name = serviceName(target);
@@ -288,10 +231,10 @@ export class CloudRunExecutor implements RollbackExecutor {
       if (!owner) throw new LeaseLostError(context.decisionId);
       let operationName: string;
       try {
-        const [operation] = await this.#call(context, 'UpdateService', () =>
+        const [operation] = await this.#call(context, 'UpdateService', (options) =>
           this.#clients.services.updateService(
             { service: { name, traffic, etag: before.etag }, updateMask: { paths: ['traffic'] } },
-            callOptions(this.#policy),
+            options,
           ),
         );
         if (!operation.name) throw new Error('UpdateService returned an operation without a name');
@@ -301,21 +244,49 @@ export class CloudRunExecutor implements RollbackExecutor {
           await context.progress('etag_conflict', { etag: before.etag, action: 're-read and re-decide' });
           continue;
         }
-        throw error;
+        return this.#afterFailedUpdate(context, name, plan, error);
       }
       const failure = await this.#awaitOperation(context, operationName);
       if (failure !== null) {
-        return outcomeWithoutChange('failed', 'OPERATION_FAILED', failure, {
-          fromRevision: plan.from,
-          toRevision: plan.to,
-          lkgRule: plan.rule,
-        });
+        // Google's word that the operation failed is recorded only once the service agrees.
+        return this.#readTruth(
+          context,
+          name,
+          plan,
+          outcomeWithoutChange('failed', 'OPERATION_FAILED', failure, {
+            fromRevision: plan.from,
+            toRevision: plan.to,
+            lkgRule: plan.rule,
+          }),
+        );
       }
       return this.#verify(context, name, plan);
     }
   }
 
-  #lkgEvidence(context: ExecutionContext, name: string): Promise<LkgEvidence> {
+  /**
+   * An UpdateService that failed may still have changed traffic (an answer lost, a call given up at its deadline
+   * that Cloud Run still carries out), so what is recorded is what the service shows: followed until the
+   * rollback timeout when the call's fate is in doubt, read once when Google refused it outright.
+   */
+  async #afterFailedUpdate(
+    context: RollbackJob,
+    name: string,
+    plan: Plan,
+    error: unknown,
+  ): Promise<RollbackOutcome> {
+    const { doubtful, message } = await recordFailedMutation(context, 'UpdateService', error);
+    const failed = outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', message, {
+      fromRevision: plan.from,
+      toRevision: plan.to,
+      lkgRule: plan.rule,
+    });
+    return doubtful
+      ? this.#verify(context, name, plan, failed)
+      : this.#readTruth(context, name, plan, failed);
+  }
+
+  #lkgEvidence(context: RollbackJob, name: string): Promise<LkgEvidence> {
     return Promise.all([this.#listRevisions(context, name), context.trafficHistory(), context.incidents()]);
   }
 
@@ -324,7 +295,7 @@ export class CloudRunExecutor implements RollbackExecutor {
    * records the choice together with the other steps before the call, in one commit.
    */
   async #plan(
-    context: ExecutionContext,
+    context: RollbackJob,
     service: Service,
     before: TrafficSnapshot,
     /** Fetched by `execute` unless a revision was requested. */
@@ -400,14 +371,17 @@ export class CloudRunExecutor implements RollbackExecutor {
     return { from, to: choice.revision, rule: choice.rule, explanation: choice.explanation };
   }
 
-  /** Polls the operation until done; returns its error message, or null when it succeeded. */
-  #awaitOperation(context: ExecutionContext, operationName: string): Promise<string | null> {
+  /**
+   * Polls the operation until done; returns its error message, or null when it succeeded or did not finish in
+   * time (then the service itself says whether traffic moved).
+   */
+  #awaitOperation(context: RollbackJob, operationName: string): Promise<string | null> {
     return pollUntil(
       this.#policy,
-      context.now,
+      context,
       async () => {
-        const operation = await this.#call(context, 'GetOperation', () =>
-          this.#clients.services.checkUpdateServiceProgress(operationName),
+        const operation = await this.#call(context, 'GetOperation', (options) =>
+          getOperation(this.#clients.services.operationsClient, operationName, options),
         );
         if (!operation.done) return undefined;
         const error = operation.error as { code?: number; message?: string } | undefined;
@@ -424,44 +398,87 @@ export class CloudRunExecutor implements RollbackExecutor {
       },
       async () => {
         await context.progress('operation_timeout', { operation: operationName });
-        return `UpdateService operation did not finish within ${this.#policy.completionTimeoutMs} ms`;
+        return null;
       },
     );
   }
 
-  /** Proves the rollback landed: all traffic on the LKG, not reconciling, terminal condition succeeded. */
+  /**
+   * Proves the rollback landed: all traffic on the LKG, not reconciling, terminal condition succeeded. Polls until
+   * the rollback timeout, then reads once more and records what it finds: `failure` (by default VERIFY_TIMEOUT)
+   * unless the rollback landed after all.
+   */
   #verify(
-    context: ExecutionContext,
+    context: RollbackJob,
     name: string,
-    plan: { from: string; to: string; rule: string },
+    plan: Plan,
+    failure?: RollbackOutcome,
   ): Promise<RollbackOutcome> {
-    const known = { fromRevision: plan.from, toRevision: plan.to, lkgRule: plan.rule };
-    let last: { split: Record<string, number>; reconciling: boolean } = { split: {}, reconciling: true };
     return pollUntil<RollbackOutcome>(
       this.#policy,
-      context.now,
-      async () => {
-        const service = await this.#getService(context, name);
-        const after = snapshotOf(service);
-        last = { split: after.split, reconciling: service.reconciling ?? false };
-        if (service.reconciling || !succeeded(service.terminalCondition?.state) || after.full !== plan.to) {
-          return undefined;
-        }
-        await Promise.all([
-          context.observeTraffic({ observedAt: context.now(), fullRevision: after.full }),
-          context.progress('verified', { traffic: after.split }),
-        ]);
-        return { state: 'succeeded', ...known, errorCode: null, errorMessage: null };
-      },
-      async () => {
-        await context.progress('verify_timeout', last);
-        return outcomeWithoutChange(
-          'failed',
-          'VERIFY_TIMEOUT',
-          `Traffic is ${JSON.stringify(last.split)}, not 100% on ${plan.to}, after ${this.#policy.completionTimeoutMs} ms`,
-          known,
-        );
-      },
+      context,
+      async () => (await this.#landed(context, name, plan)).outcome ?? undefined,
+      () => this.#readTruth(context, name, plan, failure),
     );
+  }
+
+  /** One last bounded read of the service before a terminal state is recorded: success if the rollback landed. */
+  async #readTruth(
+    context: RollbackJob,
+    name: string,
+    plan: Plan,
+    failure: RollbackOutcome | undefined,
+  ): Promise<RollbackOutcome> {
+    let seen: { split?: Record<string, number>; reconciling?: boolean; unreadable?: string };
+    try {
+      const read = await this.#landed(context, name, plan);
+      if (read.outcome !== null) return read.outcome;
+      seen = read.seen;
+    } catch (error) {
+      // Given up at shutdown: another worker takes the job over and reads for itself.
+      if (error instanceof LeaseLostError) throw error;
+      seen = { unreadable: error instanceof Error ? error.message : String(error) };
+    }
+    // A failure already known (the call or operation failed) is confirmed by this read; else verifying ran out.
+    await context.progress(failure ? 'truth_read' : 'verify_timeout', seen);
+    return (
+      failure ??
+      outcomeWithoutChange(
+        'failed',
+        'VERIFY_TIMEOUT',
+        `Traffic is ${seen.split ? JSON.stringify(seen.split) : 'unreadable'}, not 100% on ${plan.to}, after ${this.#policy.completionTimeoutMs} ms`,
+        { fromRevision: plan.from, toRevision: plan.to, lkgRule: plan.rule },
+      )
+    );
+  }
+
+  /** Reads the service: the succeeded outcome when all traffic is settled on the LKG, and what was seen. */
+  async #landed(
+    context: RollbackJob,
+    name: string,
+    plan: Plan,
+  ): Promise<{
+    outcome: RollbackOutcome | null;
+    seen: { split: Record<string, number>; reconciling: boolean };
+  }> {
+    const service = await this.#getService(context, name);
+    const after = snapshotOf(service);
+    const seen = { split: after.split, reconciling: service.reconciling ?? false };
+    if (service.reconciling || !succeeded(service.terminalCondition?.state) || after.full !== plan.to) {
+      return { outcome: null, seen };
+    }
+    await Promise.all([
+      context.observeTraffic({ observedAt: context.now(), fullRevision: after.full }),
+      context.progress('verified', { traffic: after.split }),
+    ]);
+    const outcome: RollbackOutcome = {
+      state: 'succeeded',
+      fromRevision: plan.from,
+      toRevision: plan.to,
+      lkgRule: plan.rule,
+      errorCode: null,
+      errorMessage: null,
+    };
+    return { outcome, seen };
   }
 }

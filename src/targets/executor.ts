@@ -40,8 +40,8 @@ export interface RollbackExecutor {
   execute(context: ExecutionContext): Promise<RollbackOutcome>;
   /** For a manual request: throws LASTGOOD_ERR_REVISION_UNUSABLE unless the named revision exists and is ready. */
   checkRequestedRevision(target: TargetConfig, revision: string): Promise<void>;
-  /** Lifts the freeze a rollback put on the target's pipeline, where the kind has one. */
-  unfreeze?(target: TargetConfig): Promise<void>;
+  /** Lifts the freeze a rollback put on the target's pipeline, where the kind has one; false if none was on. */
+  unfreeze?(target: TargetConfig): Promise<boolean>;
 }
 
 /** The executor stopped before a mutation because another worker now owns the job. */

@@ -164,7 +164,8 @@ describe('CloudDeployExecutor against the emulator, with a fake execution contex
   it('ends VERIFY_TIMEOUT when the rollout does not finish within the completion timeout', async () => {
     const impatient = new CloudDeployExecutor(
       client,
-      fastPolicy({ completionTimeoutMs: ROLLOUT_PHASE_MS / 2 }),
+      // The timeout bounds the whole job, planning included: enough to plan, too little for two rollout phases.
+      fastPolicy({ completionTimeoutMs: ROLLOUT_PHASE_MS * 1.5 }),
     );
     const fake = fakeContext(storefront);
     const outcome = await impatient.execute(fake.context);
