@@ -7,10 +7,9 @@ import type { v1 } from '@google-cloud/deploy';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { createCloudDeployClient } from '../../src/targets/google-clients.ts';
-import { FAST_POLLING } from '../emulator/helpers.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { lastgoodRollouts, PIPELINE } from '../replicas/support.ts';
+import { FAST_POLLING, PIPELINE, useExampleEmulator } from '../helpers/emulator.ts';
+import { lastgoodRollouts } from '../replicas/support.ts';
 
 /** Short, yet long enough for a fresh client to connect on a loaded test machine. */
 export const DEADLINE_MS = 500;

@@ -5,7 +5,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { bearer, fireAlert, OPERATOR_TOKEN, waitForRollback } from '../helpers/app.ts';
-import { GOOD_REVISION, lastgoodRollouts, PIPELINE, servingSplit } from '../replicas/support.ts';
+import { GOOD_REVISION, PIPELINE, servingSplit } from '../helpers/emulator.ts';
+import { lastgoodRollouts } from '../replicas/support.ts';
 import {
   DEADLINE_MS,
   OUTAGE_ENV,

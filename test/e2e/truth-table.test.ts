@@ -9,13 +9,8 @@ import { describe, expect, it } from 'vitest';
 import type { FaultSpec } from '../../src/emulator/faults.ts';
 import { SUSPENDED_BY_ANNOTATION } from '../../src/targets/pipeline-suspension.ts';
 import { fireAlert, waitForRollback } from '../helpers/app.ts';
-import {
-  BAD_REVISION,
-  GOOD_REVISION,
-  lastgoodRollouts,
-  PIPELINE,
-  servingSplit,
-} from '../replicas/support.ts';
+import { BAD_REVISION, GOOD_REVISION, PIPELINE, servingSplit } from '../helpers/emulator.ts';
+import { lastgoodRollouts } from '../replicas/support.ts';
 import { OUTAGE_ENV, OUTAGE_MS, STOREFRONT_ALERT, until, useGoogleTruth } from './google-truth.ts';
 
 interface Row {

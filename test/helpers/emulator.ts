@@ -183,7 +183,7 @@ export function startCanary(
 }
 
 /** The revisions a Cloud Run service (full name) serves now and their percent, as Cloud Run reports them. */
-export function servingSplit(emulator: Emulator, service: string): Record<string, number> {
+export function servingSplit(emulator: Emulator, service = CHECKOUT): Record<string, number> {
   const split: Record<string, number> = {};
   for (const entry of emulator.state.cloudRun.service(service)?.trafficStatuses ?? []) {
     if (entry.percent > 0) split[entry.revision] = entry.percent;

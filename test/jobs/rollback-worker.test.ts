@@ -16,9 +16,8 @@ import {
   createCloudRunClients,
 } from '../../src/targets/google-clients.ts';
 import { waitForRollback } from '../helpers/app.ts';
-import { BAD_REVISION, GOOD_REVISION, useExampleEmulator } from '../helpers/emulator.ts';
+import { BAD_REVISION, GOOD_REVISION, servingSplit, useExampleEmulator } from '../helpers/emulator.ts';
 import { until } from '../helpers/poll.ts';
-import { servingSplit } from '../replicas/support.ts';
 import { EXAMPLE_CONFIG, fastPolicy } from '../targets/execution-context.ts';
 
 const OWNER = 'worker-under-test';

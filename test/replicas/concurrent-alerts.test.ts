@@ -1,10 +1,10 @@
 import { describe, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import { GOOD_REVISION } from '../helpers/emulator.ts';
+import { GOOD_REVISION, servingSplit } from '../helpers/emulator.ts';
 import { sleep } from '../helpers/poll.ts';
 import { type AlertResult, postAlert, viewerGet, waitForTerminal } from '../helpers/process.ts';
 import { postgresUnderTest } from '../helpers/store-under-test.ts';
-import { replicaWorld, servingSplit } from './support.ts';
+import { replicaWorld } from './support.ts';
 
 const DISTINCT_INCIDENTS = 60;
 const REDELIVERED = 40;

@@ -1,7 +1,7 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { describe, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import { CHECKOUT, GOOD_REVISION } from '../helpers/emulator.ts';
+import { CHECKOUT, GOOD_REVISION, servingSplit } from '../helpers/emulator.ts';
 import { sleep, until } from '../helpers/poll.ts';
 import {
   type LastgoodProcess,
@@ -12,7 +12,7 @@ import {
 } from '../helpers/process.ts';
 import { dedicatedPostgresUnderTest, postgresUnderTest } from '../helpers/store-under-test.ts';
 import { ADMIN_TOKEN } from '../helpers/tokens.ts';
-import { mutatingCalls, replicaWorld, servingSplit } from './support.ts';
+import { mutatingCalls, replicaWorld } from './support.ts';
 
 /** Longer than the lease (2 s) and shorter than the UpdateService call (8 s) it happens during. */
 const OUTAGE_MS = 5_000;

@@ -1,6 +1,6 @@
 import { describe, type ExpectStatic, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import { GOOD_REVISION } from '../helpers/emulator.ts';
+import { GOOD_REVISION, servingSplit } from '../helpers/emulator.ts';
 import { sleep, until } from '../helpers/poll.ts';
 import {
   type AlertResult,
@@ -12,7 +12,7 @@ import {
   waitForTerminal,
 } from '../helpers/process.ts';
 import { postgresUnderTest, sqliteUnderTest } from '../helpers/store-under-test.ts';
-import { replicaWorld, servingSplit } from './support.ts';
+import { replicaWorld } from './support.ts';
 
 const GRACE_MS = 3_000;
 /** How late, at most, a loaded test machine may report an exit that lastgood made on time. */

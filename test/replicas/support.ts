@@ -3,7 +3,7 @@
  * (test/helpers/store-under-test.ts).
  */
 import type { Emulator } from '../../src/emulator/emulator.ts';
-import { CHECKOUT, PIPELINE, startExampleEmulator } from '../helpers/emulator.ts';
+import { PIPELINE, startExampleEmulator } from '../helpers/emulator.ts';
 import { type LastgoodProcess, startLastgood } from '../helpers/process.ts';
 import type { StoreUnderTest } from '../helpers/store-under-test.ts';
 
@@ -18,15 +18,6 @@ export function emulatorEnv(emulator: Emulator): Record<string, string> {
     CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
     MONITORING_EMULATOR_HOST: emulator.host,
   };
-}
-
-/** Where traffic goes now, by revision, from the service's `traffic_statuses`. */
-export function servingSplit(emulator: Emulator, service = CHECKOUT): Record<string, number> {
-  const split: Record<string, number> = {};
-  for (const entry of emulator.state.cloudRun.service(service)?.trafficStatuses ?? []) {
-    if (entry.percent > 0) split[entry.revision] = entry.percent;
-  }
-  return split;
 }
 
 /** The calls of a method that could change something: `validate_only` ones are left out. */

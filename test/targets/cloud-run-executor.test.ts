@@ -8,10 +8,11 @@ import {
   BAD_REVISION,
   CHECKOUT,
   GOOD_REVISION,
+  servingSplit,
   shiftCheckoutTo,
   useExampleEmulator,
 } from '../helpers/emulator.ts';
-import { mutatingCalls, servingSplit } from '../replicas/support.ts';
+import { mutatingCalls } from '../replicas/support.ts';
 import { exampleTarget, fakeContext, fastPolicy } from './execution-context.ts';
 
 const checkout = exampleTarget('checkout');

@@ -10,9 +10,15 @@ import {
   createCloudDeployClient,
   createCloudRunClients,
 } from '../../src/targets/google-clients.ts';
-import { FAST_POLLING } from '../emulator/helpers.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { CHECKOUT, GOOD_REVISION, lastgoodRollouts, PIPELINE, servingSplit } from '../replicas/support.ts';
+import {
+  CHECKOUT,
+  FAST_POLLING,
+  GOOD_REVISION,
+  PIPELINE,
+  servingSplit,
+  useExampleEmulator,
+} from '../helpers/emulator.ts';
+import { lastgoodRollouts } from '../replicas/support.ts';
 import { exampleTarget, fakeContext, fastPolicy } from './execution-context.ts';
 
 /** Short enough to keep the tests quick, long enough that a call slower than the deadline is plainly slower. */
