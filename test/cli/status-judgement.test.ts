@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
-import { loadFixtureFile } from '../../src/emulator/fixture.ts';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Emulator } from '../../src/emulator/emulator.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { DEPENDENCY_OUTAGE_FIXTURE_PATH, useFixtureEmulator } from '../helpers/emulator.ts';
 import { fireAlert, listen, runLastgood, useCliApp } from './harness.ts';
 
 describe('lastgood status shows the evidence a rollback was judged on', () => {
@@ -38,15 +38,8 @@ describe('lastgood status shows the evidence a rollback was judged on', () => {
 describe('lastgood status shows why lastgood held', () => {
   let outage: Emulator;
   let t: TestApp;
-  beforeAll(async () => {
-    outage = await startEmulator({
-      adminPort: null,
-      operationDelayMs: 20,
-      fixture: await loadFixtureFile('examples/emulator-fixture-dependency-outage.yaml'),
-    });
-  });
-  afterAll(async () => {
-    await outage.stop();
+  useFixtureEmulator(DEPENDENCY_OUTAGE_FIXTURE_PATH, (started) => {
+    outage = started;
   });
   afterEach(async () => {
     await t.close();

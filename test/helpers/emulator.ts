@@ -15,9 +15,21 @@ export function useExampleEmulator(
   use: (emulator: Emulator, fixture: EmulatorFixture) => void,
   options: Omit<EmulatorOptions, 'fixture'> = {},
 ): void {
+  useFixtureEmulator(EXAMPLE_FIXTURE_PATH, use, options);
+}
+
+/** The dependency outage: checkout unchanged for four days, both its revisions failing alike since 10 minutes ago. */
+export const DEPENDENCY_OUTAGE_FIXTURE_PATH = 'examples/emulator-fixture-dependency-outage.yaml';
+
+/** As `useExampleEmulator`, seeded with the fixture file at `path`. */
+export function useFixtureEmulator(
+  path: string,
+  use: (emulator: Emulator, fixture: EmulatorFixture) => void,
+  options: Omit<EmulatorOptions, 'fixture'> = {},
+): void {
   let emulator: Emulator | null = null;
   beforeAll(async () => {
-    const fixture = await loadFixtureFile(EXAMPLE_FIXTURE_PATH);
+    const fixture = await loadFixtureFile(path);
     emulator = await startEmulator({ adminPort: null, operationDelayMs: 20, ...options, fixture });
     use(emulator, fixture);
   });

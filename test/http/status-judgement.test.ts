@@ -1,6 +1,5 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
-import { loadFixtureFile } from '../../src/emulator/fixture.ts';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Emulator } from '../../src/emulator/emulator.ts';
 import {
   bearer,
   fireAlert,
@@ -10,7 +9,11 @@ import {
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
+import {
+  DEPENDENCY_OUTAGE_FIXTURE_PATH,
+  useExampleEmulator,
+  useFixtureEmulator,
+} from '../helpers/emulator.ts';
 
 let emulator: Emulator;
 let t: TestApp;
@@ -78,15 +81,8 @@ describe('GET /rollback/status/:id carries the judgement of a rollback through t
 
 describe('GET /rollback/status/:id carries the evidence of a hold', () => {
   let outage: Emulator;
-  beforeAll(async () => {
-    outage = await startEmulator({
-      adminPort: null,
-      operationDelayMs: 20,
-      fixture: await loadFixtureFile('examples/emulator-fixture-dependency-outage.yaml'),
-    });
-  });
-  afterAll(async () => {
-    await outage.stop();
+  useFixtureEmulator(DEPENDENCY_OUTAGE_FIXTURE_PATH, (started) => {
+    outage = started;
   });
   beforeEach(async () => {
     t = await startTestApp({ emulatorHost: outage.host });
