@@ -2,12 +2,12 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CHECKOUT, GOOD_REVISION } from './helpers/emulator.ts';
+import { eventually, sleep, until } from './helpers/poll.ts';
 
 const REPO = new URL('../', import.meta.url).pathname;
-const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
 const run = promisify(execFile);
 
 let dev: ChildProcess | undefined;
@@ -18,20 +18,6 @@ afterEach(() => {
     process.kill(-dev.pid, 'SIGKILL');
   if (tmp !== undefined) rmSync(tmp, { recursive: true, force: true });
 });
-
-async function until<T>(
-  what: string,
-  check: () => T | undefined | Promise<T | undefined>,
-  ms = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
 
 const answers = (url: string) =>
   fetch(url).then(
@@ -59,11 +45,10 @@ describe('npm run dev', () => {
     });
     const exited = new Promise<number | null>((resolve) => dev?.once('exit', (code) => resolve(code)));
 
-    await until(
-      'the ready banner',
-      () => (output.includes('dev: Ctrl-C stops both.') ? true : undefined),
-      60_000,
-    );
+    await until(() => output.includes('dev: Ctrl-C stops both.'), 'the ready banner', {
+      timeoutMs: 60_000,
+      everyMs: 100,
+    });
     const url = /^dev: lastgood {2}(http:\/\/127\.0\.0\.1:\d+)/m.exec(output)?.[1];
     const admin = /^dev: emulator .* admin (http:\/\/127\.0\.0\.1:\d+)/m.exec(output)?.[1];
     const curl = /^ {2}(sed .* \| curl .*)$/m.exec(output)?.[1];
@@ -73,18 +58,20 @@ describe('npm run dev', () => {
 
     const fired = await run('sh', ['-c', curl!], { cwd: REPO });
     expect(JSON.parse(fired.stdout)).toMatchObject({ action: 'rollback', reason: 'ROLLBACK' });
-    const traffic = await until('checkout rolled back in the emulator', async () => {
-      const state = (await (await fetch(`${admin}/state`)).json()) as {
-        cloudRun: { services: { name: string; traffic: { revision: string; percent: number }[] }[] };
-      };
-      const checkout = state.cloudRun.services.find((service) => service.name === CHECKOUT)!;
-      return checkout.traffic.some(
-        (entry) => entry.revision === 'checkout-00001-abc' && entry.percent === 100,
-      )
-        ? checkout.traffic
-        : undefined;
-    });
-    expect(traffic).toEqual([expect.objectContaining({ revision: 'checkout-00001-abc', percent: 100 })]);
+    const traffic = await eventually(
+      async () => {
+        const state = (await (await fetch(`${admin}/state`)).json()) as {
+          cloudRun: { services: { name: string; traffic: { revision: string; percent: number }[] }[] };
+        };
+        const checkout = state.cloudRun.services.find((service) => service.name === CHECKOUT)!;
+        return checkout.traffic.some((entry) => entry.revision === GOOD_REVISION && entry.percent === 100)
+          ? checkout.traffic
+          : undefined;
+      },
+      'checkout rolled back in the emulator',
+      { timeoutMs: 30_000, everyMs: 100 },
+    );
+    expect(traffic).toEqual([expect.objectContaining({ revision: GOOD_REVISION, percent: 100 })]);
 
     process.kill(-dev.pid!, 'SIGINT');
     await Promise.race([

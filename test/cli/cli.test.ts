@@ -4,9 +4,9 @@ import { DatabaseSync } from 'node:sqlite';
 import { describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { type TestApp, VIEWER_TOKEN } from '../helpers/app.ts';
-import { fireAlert, runLastgood, useCliApp } from './harness.ts';
+import { CHECKOUT } from '../helpers/emulator.ts';
+import { rollBack, runLastgood, useCliApp } from './harness.ts';
 
-const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
 const LAUNCHER = new URL('../../bin/lastgood.js', import.meta.url).pathname;
 
 let emulator: Emulator;
@@ -39,7 +39,7 @@ function runLauncher(argv: readonly string[], extraEnv: Record<string, string>) 
 
 describe('lastgood CLI against a running lastgood', () => {
   it('lists recent decisions as a table, and as the API answer with --json', async () => {
-    const accepted = await fireAlert(t);
+    const accepted = await rollBack(t);
     const listed = await runLastgood(['recent', '--hours', '1'], env);
     expect(listed).toMatchObject({ code: 0, stderr: '' });
     const [header, row] = listed.stdout.split('\n');
@@ -54,7 +54,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('shows one decision with its factors and timeline', async () => {
-    const accepted = await fireAlert(t);
+    const accepted = await rollBack(t);
     const shown = await runLastgood(['status', accepted.alertId], env);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/^outcome\s+rollback \/ ROLLBACK\s+\(confidence 0\.\d{3}\)$/m);
@@ -77,7 +77,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('acknowledges an alert in the name of the token', async () => {
-    const accepted = await fireAlert(t);
+    const accepted = await rollBack(t);
     const acked = await runLastgood(['ack', accepted.alertId], env);
     expect(acked.code).toBe(0);
     expect(acked.stdout).toMatch(
@@ -86,7 +86,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('verifies the audit chain, and exits 1 naming the first row edited behind its back', async () => {
-    await fireAlert(t);
+    await rollBack(t);
     const intact = await runLastgood(['audit-verify'], env);
     expect(intact.code).toBe(0);
     expect(intact.stdout).toMatch(/^audit chain intact: \d+ rows$/);
@@ -117,7 +117,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('runs as bin/lastgood.js, exiting with the outcome', async () => {
-    const accepted = await fireAlert(t);
+    const accepted = await rollBack(t);
     const listed = await runLauncher(['recent'], env);
     expect(listed.stdout).toContain(accepted.decisionId);
     expect(listed.code).toBe(0);

@@ -1,9 +1,14 @@
-import { afterEach, beforeEach } from 'vitest';
+import { beforeEach } from 'vitest';
 import { type CliIo, runCli } from '../../src/cli/run.ts';
 import type { Emulator } from '../../src/emulator/emulator.ts';
-import { burnRateAlert } from '../fixtures/alerts.ts';
-import { OPERATOR_TOKEN, startTestApp, type TestApp, waitForRollback, webhookUrl } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
+import {
+  type AlertAccepted,
+  fireAlert,
+  OPERATOR_TOKEN,
+  type TestApp,
+  waitForRollback,
+} from '../helpers/app.ts';
+import { useAppOnExampleEmulator } from '../helpers/emulator.ts';
 
 export interface CliResult {
   code: number;
@@ -40,13 +45,8 @@ export async function listen(t: TestApp, token: string = OPERATOR_TOKEN): Promis
 }
 
 /** Fires the fast-burn alert at the app and waits for the rollback it decides to end. */
-export async function fireAlert(t: TestApp): Promise<{ alertId: string; decisionId: string }> {
-  const response = await t.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert({ burnRate: 18.2 }),
-  });
-  const accepted = response.json() as { alertId: string; decisionId: string };
+export async function rollBack(t: TestApp): Promise<AlertAccepted> {
+  const accepted = await fireAlert(t, { burnRate: 18.2 });
   await waitForRollback(t.store, accepted.decisionId);
   return accepted;
 }
@@ -61,15 +61,13 @@ export interface CliApp {
 /** One example emulator for the file and, for each test, a fresh lastgood listening on a free port; `use` gets both. */
 export function useCliApp(use: (app: CliApp) => void): void {
   let emulator: Emulator;
-  let t: TestApp | undefined;
-  useExampleEmulator((started) => {
+  let t: TestApp;
+  useAppOnExampleEmulator((started, app) => {
     emulator = started;
+    t = app;
   });
+  // Runs after useAppOnExampleEmulator's beforeEach, which started `t`.
   beforeEach(async () => {
-    t = await startTestApp({ emulatorHost: emulator.host });
     use({ emulator, t, env: await listen(t) });
-  });
-  afterEach(async () => {
-    await t?.close();
   });
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.ts';
-import { fireAlert, runLastgood, useCliApp } from './harness.ts';
+import { rollBack, runLastgood, useCliApp } from './harness.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
@@ -35,7 +35,7 @@ describe('lastgood output', () => {
   });
 
   it('fits tables to the terminal, cutting long cells with a marker', async () => {
-    const accepted = await fireAlert(t);
+    const accepted = await rollBack(t);
     const wide = await runLastgood(['status', accepted.decisionId], env);
     expect(widest(wide.stdout)).toBeGreaterThan(100);
 
@@ -53,7 +53,7 @@ describe('lastgood output', () => {
   });
 
   it('colours only a terminal, and not under NO_COLOR', async () => {
-    await fireAlert(t);
+    await rollBack(t);
     const tty = await runLastgood(['recent'], env, '', { columns: 200, isTTY: true });
     expect(tty.stdout).toContain('\u001b[1mDECIDED');
     const noColor = await runLastgood(['recent'], { ...env, NO_COLOR: '1' }, '', {
@@ -94,7 +94,7 @@ describe('the built CLI', () => {
     const version = await run(node[0]!, [...node.slice(1), '--version']);
     expect(version.stdout).toBe(`lastgood ${VERSION}\n`);
 
-    const accepted = await fireAlert(t);
+    const accepted = await rollBack(t);
     const listed = await run(node[0]!, [...node.slice(1), 'recent'], {
       env: { PATH: process.env.PATH ?? '', ...env },
     });

@@ -1,14 +1,12 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
-import { startExampleEmulator } from '../emulator/helpers.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
+import { FIXTURE_WEBHOOK_TOKEN, startExampleEmulator, WEBHOOK_TOKEN_SECRET } from '../helpers/emulator.ts';
 import { registerSecret } from '../helpers/log-sink.ts';
+import { eventually } from '../helpers/poll.ts';
 import { type LastgoodProcess, startLastgood } from '../helpers/process.ts';
 
-const SECRET = 'projects/demo-project/secrets/lastgood-webhook-token';
-/** Version 1 of the secret in examples/emulator-fixture.yaml. */
-const FIXTURE_TOKEN = 'demo-webhook-token-0123456789abcdef0123456789';
-registerSecret(FIXTURE_TOKEN);
+registerSecret(FIXTURE_WEBHOOK_TOKEN);
 
 let emu: Emulator;
 let lastgood: LastgoodProcess | null = null;
@@ -23,13 +21,13 @@ afterEach(async () => {
   lastgood = null;
 });
 
-async function readyz(url: string): Promise<{ status: number; detail: string } | null> {
+async function readyz(url: string): Promise<{ status: number; detail: string } | undefined> {
   try {
     const response = await fetch(`${url}/readyz`);
     const body = (await response.json()) as { checks: { webhookTokens: { detail: string } } };
     return { status: response.status, detail: body.checks.webhookTokens.detail };
   } catch {
-    return null; // not listening yet
+    return undefined; // not listening yet
   }
 }
 
@@ -38,7 +36,7 @@ describe('a real lastgood process with Secret Manager down at start', () => {
     emu.faults.inject({ kind: 'unavailable', method: 'ListSecretVersions', times: 'until-cleared' });
     const process = await startLastgood({
       name: 'secret-manager-down',
-      env: { LASTGOOD_WEBHOOK_TOKEN_SECRET: SECRET, SECRET_MANAGER_EMULATOR_HOST: emu.host },
+      env: { LASTGOOD_WEBHOOK_TOKEN_SECRET: WEBHOOK_TOKEN_SECRET, SECRET_MANAGER_EMULATOR_HOST: emu.host },
       unset: ['LASTGOOD_WEBHOOK_TOKENS'],
     });
     lastgood = process;
@@ -48,13 +46,7 @@ describe('a real lastgood process with Secret Manager down at start', () => {
 
     const unready = await Promise.race([
       exitedEarly,
-      (async () => {
-        for (;;) {
-          const answer = await readyz(process.url);
-          if (answer !== null) return answer;
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-      })(),
+      eventually(() => readyz(process.url), 'an answer from /readyz', { timeoutMs: 20_000, everyMs: 25 }),
     ]);
     expect(unready.status).toBe(503);
     expect(unready.detail).toMatch(/never read.*UNAVAILABLE.*retrying/s);
@@ -64,7 +56,7 @@ describe('a real lastgood process with Secret Manager down at start', () => {
     await Promise.race([exitedEarly, process.waitReady(10_000)]);
     expect(emu.calls.count('ListSecretVersions')).toBeGreaterThan(tries);
     const alert = await fetch(
-      `${process.url}/webhook/error-budget-alert?auth_token=${encodeURIComponent(FIXTURE_TOKEN)}`,
+      `${process.url}/webhook/error-budget-alert?auth_token=${encodeURIComponent(FIXTURE_WEBHOOK_TOKEN)}`,
       {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

@@ -16,9 +16,9 @@ import {
   createCloudRunClients,
 } from '../../src/targets/google-clients.ts';
 import { waitForRollback } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { until } from '../helpers/process.ts';
-import { BAD_REVISION, GOOD_REVISION, servingSplit } from '../replicas/support.ts';
+import { BAD_REVISION, GOOD_REVISION, useExampleEmulator } from '../helpers/emulator.ts';
+import { until } from '../helpers/poll.ts';
+import { servingSplit } from '../replicas/support.ts';
 import { EXAMPLE_CONFIG, fastPolicy } from '../targets/execution-context.ts';
 
 const OWNER = 'worker-under-test';

@@ -3,7 +3,7 @@ import { EVENT_TYPES, type EventType, isNotifiable, type RecordedEvent } from '.
 import type { Notification } from '../../src/notify/channel.ts';
 import { truncate } from '../../src/notify/message.ts';
 import { slackChannel, slackMessage } from '../../src/notify/slack.ts';
-import { type Receiver, startReceiver } from './receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 /**
  * Block Kit's limits as Slack documents them (api.slack.com/reference/block-kit), written out here rather than

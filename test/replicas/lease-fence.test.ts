@@ -1,25 +1,18 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { status as grpcStatus } from '@grpc/grpc-js';
 import { describe, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
+import { CHECKOUT, GOOD_REVISION } from '../helpers/emulator.ts';
+import { sleep, until } from '../helpers/poll.ts';
 import {
   type LastgoodProcess,
   postAlert,
   type StatusBody,
-  until,
   viewerGet,
   waitForTerminal,
 } from '../helpers/process.ts';
+import { dedicatedPostgresUnderTest, postgresUnderTest } from '../helpers/store-under-test.ts';
 import { ADMIN_TOKEN } from '../helpers/tokens.ts';
-import {
-  CHECKOUT,
-  dedicatedPostgresUnderTest,
-  GOOD_REVISION,
-  mutatingCalls,
-  postgresUnderTest,
-  replicaWorld,
-  servingSplit,
-} from './support.ts';
+import { mutatingCalls, replicaWorld, servingSplit } from './support.ts';
 
 /** Longer than the lease (2 s) and shorter than the UpdateService call (8 s) it happens during. */
 const OUTAGE_MS = 5_000;
@@ -67,7 +60,7 @@ describe.concurrent('PostgreSQL refuses connections for longer than the lease du
       await until(
         () => emulator.calls.list().every((call) => call.code !== null),
         'no Google call in flight',
-        20_000,
+        { timeoutMs: 20_000 },
       );
       await sleep(1_000);
       const final = await viewerGet<StatusBody>(processes[0]!.url, `/rollback/status/${decisionId}`);

@@ -2,24 +2,11 @@ import { status as grpcStatus } from '@grpc/grpc-js';
 import { describe, it, vi } from 'vitest';
 import { rolloutIdFor } from '../../src/targets/cloud-deploy.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import {
-  type LastgoodProcess,
-  postAlert,
-  type StatusBody,
-  until,
-  waitForTerminal,
-} from '../helpers/process.ts';
-import {
-  CHECKOUT,
-  GOOD_REVISION,
-  lastgoodRollouts,
-  mutatingCalls,
-  PIPELINE,
-  postgresUnderTest,
-  type ReplicaWorld,
-  replicaWorld,
-  servingSplit,
-} from './support.ts';
+import { CHECKOUT, GOOD_REVISION, PIPELINE } from '../helpers/emulator.ts';
+import { until } from '../helpers/poll.ts';
+import { type LastgoodProcess, postAlert, type StatusBody, waitForTerminal } from '../helpers/process.ts';
+import { postgresUnderTest } from '../helpers/store-under-test.ts';
+import { lastgoodRollouts, mutatingCalls, type ReplicaWorld, replicaWorld, servingSplit } from './support.ts';
 
 /** Longer than the test: the answer only comes if the dead process's successor asked again (it must not). */
 const HOLD_MS = 30_000;

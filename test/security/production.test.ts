@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { EXAMPLE_OPERATOR_TOKENS, EXAMPLE_WEBHOOK_TOKENS } from '../../src/auth/token-strength.ts';
 import { loadConfig } from '../../src/config/env.ts';
 import { EXAMPLE_POLICY, sha256Hex } from '../helpers/app.ts';
+import { thrownBy } from '../helpers/errors.ts';
 import { OPERATOR_TOKEN, WEBHOOK_TOKEN } from '../helpers/tokens.ts';
 
 /** What a safe production deployment sets. */
@@ -19,13 +20,9 @@ function load(env: Record<string, string | undefined>) {
 }
 
 function refusal(env: Record<string, string | undefined>): string {
-  try {
-    load(env);
-  } catch (error) {
-    expect((error as { code?: string }).code).toBe('LASTGOOD_ERR_CONFIG');
-    return (error as Error).message;
-  }
-  throw new Error('expected lastgood to refuse this configuration');
+  const error = thrownBy(() => load(env));
+  expect((error as { code?: string }).code).toBe('LASTGOOD_ERR_CONFIG');
+  return (error as Error).message;
 }
 
 describe('production startup', () => {

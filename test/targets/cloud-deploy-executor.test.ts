@@ -7,8 +7,8 @@ import { isLastgoodError } from '../../src/errors.ts';
 import { CloudDeployExecutor, rolloutIdFor } from '../../src/targets/cloud-deploy.ts';
 import { LeaseLostError } from '../../src/targets/executor.ts';
 import { createCloudDeployClient } from '../../src/targets/google-clients.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { lastgoodRollouts, mutatingCalls, PIPELINE } from '../replicas/support.ts';
+import { PIPELINE, useExampleEmulator } from '../helpers/emulator.ts';
+import { lastgoodRollouts, mutatingCalls } from '../replicas/support.ts';
 import { exampleTarget, type FakeContext, fakeContext, fastPolicy } from './execution-context.ts';
 
 const storefront = exampleTarget('storefront');

@@ -4,9 +4,14 @@ import { isLastgoodError } from '../../src/errors.ts';
 import { CloudRunExecutor } from '../../src/targets/cloud-run.ts';
 import { LeaseLostError } from '../../src/targets/executor.ts';
 import { type CloudRunClients, createCloudRunClients } from '../../src/targets/google-clients.ts';
-import { FAST_POLLING } from '../emulator/helpers.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { BAD_REVISION, CHECKOUT, GOOD_REVISION, mutatingCalls, servingSplit } from '../replicas/support.ts';
+import {
+  BAD_REVISION,
+  CHECKOUT,
+  GOOD_REVISION,
+  shiftCheckoutTo,
+  useExampleEmulator,
+} from '../helpers/emulator.ts';
+import { mutatingCalls, servingSplit } from '../replicas/support.ts';
 import { exampleTarget, fakeContext, fastPolicy } from './execution-context.ts';
 
 const checkout = exampleTarget('checkout');
@@ -29,16 +34,7 @@ afterAll(async () => {
 
 /** Someone else sends all of checkout's traffic to `revision`, and the change lands. */
 async function moveTraffic(revision: string): Promise<void> {
-  const [operation] = await clients.services.updateService(
-    {
-      service: {
-        name: CHECKOUT,
-        traffic: [{ type: 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION', revision, percent: 100 }],
-      },
-      updateMask: { paths: ['traffic'] },
-    },
-    FAST_POLLING,
-  );
+  const { operation } = await shiftCheckoutTo(clients, revision);
   await operation.promise();
 }
 

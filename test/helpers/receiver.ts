@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { until } from './poll.ts';
 
 /** One request a receiver got. */
 export interface Received {
@@ -63,13 +64,14 @@ export async function startReceiver(path = '/', refuse: Refusal = () => null): P
     hang: false,
     answer: (...statuses) => queued.push(...statuses),
     async waitFor(count, timeoutMs = 5_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (received.length < count) {
-        if (Date.now() > deadline) {
-          throw new Error(`receiver got ${received.length} of ${count} requests within ${timeoutMs} ms`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(
+        () => received.length >= count,
+        () => `${count} requests (got ${received.length})`,
+        {
+          timeoutMs,
+          everyMs: 10,
+        },
+      );
       return received.slice(0, count);
     },
     close: () =>
