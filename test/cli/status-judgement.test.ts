@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { DEPENDENCY_OUTAGE_FIXTURE_PATH, useFixtureEmulator } from '../helpers/emulator.ts';
-import { fireAlert, listen, runLastgood, useCliApp } from './harness.ts';
+import { listen, rollBack, runLastgood, useCliApp } from './harness.ts';
 
 describe('lastgood status shows the evidence a rollback was judged on', () => {
   let t: TestApp;
@@ -12,7 +12,7 @@ describe('lastgood status shows the evidence a rollback was judged on', () => {
   });
 
   it('prints the verdict, suspect and baseline, change and onset, and their ratios', async () => {
-    const accepted = await fireAlert(t);
+    const accepted = await rollBack(t);
     const shown = await runLastgood(['status', accepted.decisionId], env);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/^judgement\s+rollback \/ ROLLBACK\s+\(judged \S+ \S+Z\)$/m);
@@ -48,7 +48,7 @@ describe('lastgood status shows why lastgood held', () => {
   it('prints the hold, its reason, and an onset long after the change', async () => {
     t = await startTestApp({ emulatorHost: outage.host });
     const env = await listen(t);
-    const accepted = await fireAlert(t);
+    const accepted = await rollBack(t);
     const shown = await runLastgood(['status', accepted.decisionId], env);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/^rollback\s+held\s/m);

@@ -87,7 +87,9 @@ export function useExampleEmulator(
 }
 
 /** The dependency outage: checkout unchanged for four days, both its revisions failing alike since 10 minutes ago. */
-export const DEPENDENCY_OUTAGE_FIXTURE_PATH = 'examples/emulator-fixture-dependency-outage.yaml';
+export const DEPENDENCY_OUTAGE_FIXTURE_PATH = fileURLToPath(
+  new URL('../../examples/emulator-fixture-dependency-outage.yaml', import.meta.url),
+);
 
 /** As `useExampleEmulator`, seeded with the fixture file at `path`. */
 export function useFixtureEmulator(
