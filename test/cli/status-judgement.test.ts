@@ -1,7 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { DEPENDENCY_OUTAGE_FIXTURE_PATH, useFixtureEmulator } from '../helpers/emulator.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { DEPENDENCY_OUTAGE_FIXTURE_PATH, useAppOnFixtureEmulator } from '../helpers/emulator.ts';
 import { listen, rollBack, runLastgood, useCliApp } from './harness.ts';
 
 describe('lastgood status shows the evidence a rollback was judged on', () => {
@@ -38,15 +38,12 @@ describe('lastgood status shows the evidence a rollback was judged on', () => {
 describe('lastgood status shows why lastgood held', () => {
   let outage: Emulator;
   let t: TestApp;
-  useFixtureEmulator(DEPENDENCY_OUTAGE_FIXTURE_PATH, (started) => {
+  useAppOnFixtureEmulator(DEPENDENCY_OUTAGE_FIXTURE_PATH, (started, app) => {
     outage = started;
-  });
-  afterEach(async () => {
-    await t.close();
+    t = app;
   });
 
   it('prints the hold, its reason, and an onset long after the change', async () => {
-    t = await startTestApp({ emulatorHost: outage.host });
     const env = await listen(t);
     const accepted = await rollBack(t);
     const shown = await runLastgood(['status', accepted.decisionId], env);

@@ -116,13 +116,18 @@ export function useFixtureEmulator(
  * both before every test.
  */
 export function useAppOnExampleEmulator(use: (emulator: Emulator, t: TestApp) => void): void {
+  useAppOnFixtureEmulator(EXAMPLE_FIXTURE_PATH, use);
+}
+
+/** As `useAppOnExampleEmulator`, on an emulator seeded with the fixture file at `path`. */
+export function useAppOnFixtureEmulator(path: string, use: (emulator: Emulator, t: TestApp) => void): void {
   let emulator: Emulator | null = null;
   let t: TestApp | null = null;
-  useExampleEmulator((started) => {
+  useFixtureEmulator(path, (started) => {
     emulator = started;
   });
   beforeEach(async () => {
-    if (emulator === null) throw new Error('the example emulator did not start');
+    if (emulator === null) throw new Error(`the emulator seeded with ${path} did not start`);
     t = await startTestApp({ emulatorHost: emulator.host });
     use(emulator, t);
   });

@@ -1,21 +1,19 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import {
   bearer,
   fireAlert,
   OPERATOR_TOKEN,
-  startTestApp,
   type TestApp,
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
 import {
   DEPENDENCY_OUTAGE_FIXTURE_PATH,
-  useExampleEmulator,
-  useFixtureEmulator,
+  useAppOnExampleEmulator,
+  useAppOnFixtureEmulator,
 } from '../helpers/emulator.ts';
 
-let emulator: Emulator;
 let t: TestApp;
 
 async function judgementOf(decisionId: string) {
@@ -30,14 +28,8 @@ async function judgementOf(decisionId: string) {
 }
 
 describe('GET /rollback/status/:id carries the judgement of a rollback through the emulator', () => {
-  useExampleEmulator((started) => {
-    emulator = started;
-  });
-  beforeEach(async () => {
-    t = await startTestApp({ emulatorHost: emulator.host });
-  });
-  afterEach(async () => {
-    await t.close();
+  useAppOnExampleEmulator((_emulator, app) => {
+    t = app;
   });
 
   it('shows the verdict, the suspect against its baseline and the per-minute series behind a rollback', async () => {
@@ -81,14 +73,9 @@ describe('GET /rollback/status/:id carries the judgement of a rollback through t
 
 describe('GET /rollback/status/:id carries the evidence of a hold', () => {
   let outage: Emulator;
-  useFixtureEmulator(DEPENDENCY_OUTAGE_FIXTURE_PATH, (started) => {
+  useAppOnFixtureEmulator(DEPENDENCY_OUTAGE_FIXTURE_PATH, (started, app) => {
     outage = started;
-  });
-  beforeEach(async () => {
-    t = await startTestApp({ emulatorHost: outage.host });
-  });
-  afterEach(async () => {
-    await t.close();
+    t = app;
   });
 
   it('shows why lastgood held: an old revision, errors that began long after it, on both revisions', async () => {
