@@ -38,11 +38,100 @@ function verificationText(rollback: NonNullable<Status['rollback']>, layout: Lay
   return `${red('NOT HEALED', layout)} by ${when(rollback.verifyBy)}: the target waits for a person (POST /v1/targets/:name/resume)`;
 }
 
-function detailText(detail: Record<string, unknown>): string {
+/** A timeline step's detail in one line. The `judged` step's evidence is shown apart, under `judgement`. */
+function detailText(step: string, detail: Record<string, unknown>): string {
+  if (step === 'judged') return `${String(detail.verdict)} (${String(detail.reason)})`;
   return Object.keys(detail).length === 0 ? '' : JSON.stringify(detail);
 }
 
-/** Everything `GET /rollback/status/:id` says, for a person: the decision, its factors and the timeline. */
+type Judgement = NonNullable<Status['judgement']>;
+
+/** An error ratio as a percentage; `-` below the minimum number of requests, where it is not measured. */
+function ratioText(ratio: number | null): string {
+  return ratio === null ? '-' : `${(ratio * 100).toFixed(2)}%`;
+}
+
+/**
+ * The rows of the per-revision table: the windows the judgement compared; when it decided on timing alone, each
+ * revision's own requests from the onset (else the earliest the errors can have begun) on, read from the series.
+ */
+function revisionRows(judgement: Judgement): { rows: string[][]; note: string | null } {
+  const { summary, series } = judgement;
+  if (summary.windows.length > 0) {
+    return {
+      note: null,
+      rows: summary.windows.map((window) => [
+        window.revision,
+        window.role,
+        when(window.from),
+        when(window.to),
+        String(window.requests),
+        String(window.errors),
+        ratioText(window.ratio),
+      ]),
+    };
+  }
+  if (series === null) return { rows: [], note: '(no per-revision series: the verdict rests on timing)' };
+  const from = summary.onset ?? summary.earliestErrorsAt;
+  const roles: Record<string, string> = {};
+  if (summary.baseline !== null) roles[summary.baseline] = 'baseline';
+  if (summary.suspect !== null) roles[summary.suspect] = 'suspect';
+  const rows = Object.entries(series).map(([revision, minutes]) => {
+    const since = minutes.filter(([at]) => at >= from);
+    const requests = since.reduce((sum, [, total]) => sum + total, 0);
+    const errors = since.reduce((sum, [, , failed]) => sum + failed, 0);
+    const last = since.at(-1)?.[0] ?? null;
+    return [
+      revision,
+      roles[revision] ?? '-',
+      when(from),
+      when(last),
+      String(requests),
+      String(errors),
+      ratioText(requests === 0 ? null : errors / requests),
+    ];
+  });
+  return { rows, note: '(not compared by the judgement: each revision since the onset, from the series)' };
+}
+
+/** The evidence a rollback was judged on: the verdict, who is suspected against what, when, and the ratios. */
+export function formatJudgement(judgement: Judgement, layout: Layout = PLAIN): string {
+  const { summary } = judgement;
+  const lines: [string, string][] = [
+    [
+      'judgement',
+      `${judgement.verdict === 'hold' ? red('HOLD', layout) : 'rollback'} / ${judgement.reason}  (judged ${when(judgement.judgedAt)})`,
+    ],
+    ['suspect', cell(summary.suspect)],
+    ['baseline', `${cell(summary.baseline)}${summary.split ? '  (serving beside it: a traffic split)' : ''}`],
+    [
+      'change',
+      summary.change === null ? 'unknown' : `${when(summary.change.at)}  (from ${summary.change.source})`,
+    ],
+    ['onset', summary.onset === null ? 'not seen in the series' : when(summary.onset)],
+    ['alert began', `${when(summary.startedAt)}  (errors at the earliest ${when(summary.earliestErrorsAt)})`],
+    [
+      'telemetry',
+      `${summary.telemetry.status}${summary.telemetry.message === null ? '' : `: ${summary.telemetry.message}`}`,
+    ],
+    [
+      'correlated',
+      summary.correlated.length === 0
+        ? 'no other target alerting'
+        : summary.correlated
+            .map((incident) => `${incident.target} (changed recently: ${String(incident.changedRecently)})`)
+            .join(', '),
+    ],
+  ];
+  const { rows, note } = revisionRows(judgement);
+  const windows =
+    rows.length === 0
+      ? ''
+      : `\n\n${table(['REVISION', 'ROLE', 'FROM', 'TO', 'REQUESTS', 'ERRORS', 'RATIO'], rows, layout)}`;
+  return `${fields(lines, layout)}${windows}${note === null ? '' : `\n${note}`}`;
+}
+
+/** Everything `GET /rollback/status/:id` says, for a person: the decision, its factors, the judgement and the timeline. */
 export function formatStatus(status: Status, layout: Layout = PLAIN): string {
   const { decision, alert, rollback } = status;
   const summary: [string, string][] = [
@@ -87,11 +176,12 @@ export function formatStatus(status: Status, layout: Layout = PLAIN): string {
       when(event.at),
       cell(event.sincePreviousMs),
       event.step,
-      detailText(event.detail),
+      detailText(event.step, event.detail),
     ]),
     layout,
   );
-  return `${fields(summary, layout)}\n\n${factors}\n\n${timeline}`;
+  const judgement = status.judgement === null ? '' : `\n\n${formatJudgement(status.judgement, layout)}`;
+  return `${fields(summary, layout)}\n\n${factors}${judgement}\n\n${timeline}`;
 }
 
 const status: Command = {
@@ -173,7 +263,7 @@ async function waitForOutcome(
       for (const event of last.timeline.slice(seen)) {
         context.progress(
           cut(
-            `lastgood: ${when(event.at)}  ${event.step}  ${detailText(event.detail)}`.trimEnd(),
+            `lastgood: ${when(event.at)}  ${event.step}  ${detailText(event.step, event.detail)}`.trimEnd(),
             context.layout.width,
           ),
         );

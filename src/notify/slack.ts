@@ -5,14 +5,17 @@ const ICONS = { info: ':information_source:', warning: ':warning:', critical: ':
 
 /**
  * Block Kit's limits (api.slack.com/reference/block-kit): past any of them Slack answers 400 `invalid_blocks`,
- * which is permanent, so the message would be dead-lettered unsent. A message has at most five blocks and seven
+ * which is permanent, so the message would be dead-lettered unsent. A message has at most six blocks and seven
  * fields by construction, well inside the 50 blocks and 10 fields allowed; only texts can grow, so each is cut.
  */
 const LIMITS = { header: 150, sectionText: 3_000, fieldText: 2_000, contextText: 3_000, fallbackText: 3_000 };
 
 const mrkdwn = (text: string) => ({ type: 'mrkdwn', text });
 
-/** The Slack message: a header, the facts as fields, the error, the next step, and the link to the status. */
+/**
+ * The Slack message: a header, the facts as fields, the error, a hold's evidence, the next step, and the link to the
+ * status.
+ */
 export function slackMessage(notification: Notification): Record<string, unknown> {
   const { event, statusUrl } = notification;
   const message = describe(notification);
@@ -52,6 +55,7 @@ export function slackMessage(notification: Notification): Record<string, unknown
           ]),
       // Apart, so a long error never cuts off what a person should do next.
       ...(message.error === null ? [] : [section(message.error)]),
+      ...(message.evidence.length === 0 ? [] : [section(message.evidence.join('\n'))]),
       ...(message.nextStep === null ? [] : [section(message.nextStep)]),
       { type: 'context', elements: [mrkdwn(truncate(context.join(' · '), LIMITS.contextText))] },
     ],

@@ -83,9 +83,23 @@ export function useExampleEmulator(
   use: (emulator: Emulator, fixture: EmulatorFixture) => void,
   options: Omit<EmulatorOptions, 'fixture'> = {},
 ): void {
+  useFixtureEmulator(EXAMPLE_FIXTURE_PATH, use, options);
+}
+
+/** The dependency outage: checkout unchanged for four days, both its revisions failing alike since 10 minutes ago. */
+export const DEPENDENCY_OUTAGE_FIXTURE_PATH = fileURLToPath(
+  new URL('../../examples/emulator-fixture-dependency-outage.yaml', import.meta.url),
+);
+
+/** As `useExampleEmulator`, seeded with the fixture file at `path`. */
+export function useFixtureEmulator(
+  path: string,
+  use: (emulator: Emulator, fixture: EmulatorFixture) => void,
+  options: Omit<EmulatorOptions, 'fixture'> = {},
+): void {
   let emulator: Emulator | null = null;
   beforeAll(async () => {
-    const fixture = await loadFixtureFile(EXAMPLE_FIXTURE_PATH);
+    const fixture = await loadFixtureFile(path);
     emulator = await startEmulator({ adminPort: null, operationDelayMs: 20, ...options, fixture });
     use(emulator, fixture);
   });
@@ -102,13 +116,18 @@ export function useExampleEmulator(
  * both before every test.
  */
 export function useAppOnExampleEmulator(use: (emulator: Emulator, t: TestApp) => void): void {
+  useAppOnFixtureEmulator(EXAMPLE_FIXTURE_PATH, use);
+}
+
+/** As `useAppOnExampleEmulator`, on an emulator seeded with the fixture file at `path`. */
+export function useAppOnFixtureEmulator(path: string, use: (emulator: Emulator, t: TestApp) => void): void {
   let emulator: Emulator | null = null;
   let t: TestApp | null = null;
-  useExampleEmulator((started) => {
+  useFixtureEmulator(path, (started) => {
     emulator = started;
   });
   beforeEach(async () => {
-    if (emulator === null) throw new Error('the example emulator did not start');
+    if (emulator === null) throw new Error(`the emulator seeded with ${path} did not start`);
     t = await startTestApp({ emulatorHost: emulator.host });
     use(emulator, t);
   });

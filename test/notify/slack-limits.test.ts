@@ -98,6 +98,33 @@ function longEvent(type: EventType): RecordedEvent {
       nextEligibleAt: '2026-11-23T13:00:00.000Z',
       enabled: false,
       incidentId: 'inc_1',
+      // A hold's evidence: long revision names in every window, and a region-wide outage's worth of targets.
+      judgement: {
+        evidenceMode: 'auto',
+        telemetry: { status: 'ok', message: null },
+        suspect: LONG_REVISION,
+        baseline: `${LONG_REVISION}-good`,
+        split: true,
+        rollbackTo: null,
+        change: { at: '2026-11-23T11:50:00.000Z', source: 'monitoring' },
+        startedAt: '2026-11-23T11:58:00.000Z',
+        earliestErrorsAt: '2026-11-23T10:58:00.000Z',
+        onset: '2026-11-23T11:55:00.000Z',
+        windows: ['suspect', 'baseline', 'suspect_before_onset'].map((role) => ({
+          revision: LONG_REVISION,
+          role,
+          from: '2026-11-23T11:55:00.000Z',
+          to: '2026-11-23T12:00:00.000Z',
+          requests: 1000,
+          errors: 80,
+          ratio: 0.08,
+        })),
+        correlated: Array.from({ length: 300 }, (_, i) => ({
+          target: `${LONG_NAME}-${i}`,
+          startedAt: '2026-11-23T11:57:00.000Z',
+          changedRecently: false,
+        })),
+      },
     },
   };
 }
@@ -127,6 +154,13 @@ describe('Slack messages stay within Block Kit limits', () => {
   it.each(NOTIFIABLE)('%s without a status link is valid Block Kit', (type) => {
     const message = slackMessage({ ...longNotification(type), statusUrl: null });
     expect(blockKitViolations(message)).toEqual([]);
+  });
+
+  it("cuts a hold's long evidence to one section with a marker, and keeps the next step", () => {
+    const blocks = slackMessage(longNotification('rollback_held')).blocks as Block[];
+    const evidence = blocks.find((block) => block.text?.text.startsWith('Suspect: '));
+    expect(evidence?.text?.text.endsWith(`… (truncated; see <${STATUS_URL}|the status>)`)).toBe(true);
+    expect(JSON.stringify(blocks)).toContain(`npx lastgood rollback ${LONG_NAME}`);
   });
 
   it('cuts a 6,000-character error to one section with a marker and the status link, and keeps the next step', () => {

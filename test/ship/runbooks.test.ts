@@ -11,6 +11,7 @@ import { startExampleEmulator } from '../helpers/emulator.ts';
 const RUNBOOKS = new URL('../../runbooks/', import.meta.url);
 const PAGES = [
   'rollback-fired.md',
+  'rollback-held.md',
   'rollback-failed.md',
   'lastgood-down.md',
   'rotate-webhook-token.md',
