@@ -2,11 +2,13 @@
  * What the replica tests share: the emulator they run in-process, the example targets' names, and the stores the
  * lastgood processes under test are pointed at (a PostgreSQL schema of their own, or a SQLite data dir).
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
 import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
 import { loadFixtureFile } from '../../src/emulator/fixture.ts';
 import { numberPlaceholders } from '../../src/store/postgres.ts';
@@ -89,9 +91,12 @@ export async function postgresUnderTest(): Promise<StoreUnderTest & { schema: Te
   return store;
 }
 
-/** A fresh SQLite data dir, read directly through `node:sqlite` (WAL lets it read while lastgood writes). */
-export function sqliteUnderTest(): StoreUnderTest & { dataDir: string } {
-  const dataDir = mkdtempSync(join(tmpdir(), 'lastgood-replica-'));
+/**
+ * A fresh SQLite data dir (under `parent`, a filesystem of the test's choosing, else the OS temp dir), read directly
+ * through `node:sqlite` (WAL lets it read while lastgood writes).
+ */
+export function sqliteUnderTest(parent = tmpdir()): StoreUnderTest & { dataDir: string } {
+  const dataDir = mkdtempSync(join(parent, 'lastgood-replica-'));
   const store: StoreUnderTest & { dataDir: string } = {
     kind: 'sqlite',
     dataDir,
@@ -156,4 +161,55 @@ export async function replicaWorld(
     },
   };
   return world;
+}
+
+/** A store in a PostgreSQL database of its own, whose connections the test can refuse without touching others. */
+export interface DedicatedPostgres extends StoreUnderTest {
+  /** Refuses new connections to the database and ends the open ones (lastgood's pool), as an outage would. */
+  refuseConnections(): Promise<void>;
+  allowConnections(): Promise<void>;
+}
+
+/**
+ * A fresh database (the test role may create one), so `ALTER DATABASE ... ALLOW_CONNECTIONS false` cuts off only
+ * the processes under test, not the other tests sharing the server's `test` database.
+ */
+export async function dedicatedPostgresUnderTest(): Promise<DedicatedPostgres> {
+  const database = `lastgood_outage_${randomBytes(6).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: TEST_DATABASE_URL });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE ${database}`);
+  const url = new URL(TEST_DATABASE_URL);
+  url.pathname = `/${database}`;
+  const store: DedicatedPostgres = {
+    kind: 'postgres',
+    env: { DATABASE_URL: url.toString() },
+    async query(sql, params = []) {
+      const client = new pg.Client({ connectionString: url.toString() });
+      await client.connect();
+      try {
+        return (await client.query(numberPlaceholders(sql), params)).rows;
+      } finally {
+        await client.end();
+      }
+    },
+    job: (decisionId) => jobOf(store, decisionId),
+    async refuseConnections() {
+      await admin(`ALTER DATABASE ${database} ALLOW_CONNECTIONS false`);
+      await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${database}'`);
+    },
+    allowConnections: () => admin(`ALTER DATABASE ${database} ALLOW_CONNECTIONS true`),
+    async dispose() {
+      await store.allowConnections();
+      await admin(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+    },
+  };
+  return store;
 }
