@@ -56,7 +56,7 @@ async function main(): Promise<void> {
       config.databaseUrl === null
         ? `the SQLite store in ${config.dataDir} (LASTGOOD_DATA_DIR)`
         : 'the PostgreSQL store at DATABASE_URL';
-    process.stderr.write(`lastgood: refusing to start: ${where} cannot be written (${error.reason})\n`);
+    process.stderr.write(`lastgood: refusing to start: ${where} cannot be written: ${error.reason}\n`);
     process.exit(78);
   }
   const metrics = createMetrics(store, config.targets.keys());
