@@ -4,7 +4,7 @@
  * real-shaped SLO burn-rate alert at it, and shows the rollback; then fires a second alert and shows it refused.
  * `npm run demo -- --cloud-deploy` tells the same story through a Cloud Deploy delivery pipeline.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { type Emulator, startEmulator } from '../src/emulator/emulator.ts';
 import { loadFixtureFile } from '../src/emulator/fixture.ts';
 import { burnRateAlert } from '../test/fixtures/alerts.ts';
+import { freePort, waitUntilReady } from './lib/processes.ts';
 
 const SERVICE = 'projects/demo-project/locations/us-central1/services/checkout';
 const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
@@ -72,33 +73,6 @@ const CLOUD_DEPLOY: Scenario = {
     return `production runs release ${release}; pipeline ${pipeline?.suspended ? 'SUSPENDED (frozen)' : 'active'}`;
   },
 };
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-async function waitUntilReady(baseUrl: string, child: ChildProcess, logPath: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`lastgood exited with ${child.exitCode}; see ${logPath}`);
-    try {
-      if ((await fetch(`${baseUrl}/readyz`)).ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`lastgood did not become ready; see ${logPath}`);
-}
 
 async function postAlert(baseUrl: string, token: string, payload: unknown) {
   const response = await fetch(`${baseUrl}/webhook/error-budget-alert?auth_token=${token}`, {
@@ -167,6 +141,7 @@ async function main(scenario: Scenario): Promise<void> {
       LASTGOOD_OPERATOR_TOKENS: `demo-operator:operator:${operatorHash}`,
       CLOUD_RUN_EMULATOR_HOST: emulator.host,
       CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+      MONITORING_EMULATOR_HOST: emulator.host,
       LASTGOOD_POLL_INTERVAL: '25ms',
     },
     stdio: ['ignore', log, log],

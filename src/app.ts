@@ -10,10 +10,11 @@ import type { Controls } from './domain/controls.ts';
 import type { TargetKind } from './domain/types.ts';
 import { LastgoodError } from './errors.ts';
 import { connectionTimeouts, installConnectionLimits } from './http/connections.ts';
+import { installCors } from './http/cors.ts';
 import { answerClientError, answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
 import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
 import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
-import { allRoutes } from './http/routes/index.ts';
+import { allRoutes, ROUTE_SPECS } from './http/routes/index.ts';
 import { installSecurityHeaders } from './http/security-headers.ts';
 import { RollbackWorker } from './jobs/rollback-worker.ts';
 import type { Logger } from './logger.ts';
@@ -22,6 +23,7 @@ import { createChannels } from './notify/channels.ts';
 import { DeliveryWorker } from './notify/delivery-worker.ts';
 import type { Store } from './store/store.ts';
 import type { RollbackExecutor } from './targets/executor.ts';
+import { callHorizonMs } from './targets/google-call.ts';
 import { createSecretManagerClient } from './targets/google-clients.ts';
 import { googleIdTokens } from './targets/google-oidc.ts';
 import { secretManagerVersions } from './targets/secret-manager.ts';
@@ -102,12 +104,14 @@ export function buildApp(deps: AppDeps): App {
           logger: deps.logger,
           owner,
           leaseMs: config.jobs.leaseMs,
+          callHorizonMs: callHorizonMs(config.google),
           pollMs: config.jobs.pollMs,
           concurrency: 4,
           metrics,
         });
   installErrorHandling(server);
-  installSecurityHeaders(server, config.http.corsOrigins);
+  installSecurityHeaders(server);
+  installCors(server, config.http.corsOrigins, ROUTE_SPECS);
   installConnectionLimits(server, config.http.maxConnectionsPerAddress);
   installJsonBodyParser(server);
   const rateLimits = installRateLimits(server, config.http.rateLimits);
@@ -174,24 +178,19 @@ export async function createWebhookTokens(
     return { source: staticTokenSource(config.webhookTokens), close: async () => {} };
   }
   const client = createSecretManagerClient(config.emulators.secretManager);
-  try {
-    const source = await createSecretManagerTokenSource({
-      versions: secretManagerVersions(client, config.google.deadlineMs),
-      secret: config.webhookTokenSecret,
-      refreshMs: config.tokenRefreshMs,
-      refuseWeakTokens: config.production,
-      clock,
-      logger,
-    });
-    return {
-      source,
-      async close() {
-        await source.close();
-        await client.close();
-      },
-    };
-  } catch (error) {
-    await client.close();
-    throw error;
-  }
+  const source = await createSecretManagerTokenSource({
+    versions: secretManagerVersions(client, config.google.deadlineMs),
+    secret: config.webhookTokenSecret,
+    refreshMs: config.tokenRefreshMs,
+    refuseWeakTokens: config.production,
+    clock,
+    logger,
+  });
+  return {
+    source,
+    async close() {
+      await source.close();
+      await client.close();
+    },
+  };
 }

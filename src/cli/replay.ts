@@ -11,10 +11,9 @@ import {
   type RollbackState,
 } from '../domain/types.ts';
 import { targetFor } from '../ingest/intake.ts';
-import { openStore } from '../store/index.ts';
 import type { DecisionHistoryItem } from '../store/store.ts';
 import { type Command, UsageError } from './command.ts';
-import { cell, confidence, table, when } from './format.ts';
+import { cell, confidence, type Layout, PLAIN, table, when } from './format.ts';
 
 /** One past decision, as it was made then and as the replayed policy makes it now. */
 export interface ReplayRow {
@@ -132,7 +131,7 @@ function parseTime(text: string, name: string, now: Date): Date {
 }
 
 /** The table and summary `lastgood replay` prints. */
-export function formatReplay(result: ReplayResult, changedOnly: boolean): string {
+export function formatReplay(result: ReplayResult, changedOnly: boolean, layout: Layout = PLAIN): string {
   const shown = changedOnly ? result.rows.filter((row) => row.changed) : result.rows;
   const target = (row: ReplayRow) =>
     row.recorded.target === row.replayed.target
@@ -149,12 +148,14 @@ export function formatReplay(result: ReplayResult, changedOnly: boolean): string
       confidence(row.replayed.confidence),
       row.changed ? '*' : '',
     ]),
+    layout,
   );
   const summary = table(
     ['REASON', 'THEN', 'NOW'],
     Object.entries(result.reasons)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([reason, counts]) => [reason, String(counts.recorded), String(counts.replayed)]),
+    layout,
   );
   const changed = result.rows.filter((row) => row.changed).length;
   return [
@@ -198,6 +199,8 @@ export const replayCommand: Command = {
     const until = values.until === undefined ? now : parseTime(values.until as string, 'until', now);
     const limit = Number((values.limit as string | undefined) ?? 10_000);
     if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit: a positive whole number');
+    // Loaded here, not at the top: the store pulls in node:sqlite, which the other commands must not need.
+    const { openStore } = await import('../store/index.ts');
     const store = await openStore({ dataDir: dataDir ?? '', databaseUrl: databaseUrl ?? null });
     let items: DecisionHistoryItem[];
     try {
@@ -206,11 +209,11 @@ export const replayCommand: Command = {
       await store.close();
     }
     const result = replayHistory(items, targets);
-    context.print(result, (answer) => {
+    context.print(result, (answer, layout) => {
       const header =
         `replayed ${answer.rows.length} decisions from ${when(since.toISOString())} to ${when(until.toISOString())} ` +
         `with ${policyPath}${items.length === limit ? ` (the first ${limit}; raise --limit for more)` : ''}`;
-      return `${header}\n\n${formatReplay(answer, values.changed === true)}`;
+      return `${header}\n\n${formatReplay(answer, values.changed === true, layout)}`;
     });
     return 0;
   },

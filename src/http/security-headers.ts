@@ -16,30 +16,14 @@ export const API_HEADERS = {
 } as const;
 
 /**
- * Adds the API headers to every response (errors and 404s included) and answers CORS for the configured
- * origins only; with none configured, browsers cannot call lastgood from another origin at all.
+ * Adds the API headers to every response, errors and 404s included (CORS is `installCors`, src/http/cors.ts). A
+ * route that serves a page (/docs) sets its own, narrowly wider Content-Security-Policy, which is kept.
  */
-export function installSecurityHeaders(server: FastifyInstance, corsOrigins: readonly string[]): void {
+export function installSecurityHeaders(server: FastifyInstance): void {
   server.addHook('onSend', async (_request, reply, payload) => {
+    const pagePolicy = reply.getHeader('content-security-policy');
     reply.headers(API_HEADERS);
+    if (pagePolicy !== undefined) reply.header('content-security-policy', pagePolicy);
     return payload;
-  });
-  if (corsOrigins.length === 0) return;
-  const anyOrigin = corsOrigins.includes('*');
-  server.addHook('onRequest', async (request, reply) => {
-    reply.header('vary', 'Origin');
-    const origin = request.headers.origin;
-    if (origin === undefined || !(anyOrigin || corsOrigins.includes(origin))) return;
-    reply.header('access-control-allow-origin', anyOrigin ? '*' : origin);
-    if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
-      return reply
-        .code(204)
-        .headers({
-          'access-control-allow-methods': 'GET, POST',
-          'access-control-allow-headers': 'authorization, content-type',
-          'access-control-max-age': '600',
-        })
-        .send();
-    }
   });
 }

@@ -7,8 +7,23 @@ export interface Message {
   title: string;
   /** Labelled facts, in display order; absent facts are left out. */
   fields: [label: string, value: string][];
-  /** Longer text: the error, or what a person should do next. */
-  detail: string | null;
+  /** The error the event carries, as Google or the job worded it. */
+  error: string | null;
+  /** What a person should do next. */
+  nextStep: string | null;
+}
+
+/**
+ * `text` cut to at most `max` UTF-16 units, ending in `marker` when cut. Never splits a surrogate pair, so the
+ * result is still valid text for the receiver's JSON parser; a marker too long for `max` shrinks to `…`.
+ */
+export function truncate(text: string, max: number, marker = '…'): string {
+  if (text.length <= max) return text;
+  const end = marker.length < max ? marker : '…';
+  let keep = max - end.length;
+  const last = text.charCodeAt(keep - 1);
+  if (last >= 0xd800 && last <= 0xdbff) keep -= 1;
+  return `${text.slice(0, keep)}${end}`;
 }
 
 function text(value: unknown): string | null {
@@ -82,11 +97,10 @@ export function describe(notification: Notification): Message {
     ['Next eligible', text(data.nextEligibleAt)],
   ];
   const fields = candidates.filter((field): field is [string, string] => field[1] !== null);
-  const error = text(data.errorMessage);
-  const step = nextStep(event);
   return {
     title: `${event.target ?? 'lastgood'}: ${headline(event)}`,
     fields,
-    detail: [error, step].filter((part) => part !== null).join('\n') || null,
+    error: text(data.errorMessage),
+    nextStep: nextStep(event),
   };
 }

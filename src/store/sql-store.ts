@@ -28,8 +28,10 @@ import type {
   DecisionStats,
   HeldLease,
   JobRecord,
+  MutationFence,
   NotificationOutcome,
   OutboxItem,
+  ProgressWrite,
   RecentItem,
   RecentQuery,
   StatusView,
@@ -116,8 +118,8 @@ export class SqlStore implements Store {
     return jobs.claimJob(this.#db, owner, now, leaseMs);
   }
 
-  renewLease(jobId: string, owner: string, now: Date, leaseMs: number): Promise<boolean> {
-    return jobs.renewLease(this.#db, jobId, owner, now, leaseMs);
+  renewLease(lease: HeldLease): Promise<boolean> {
+    return jobs.renewLease(this.#db, lease);
   }
 
   releaseJob(jobId: string, owner: string, now: Date): Promise<void> {
@@ -128,9 +130,9 @@ export class SqlStore implements Store {
     decisionId: string,
     progress: RollbackProgress,
     events: readonly TimelineEvent[],
-    lease?: HeldLease,
-  ): Promise<boolean> {
-    return jobs.recordProgress(this.#db, decisionId, progress, events, lease);
+    fence?: MutationFence,
+  ): Promise<ProgressWrite> {
+    return jobs.recordProgress(this.#db, decisionId, progress, events, fence);
   }
 
   completeJob(

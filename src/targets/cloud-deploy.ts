@@ -13,6 +13,14 @@ import {
   googleErrorCode,
   pollUntil,
 } from './google-call.ts';
+import type { MonitoringClient } from './google-clients.ts';
+import {
+  type EvidenceReads,
+  gatheredEvidence,
+  heldOutcome,
+  judgeAndRecord,
+  startEvidenceReads,
+} from './judgement.ts';
 
 type Rollout = google.cloud.deploy.v1.IRollout;
 
@@ -47,8 +55,12 @@ function releaseOf(rollout: Rollout): string {
   return parts[parts.indexOf('releases') + 1] ?? '';
 }
 
+function millis(timestamp: google.protobuf.ITimestamp | null | undefined): number {
+  return Number(timestamp?.seconds ?? 0) * 1000 + Math.floor((timestamp?.nanos ?? 0) / 1e6);
+}
+
 function createdMs(rollout: Rollout): number {
-  return Number(rollout.createTime?.seconds ?? 0) * 1000 + Math.floor((rollout.createTime?.nanos ?? 0) / 1e6);
+  return millis(rollout.createTime);
 }
 
 function pipelineName(target: CloudDeployTargetConfig): string {
@@ -73,6 +85,8 @@ function rolloutInfo(rollout: Rollout): RolloutInfo {
     release: releaseOf(rollout),
     state: rolloutState(rollout),
     rolledBack: (rollout.rolledBackByRollouts ?? []).length > 0,
+    deployedAt: new Date(rollout.deployEndTime ? millis(rollout.deployEndTime) : createdMs(rollout)),
+    revision: lastSegment(rollout.metadata?.cloudRun?.revision) || null,
   };
 }
 
@@ -92,10 +106,17 @@ function releaseUnusable(target: CloudDeployTargetConfig, release: string): Last
 export class CloudDeployExecutor implements RollbackExecutor {
   readonly #client: v1.CloudDeployClient;
   readonly #policy: GoogleCallPolicy;
+  readonly #monitoring: MonitoringClient | null;
 
-  constructor(client: v1.CloudDeployClient, policy: GoogleCallPolicy) {
+  /** Without a `monitoring` client, or a `service` on the target, the rollout's timing alone is judged. */
+  constructor(
+    client: v1.CloudDeployClient,
+    policy: GoogleCallPolicy,
+    monitoring: MonitoringClient | null = null,
+  ) {
     this.#client = client;
     this.#policy = policy;
+    this.#monitoring = monitoring;
   }
 
   #call<T>(context: ExecutionContext | null, method: string, call: () => Promise<T>): Promise<T> {
@@ -151,6 +172,15 @@ export class CloudDeployExecutor implements RollbackExecutor {
       }
     }
 
+    const reads =
+      context.requestedRevision === null
+        ? startEvidenceReads(
+            context,
+            this.#monitoring,
+            target.service === null ? null : { ...target, service: target.service },
+            this.#policy,
+          )
+        : null;
     const [deliveryPipeline] = await this.#call(context, 'GetDeliveryPipeline', () =>
       this.#client.getDeliveryPipeline({ name: pipeline }, callOptions(this.#policy)),
     );
@@ -162,7 +192,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
         `Delivery pipeline ${target.pipeline} is suspended; Cloud Deploy refuses rollbacks until it is resumed`,
       );
     }
-    const plan = await this.#plan(context, target);
+    const plan = await this.#plan(context, target, reads);
     if ('outcome' in plan) return plan.outcome;
 
     const request = {
@@ -215,12 +245,27 @@ export class CloudDeployExecutor implements RollbackExecutor {
   async #plan(
     context: ExecutionContext,
     target: CloudDeployTargetConfig,
+    reads: EvidenceReads | null,
   ): Promise<Extract<ReleasePlan, { kind: 'rollback' }> | { outcome: RollbackOutcome }> {
-    const plan = planRelease(
-      await this.#rolloutsOnTarget(context, target),
-      target.target,
-      context.requestedRevision,
+    const rollouts = await this.#rolloutsOnTarget(context, target);
+    const plan = planRelease(rollouts, target.target, context.requestedRevision);
+    const current = rollouts.find(
+      (rollout) => plan.kind === 'rollback' && rollout.name === plan.rolloutToRollBack,
     );
+    if (reads !== null && current !== undefined) {
+      const judgement = await judgeAndRecord(
+        context,
+        await gatheredEvidence(context, reads, {
+          revisions: [],
+          traffic: {},
+          trafficRecords: [],
+          rollout: { deployEndTime: current.deployedAt, revision: current.revision },
+        }),
+      );
+      if (judgement.action === 'hold') {
+        return { outcome: heldOutcome(judgement, { fromRevision: current.release }) };
+      }
+    }
     switch (plan.kind) {
       case 'deploy_in_progress': {
         const { rollout } = plan;

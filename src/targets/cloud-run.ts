@@ -1,4 +1,6 @@
 import type { google } from '@google-cloud/run/build/protos/protos.js';
+import { type IncidentEvidence, type SuspectSelection, selectSuspect } from '../domain/evidence.ts';
+import type { Judgement } from '../domain/judgement-policy.ts';
 import {
   findLastKnownGood,
   type IncidentWindow,
@@ -17,7 +19,14 @@ import {
   googleErrorCode,
   pollUntil,
 } from './google-call.ts';
-import type { CloudRunClients } from './google-clients.ts';
+import type { CloudRunClients, MonitoringClient } from './google-clients.ts';
+import {
+  type EvidenceReads,
+  gatheredEvidence,
+  heldOutcome,
+  judgeAndRecord,
+  startEvidenceReads,
+} from './judgement.ts';
 
 type Service = google.cloud.run.v2.IService;
 type TrafficTarget = google.cloud.run.v2.ITrafficTarget;
@@ -64,6 +73,19 @@ interface TrafficSnapshot {
   /** Revision receiving 100%, if one does. */
   full: string | null;
   split: Record<string, number>;
+}
+
+/** A split's suspect is found by when revisions started serving; without an alert, as of now. */
+function unjudgedIncident(now: Date): IncidentEvidence {
+  return { startedAt: now, lookbackMs: null, conditionDurationMs: 0 };
+}
+
+/**
+ * Whether traffic is still as lastgood planned against: the revision it rolls back still serving (for a split,
+ * still serving at all; otherwise still the largest share). Anything else is someone else's change, which stands.
+ */
+function stillAsPlanned(plan: Plan, before: TrafficSnapshot): boolean {
+  return plan.rule === 'split_baseline' ? (before.split[plan.from] ?? 0) > 0 : before.serving === plan.from;
 }
 
 function snapshotOf(service: Service): TrafficSnapshot {
@@ -129,10 +151,17 @@ function revisionInfo(revision: google.cloud.run.v2.IRevision): RevisionInfo {
 export class CloudRunExecutor implements RollbackExecutor {
   readonly #clients: Pick<CloudRunClients, 'services' | 'revisions'>;
   readonly #policy: GoogleCallPolicy;
+  readonly #monitoring: MonitoringClient | null;
 
-  constructor(clients: Pick<CloudRunClients, 'services' | 'revisions'>, policy: GoogleCallPolicy) {
+  /** Without a `monitoring` client, the judgement decides on change timing alone (telemetry `off`). */
+  constructor(
+    clients: Pick<CloudRunClients, 'services' | 'revisions'>,
+    policy: GoogleCallPolicy,
+    monitoring: MonitoringClient | null = null,
+  ) {
     this.#clients = clients;
     this.#policy = policy;
+    this.#monitoring = monitoring;
   }
 
   #call<T>(context: ExecutionContext | null, method: string, call: () => Promise<T>): Promise<T> {
@@ -195,6 +224,9 @@ export class CloudRunExecutor implements RollbackExecutor {
       plan === null && context.requestedRevision === null ? this.#lkgEvidence(context, name) : null;
     // Awaited only once the service is read; until then a failure must not count as an unhandled rejection.
     evidence?.catch(() => {});
+    // The judgement's own reads (one Monitoring call, the other targets' incidents) run alongside GetService too.
+    const reads =
+      evidence === null ? null : startEvidenceReads(context, this.#monitoring, target, this.#policy);
     for (let conflicts = 0; ; conflicts++) {
       const service = await this.#getService(context, name);
       const before = snapshotOf(service);
@@ -210,7 +242,7 @@ export class CloudRunExecutor implements RollbackExecutor {
         await Promise.all([...recordReading(), context.progress('already_on_lkg', { revision: plan.to })]);
         return this.#verify(context, name, plan);
       }
-      if (plan !== null && before.serving !== plan.from) {
+      if (plan !== null && !stillAsPlanned(plan, before)) {
         await Promise.all(recordReading());
         // Someone else moved traffic since lastgood planned: their change stands.
         return outcomeWithoutChange(
@@ -222,7 +254,11 @@ export class CloudRunExecutor implements RollbackExecutor {
       }
       let recordChoice: () => Promise<void> = async () => {};
       if (plan === null) {
-        const chosen = await this.#plan(context, service, before, evidence);
+        const chosen = await this.#plan(context, service, before, evidence, reads);
+        if ('held' in chosen) {
+          await Promise.all(recordReading());
+          return heldOutcome(chosen.held, { fromRevision: chosen.held.summary.suspect ?? before.serving });
+        }
         if ('noLkg' in chosen) {
           await Promise.all([
             ...recordReading(),
@@ -293,7 +329,9 @@ export class CloudRunExecutor implements RollbackExecutor {
     before: TrafficSnapshot,
     /** Fetched by `execute` unless a revision was requested. */
     evidence: Promise<LkgEvidence> | null,
-  ): Promise<(Plan & { explanation: string }) | { noLkg: string }> {
+    /** Started by `execute` when the alert's evidence is to be judged. */
+    reads: EvidenceReads | null,
+  ): Promise<(Plan & { explanation: string }) | { noLkg: string } | { held: Judgement }> {
     const from = before.serving ?? '';
     if (context.requestedRevision !== null) {
       await this.checkRequestedRevision(context.target, context.requestedRevision);
@@ -312,14 +350,52 @@ export class CloudRunExecutor implements RollbackExecutor {
     const tagged = (service.traffic ?? []).find(
       (entry) => entry.tag === settings.stableTag && entry.revision,
     );
+    const recent = history.filter((observation) => observation.observedAt >= since);
     const choice = findLastKnownGood({
       revisions,
       servingRevision: before.serving,
       taggedRevision: tagged ? shortName(tagged.revision) : null,
-      history: history.filter((observation) => observation.observedAt >= since),
+      history: recent,
       incidents,
       minHealthyServingMs: settings.minHealthyServingMs,
     });
+    const own = {
+      revisions,
+      traffic: before.split,
+      trafficRecords: recent,
+      rollout: null,
+      lastKnownGood: choice.revision,
+    };
+    let split: SuspectSelection | null = null;
+    if (reads !== null) {
+      const judgement = await judgeAndRecord(context, await gatheredEvidence(context, reads, own));
+      // No revision to go back to is not a hold: the bad release serves on and a person must act now.
+      if (judgement.reason === 'NO_LAST_KNOWN_GOOD') return { noLkg: choice.explanation };
+      if (judgement.action === 'hold') return { held: judgement };
+      const { summary } = judgement;
+      if (summary.split) split = { ...summary, changeTime: summary.change };
+    } else if (Object.keys(before.split).length > 1) {
+      split = selectSuspect(
+        {
+          ...own,
+          incident: context.incident ?? unjudgedIncident(context.now()),
+          telemetry: { status: 'off' },
+          correlated: [],
+        },
+        null,
+        0,
+      );
+    }
+    // In a canary split, the suspect is the newest revision to gain traffic, whatever its share: all traffic goes
+    // to the baseline serving beside it.
+    if (split?.suspect && split.baseline) {
+      return {
+        from: split.suspect,
+        to: split.baseline,
+        rule: 'split_baseline',
+        explanation: `${split.suspect} is the newest revision in the split; ${split.baseline} serves beside it`,
+      };
+    }
     if (choice.revision === null) return { noLkg: choice.explanation };
     return { from, to: choice.revision, rule: choice.rule, explanation: choice.explanation };
   }

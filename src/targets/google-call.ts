@@ -31,6 +31,12 @@ export interface GoogleCallPolicy {
   observe?: (observation: GoogleCallObservation) => void;
 }
 
+/** The longest a call may take under `policy`, every attempt and wait included: after that it can no longer land. */
+export function callHorizonMs(policy: Pick<GoogleCallPolicy, 'deadlineMs' | 'retryDelaysMs'>): number {
+  const waits = policy.retryDelaysMs.reduce((sum, delay) => sum + delay, 0);
+  return policy.deadlineMs * (policy.retryDelaysMs.length + 1) + waits;
+}
+
 export function grpcCode(error: unknown): number | null {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : null;

@@ -1,5 +1,9 @@
-import { runCli } from '../../src/cli/run.ts';
-import { OPERATOR_TOKEN, type TestApp } from '../helpers/app.ts';
+import { afterEach, beforeEach } from 'vitest';
+import { type CliIo, runCli } from '../../src/cli/run.ts';
+import type { Emulator } from '../../src/emulator/emulator.ts';
+import { burnRateAlert } from '../fixtures/alerts.ts';
+import { OPERATOR_TOKEN, startTestApp, type TestApp, waitForRollback, webhookUrl } from '../helpers/app.ts';
+import { useExampleEmulator } from '../helpers/emulator.ts';
 
 export interface CliResult {
   code: number;
@@ -7,11 +11,15 @@ export interface CliResult {
   stderr: string;
 }
 
+/** What the CLI is told about its stdout when it is a terminal. */
+export type Terminal = Pick<CliIo, 'columns' | 'isTTY'>;
+
 /** Runs `lastgood <argv>` in this process with the given environment (no operator token unless given). */
 export async function runLastgood(
   argv: readonly string[],
   env: Record<string, string> = {},
   stdin = '',
+  terminal: Terminal = {},
 ): Promise<CliResult> {
   const stdout: string[] = [];
   const stderr: string[] = [];
@@ -20,6 +28,7 @@ export async function runLastgood(
     stdout: (text) => stdout.push(text),
     stderr: (text) => stderr.push(text),
     readStdin: async () => stdin,
+    ...terminal,
   });
   return { code, stdout: stdout.join('\n'), stderr: stderr.join('\n') };
 }
@@ -28,4 +37,39 @@ export async function runLastgood(
 export async function listen(t: TestApp, token: string = OPERATOR_TOKEN): Promise<Record<string, string>> {
   const address = await t.app.server.listen({ port: 0, host: '127.0.0.1' });
   return { LASTGOOD_URL: address, LASTGOOD_TOKEN: token };
+}
+
+/** Fires the fast-burn alert at the app and waits for the rollback it decides to end. */
+export async function fireAlert(t: TestApp): Promise<{ alertId: string; decisionId: string }> {
+  const response = await t.app.server.inject({
+    method: 'POST',
+    url: webhookUrl(),
+    payload: burnRateAlert({ burnRate: 18.2 }),
+  });
+  const accepted = response.json() as { alertId: string; decisionId: string };
+  await waitForRollback(t.store, accepted.decisionId);
+  return accepted;
+}
+
+/** What a CLI test runs against: the example emulator, a lastgood on it, and the env that reaches it as an operator. */
+export interface CliApp {
+  emulator: Emulator;
+  t: TestApp;
+  env: Record<string, string>;
+}
+
+/** One example emulator for the file and, for each test, a fresh lastgood listening on a free port; `use` gets both. */
+export function useCliApp(use: (app: CliApp) => void): void {
+  let emulator: Emulator;
+  let t: TestApp | undefined;
+  useExampleEmulator((started) => {
+    emulator = started;
+  });
+  beforeEach(async () => {
+    t = await startTestApp({ emulatorHost: emulator.host });
+    use({ emulator, t, env: await listen(t) });
+  });
+  afterEach(async () => {
+    await t?.close();
+  });
 }

@@ -340,7 +340,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
 
   it('rolls back by hand to a named earlier release rather than the previous one', async () => {
     await withReleases(
-      (releases) => [...releases, productionRelease('rel-003', '2025-06-05T10:00:00Z', 'SUCCEEDED')],
+      (releases) => [...releases, productionRelease('rel-003', '-2m', 'SUCCEEDED')],
       async (other) => {
         t = await startTestApp({ emulatorHost: other.host });
         const response = await manualRollback(t, 'rel-001');
@@ -387,7 +387,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
 
   it('rolls back what is deployed, not a newer release whose rollout failed', async () => {
     await withReleases(
-      (releases) => [...releases, productionRelease('rel-003', '2025-06-05T10:00:00Z', 'FAILED')],
+      (releases) => [...releases, productionRelease('rel-003', '-2m', 'FAILED')],
       async (other) => {
         t = await startTestApp({ emulatorHost: other.host });
         const accepted = await fireAlert(t, STOREFRONT_ALERT);
@@ -408,7 +408,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
 
   it('steps back past a release it already rolled back, never onto it', async () => {
     await withReleases(
-      (releases) => [...releases, productionRelease('rel-003', '2025-06-05T10:00:00Z', 'SUCCEEDED')],
+      (releases) => [...releases, productionRelease('rel-003', '-2m', 'SUCCEEDED')],
       async (other) => {
         t = await startTestApp({ emulatorHost: other.host });
         const first = await fireAlert(t, STOREFRONT_ALERT);
@@ -435,7 +435,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
 
   it('refuses to race a rollout still in progress on the target, and pages', async () => {
     await withReleases(
-      (releases) => [...releases, productionRelease('rel-003', '2025-06-05T10:00:00Z', 'IN_PROGRESS')],
+      (releases) => [...releases, productionRelease('rel-003', '-2m', 'IN_PROGRESS')],
       async (other) => {
         t = await startTestApp({ emulatorHost: other.host });
         const accepted = await fireAlert(t, STOREFRONT_ALERT);

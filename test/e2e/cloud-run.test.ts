@@ -57,6 +57,7 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
       'alert_received',
       'decided',
       'job_claimed',
+      'judged',
       'service_read',
       'lkg_selected',
       'api_call_issued',
@@ -247,7 +248,9 @@ describe('Cloud Run rollback with no last known good revision', () => {
               name: CHECKOUT,
               revisions: [
                 { name: 'checkout-00001-abc', createTime: '2025-06-02T09:00:00Z', ready: false },
-                { name: 'checkout-00002-xyz', createTime: '2025-06-03T14:20:00Z' },
+                // Deployed minutes before the alert: the change timing blames it, so only the lack of a revision
+                // to go back to stops the rollback.
+                { name: 'checkout-00002-xyz', createTime: '-5m' },
               ],
               traffic: [{ revision: 'checkout-00002-xyz', percent: 100 }],
             },

@@ -107,6 +107,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         ...FAST_GOOGLE_ENV,
         CLOUD_RUN_EMULATOR_HOST: options.emulatorHost,
         CLOUD_DEPLOY_EMULATOR_HOST: options.emulatorHost,
+        MONITORING_EMULATOR_HOST: options.emulatorHost,
       }
     : {};
   const config = loadConfig(

@@ -74,6 +74,8 @@ export interface StartOptions {
   env: Record<string, string>;
   /** Open file limit (`ulimit -n`) for the process, as a container's default of 1,024; default: the runner's. */
   fdLimit?: number;
+  /** Test-environment variables to leave out, e.g. `LASTGOOD_WEBHOOK_TOKENS` when the tokens come from a secret. */
+  unset?: readonly string[];
 }
 
 async function freePort(): Promise<number> {
@@ -111,6 +113,7 @@ export async function startLastgood(options: StartOptions): Promise<LastgoodProc
       ...options.env,
     }),
   };
+  for (const name of options.unset ?? []) delete env[name];
   const outputPath = join(tmpdir(), `lastgood-${options.name}-${randomBytes(4).toString('hex')}.log`);
   const outputFd = openSync(outputPath, 'w');
   // `exec` keeps the pid, so signals and kill9 still reach lastgood itself.

@@ -26,7 +26,10 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-export async function startReceiver(path = '/'): Promise<Receiver> {
+/** How a receiver may refuse a body the way the real service does: a status and the text it answers with. */
+export type Refusal = (json: Record<string, unknown>) => { status: number; body: string } | null;
+
+export async function startReceiver(path = '/', refuse: Refusal = () => null): Promise<Receiver> {
   const queued: number[] = [];
   const received: Received[] = [];
   const server: Server = createServer((request, response) => {
@@ -46,8 +49,9 @@ export async function startReceiver(path = '/'): Promise<Receiver> {
         json,
       });
       if (receiver.hang) return;
-      response.statusCode = queued.shift() ?? receiver.defaultStatus;
-      response.end('ok');
+      const refusal = refuse(json);
+      response.statusCode = refusal?.status ?? queued.shift() ?? receiver.defaultStatus;
+      response.end(refusal?.body ?? 'ok');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -34,7 +34,11 @@ export async function startReplicaEmulator(): Promise<Emulator> {
 }
 
 export function emulatorEnv(emulator: Emulator): Record<string, string> {
-  return { CLOUD_RUN_EMULATOR_HOST: emulator.host, CLOUD_DEPLOY_EMULATOR_HOST: emulator.host };
+  return {
+    CLOUD_RUN_EMULATOR_HOST: emulator.host,
+    CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+    MONITORING_EMULATOR_HOST: emulator.host,
+  };
 }
 
 /** Where traffic goes now, by revision, from the service's `traffic_statuses`. */

@@ -8,6 +8,14 @@ import {
   putModeRoute,
   resumeRoute,
 } from './controls.ts';
+import {
+  docsPageRoute,
+  docsRoutes,
+  docsScriptRoute,
+  docsStylesheetRoute,
+  openApiJsonRoute,
+  openApiYamlRoute,
+} from './docs.ts';
 import { healthRoutes, healthzRoute, readyzRoute } from './health.ts';
 import { deadLettersRoute, notificationRoutes, retryNotificationRoute } from './notifications.ts';
 import { acknowledgeRoute, manualRollbackRoute, operatorRoutes, unfreezeRoute } from './operator.ts';
@@ -37,6 +45,11 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   prometheusMetricsRoute,
   healthzRoute,
   readyzRoute,
+  openApiYamlRoute,
+  openApiJsonRoute,
+  docsPageRoute,
+  docsScriptRoute,
+  docsStylesheetRoute,
 ];
 
 export function allRoutes(deps: HttpDeps): BoundRoute[] {
@@ -50,5 +63,6 @@ export function allRoutes(deps: HttpDeps): BoundRoute[] {
     ...notificationRoutes(deps),
     ...prometheusRoutes(deps),
     ...healthRoutes(deps),
+    ...docsRoutes(),
   ];
 }
