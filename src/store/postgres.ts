@@ -269,18 +269,28 @@ class PostgresDriver implements SqlDriver {
 
   /**
    * The pool listens for errors only on idle clients: a connection lost while checked out but between queries
-   * would be an unhandled 'error' event, and crash the process. Its next query fails anyway and says so.
+   * would be an unhandled 'error' event, and crash the process. Its next query fails anyway and says so. The
+   * listener goes on in the pool's callback, not after an await: a backend terminated just as it connected sends
+   * its FATAL in the same read as its first ReadyForQuery, and pg emits it before any await resumes, which crashed
+   * the process while backends were being killed (test/replicas/store-outage.test.ts).
    */
-  async #checkOut(): Promise<{ client: pg.PoolClient; release: (destroy?: Error | boolean) => void }> {
-    const client = await this.#pool.connect();
-    client.on('error', this.#onError);
-    return {
-      client,
-      release: (destroy) => {
-        client.off('error', this.#onError);
-        client.release(destroy);
-      },
-    };
+  #checkOut(): Promise<{ client: pg.PoolClient; release: (destroy?: Error | boolean) => void }> {
+    return new Promise((resolve, reject) => {
+      this.#pool.connect((error, client) => {
+        if (error || client === undefined) {
+          reject(error);
+          return;
+        }
+        client.on('error', this.#onError);
+        resolve({
+          client,
+          release: (destroy) => {
+            client.off('error', this.#onError);
+            client.release(destroy);
+          },
+        });
+      });
+    });
   }
 
   #inTransaction(client: pg.PoolClient): SqlDriver {

@@ -86,8 +86,15 @@ function alertLoad(url: string, tag: string) {
   };
 }
 
-async function readyz(url: string): Promise<number> {
-  return (await fetch(`${url}/readyz`)).status;
+/** `/readyz`'s status; a process that no longer answers fails the test with the end of its output. */
+async function readyz(lastgood: LastgoodProcess): Promise<number> {
+  try {
+    return (await fetch(`${lastgood.url}/readyz`)).status;
+  } catch (error) {
+    throw new Error(
+      `${lastgood.name} did not answer /readyz (${String(error)}):\n${lastgood.output().slice(-4000)}`,
+    );
+  }
 }
 
 /**
@@ -147,14 +154,14 @@ describe('the store fails under a running lastgood', () => {
     const readyWhileDown: number[] = [];
     for (let i = 0; i < 6; i++) {
       await sleep(300);
-      readyWhileDown.push(await readyz(lastgood.url));
+      readyWhileDown.push(await readyz(lastgood));
     }
     await until(
       () => load.results.length > downAt + 20,
       'alerts answered while PostgreSQL refuses connections',
     );
     await store.allowConnections();
-    await until(async () => (await readyz(lastgood.url)) === 200, '/readyz 200 once PostgreSQL is back');
+    await until(async () => (await readyz(lastgood)) === 200, '/readyz 200 once PostgreSQL is back');
     const backAt = load.results.length;
     await until(
       () => load.results.slice(backAt).filter((result) => result.status === 202).length >= 10,
@@ -187,14 +194,14 @@ describe('the store fails under a running lastgood', () => {
       () => load.results.slice(filledAt).filter((result) => result.status !== 202).length >= 20,
       '20 alerts refused on the full disk',
     );
-    const readyWhileFull = await readyz(lastgood.url);
+    const readyWhileFull = await readyz(lastgood);
     unlinkSync(filler);
     const freedAt = load.results.length;
     await until(
       () => load.results.slice(freedAt).filter((result) => result.status === 202).length >= 10,
       'alerts acknowledged once space is freed',
     );
-    await until(async () => (await readyz(lastgood.url)) === 200, '/readyz 200 once space is freed');
+    await until(async () => (await readyz(lastgood)) === 200, '/readyz 200 once space is freed');
     await load.stop();
 
     expect(unexpected(load.results)).toEqual([]);
