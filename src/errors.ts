@@ -50,7 +50,8 @@ export const ERROR_CODES = {
   LASTGOOD_ERR_INTERNAL: { status: 500, summary: 'An unexpected error; details are in the server log.' },
   LASTGOOD_ERR_UNAVAILABLE: {
     status: 503,
-    summary: 'The store is unreachable or the server is shutting down.',
+    summary:
+      'The store cannot be reached or written just now, or the server is shutting down; retry after Retry-After seconds.',
   },
   LASTGOOD_ERR_CONFIG: { status: 500, summary: 'Invalid configuration; lastgood refuses to start.' },
   LASTGOOD_ERR_GOOGLE_API: {
@@ -74,6 +75,38 @@ export class LastgoodError extends Error {
     this.code = code;
     this.statusCode = ERROR_CODES[code].status;
     this.details = options.details;
+  }
+}
+
+/**
+ * Retry-After on every LASTGOOD_ERR_UNAVAILABLE answer: long enough for a restarted database or a failover to come
+ * back, short enough that a retried alert is still fresh.
+ */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/** A store's database, as messages name it. */
+const STORE_NAMES = { sqlite: 'SQLite', postgres: 'PostgreSQL' } as const;
+
+/**
+ * The store cannot be reached or written just now (connection refused or lost, disk full, read-only, I/O error,
+ * busy past its timeout), whichever database and call found it: answered 503 with Retry-After so the sender
+ * retries, and /readyz reports it. `reason` is the database's own code for it, never its message.
+ */
+export class StoreUnavailableError extends LastgoodError {
+  readonly store: keyof typeof STORE_NAMES;
+  readonly reason: string;
+
+  constructor(store: keyof typeof STORE_NAMES, reason: string, cause: unknown) {
+    super(
+      'LASTGOOD_ERR_UNAVAILABLE',
+      `The ${STORE_NAMES[store]} store cannot be written just now: ${reason}`,
+      {
+        cause,
+      },
+    );
+    this.name = 'StoreUnavailableError';
+    this.store = store;
+    this.reason = reason;
   }
 }
 

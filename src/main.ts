@@ -1,6 +1,7 @@
 import { enableCompileCache } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from './config/types.ts';
+import type { Store } from './store/index.ts';
 
 // Compiled code is kept on disk across starts (in NODE_COMPILE_CACHE, else the OS temp dir), so a restart skips
 // most parsing and compiling: about 1.15 s -> 0.75 s from spawn to /readyz on 2 cores. It must be on before the
@@ -21,7 +22,7 @@ async function main(): Promise<void> {
     { buildApp, createWebhookTokens },
     { systemClock },
     { loadConfig },
-    { isLastgoodError },
+    { isLastgoodError, StoreUnavailableError },
     { createLogger },
     { createMetrics },
     { openStore },
@@ -45,7 +46,19 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   for (const warning of config.warnings) logger.warn(warning);
-  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  let store: Store;
+  try {
+    store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  } catch (error) {
+    if (!(error instanceof StoreUnavailableError)) throw error;
+    // Refused like a bad configuration: started, it would say ready and then answer every alert 503.
+    const where =
+      config.databaseUrl === null
+        ? `the SQLite store in ${config.dataDir} (LASTGOOD_DATA_DIR)`
+        : 'the PostgreSQL store at DATABASE_URL';
+    process.stderr.write(`lastgood: refusing to start: ${where} cannot be written: ${error.reason}\n`);
+    process.exit(78);
+  }
   const metrics = createMetrics(store, config.targets.keys());
   const executors = createExecutors(config, metrics.googleCall);
   // Environment tokens, or Secret Manager's (read once before listening; while unreadable, /readyz says 503).

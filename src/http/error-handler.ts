@@ -1,7 +1,7 @@
 import { STATUS_CODES as HTTP_STATUS_TEXT } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { ERROR_CODES, type ErrorCode, isLastgoodError } from '../errors.ts';
+import { ERROR_CODES, type ErrorCode, isLastgoodError, UNAVAILABLE_RETRY_AFTER_SECONDS } from '../errors.ts';
 import { API_HEADERS } from './security-headers.ts';
 
 /** Fastify's own errors, mapped onto the catalogue so clients see one set of codes. */
@@ -38,6 +38,9 @@ export function installErrorHandling(app: FastifyInstance): void {
         request.log.error({ err: error }, error.message);
       else if (error.statusCode >= 500) request.log.warn({ code: error.code }, error.message);
       else request.log.info({ code: error.code }, error.message);
+      // So Cloud Monitoring, Pub/Sub and people retry (against another replica, or once the store is back).
+      if (error.code === 'LASTGOOD_ERR_UNAVAILABLE')
+        reply.header('retry-after', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
       return reply.code(error.statusCode).send({
         code: error.code,
         message: error.message,

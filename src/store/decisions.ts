@@ -1,6 +1,7 @@
 import type { StoredControls } from '../domain/controls.ts';
 import type { RollbackRecord, TimelineEvent } from '../domain/rollback.ts';
 import { isActiveRollback, type RollbackState, type TargetHistory } from '../domain/types.ts';
+import { StoreUnavailableError } from '../errors.ts';
 import { decisionEvent, type LastgoodEvent } from '../events/event.ts';
 import { appendEvents } from './audit.ts';
 import { controlKeys, toControls } from './controls.ts';
@@ -187,7 +188,7 @@ export class DecisionBatches {
    * and mode changes take a single one, first), then rows, which are new or belong to the locked targets, then
    * the audit head, whose holder waits for nothing but its commit. So batches on different replicas cannot
    * deadlock, whichever targets they share. One member that fails fails the transaction; then each is made again
-   * alone, so only the one at fault fails.
+   * alone, so only the one at fault fails, unless the store itself could not be written.
    */
   async #decideBatch(batch: readonly QueuedDecision[]): Promise<void> {
     let outcomes: DecisionOutcome[];
@@ -211,7 +212,9 @@ export class DecisionBatches {
         return decided.map(({ outcome }) => outcome);
       });
     } catch (error) {
-      if (batch.length === 1) batch[0]!.reject(error);
+      // A store that cannot be written fails every member alike: trying each alone would only add load to it.
+      if (batch.length === 1 || error instanceof StoreUnavailableError)
+        for (const member of batch) member.reject(error);
       else for (const member of batch) await this.#decideBatch([member]);
       return;
     }

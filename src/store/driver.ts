@@ -1,3 +1,5 @@
+import { StoreUnavailableError } from '../errors.ts';
+
 /** A row as the driver returns it: column name to value. */
 export type Row = Record<string, unknown>;
 export type SqlValue = string | number | null;
@@ -32,4 +34,83 @@ export interface SqlDriver {
   /** Applies migrations once even when several processes start together. */
   withMigrationLock<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
+}
+
+/**
+ * How long /readyz stays 503 after a write failed, whatever a write of its own finds meanwhile: a probe's one-row
+ * update can fit where alerts no longer do (a full disk leaves room in pages already written), and must not turn
+ * the process ready while the writes it is there for still fail.
+ */
+const FAILED_WRITE_HOLD_MS = 2_000;
+
+/**
+ * The outcome of the store's recent writes, for /readyz: failed when the last one found the store unavailable, until
+ * one succeeds again. Reads that find it unreachable count as failures too: a write would fail the same way.
+ */
+export class WriteHealth {
+  #failure: { error: StoreUnavailableError; at: number } | null = null;
+  #lastSucceeded = true;
+
+  failed(error: StoreUnavailableError): void {
+    this.#failure = { error, at: performance.now() };
+    this.#lastSucceeded = false;
+  }
+
+  succeeded(): void {
+    this.#lastSucceeded = true;
+  }
+
+  /** The failure to report without trying again: one within the hold above. */
+  recentFailure(): StoreUnavailableError | null {
+    const failure = this.#failure;
+    return failure !== null && performance.now() - failure.at < FAILED_WRITE_HOLD_MS ? failure.error : null;
+  }
+
+  /** True when the last write failed: only a write that succeeds shows the store is back. */
+  get unproven(): boolean {
+    return !this.#lastSucceeded;
+  }
+}
+
+/** A driver whose failures to reach or write the store are one typed error, and whose writes are tracked. */
+export interface GuardedDriver extends SqlDriver {
+  readonly writes: WriteHealth;
+}
+
+/**
+ * Wraps `driver` so that every error `unavailableReason` recognises (it names the database's code for it) is thrown
+ * as a StoreUnavailableError and recorded, and every write that succeeds is recorded. Only the outer calls are
+ * wrapped: an error inside a transaction reaches its `transaction()` call, which classifies it once.
+ */
+export function guardDriver(
+  driver: SqlDriver,
+  unavailableReason: (error: unknown) => string | null,
+): GuardedDriver {
+  const writes = new WriteHealth();
+  const guarded = async <T>(call: () => Promise<T>, isWrite: boolean): Promise<T> => {
+    let result: T;
+    try {
+      result = await call();
+    } catch (error) {
+      const reason = error instanceof StoreUnavailableError ? null : unavailableReason(error);
+      if (reason === null) throw error;
+      const unavailable = new StoreUnavailableError(driver.dialect, reason, error);
+      writes.failed(unavailable);
+      throw unavailable;
+    }
+    if (isWrite) writes.succeeded();
+    return result;
+  };
+  return {
+    dialect: driver.dialect,
+    writes,
+    all: (sql, params) => guarded(() => driver.all(sql, params), false),
+    run: (sql, params) => guarded(() => driver.run(sql, params), true),
+    runAll: (statements) => guarded(() => driver.runAll(statements), true),
+    exec: (sql) => guarded(() => driver.exec(sql), true),
+    transaction: (work) => guarded(() => driver.transaction(work), true),
+    lockTarget: (targetName) => driver.lockTarget(targetName),
+    withMigrationLock: (work) => guarded(() => driver.withMigrationLock(work), false),
+    close: () => driver.close(),
+  };
 }

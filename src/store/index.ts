@@ -6,8 +6,9 @@ import type { Store } from './store.ts';
 export type * from './store.ts';
 
 /**
- * Opens the configured store and brings its schema up to date: PostgreSQL when `databaseUrl` is set (replicas
- * share it), otherwise SQLite in `dataDir`. `schema` keeps PostgreSQL tables in their own schema (tests use it).
+ * Opens the configured store, brings its schema up to date and proves it takes writes: PostgreSQL when
+ * `databaseUrl` is set (replicas share it), otherwise SQLite in `dataDir`. `schema` keeps PostgreSQL tables in
+ * their own schema (tests use it). A store that cannot be reached or written rejects with StoreUnavailableError.
  */
 export async function openStore(options: {
   dataDir: string;
@@ -24,6 +25,9 @@ export async function openStore(options: {
   const store = new SqlStore(driver);
   try {
     await store.migrate();
+    // Migrations already applied write nothing, and reads pass on a read-only file or a full disk: without a
+    // write of its own a store that cannot take alerts would start, and say it is ready.
+    await store.probeWrite();
   } catch (error) {
     // Nobody else holds the store yet: an open pool would keep the process alive after the failure.
     await store.close();

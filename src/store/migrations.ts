@@ -196,4 +196,17 @@ CREATE UNIQUE INDEX outbox_coalesce ON outbox (coalesce_key);
 ALTER TABLE jobs ADD COLUMN lease_generation BIGINT NOT NULL DEFAULT 0;
 `,
   },
+  {
+    version: 9,
+    name: 'a row to prove the store takes writes',
+    // Updated at start and by /readyz after a write failed: a real commit, where a read would pass on a full disk
+    // or a read-only file. One row, so replicas probing together never grow it.
+    sql: `
+CREATE TABLE write_probe (
+  id INTEGER PRIMARY KEY CHECK (id = 1),
+  written_at BIGINT NOT NULL
+);
+INSERT INTO write_probe (id, written_at) VALUES (1, 0);
+`,
+  },
 ];

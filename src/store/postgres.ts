@@ -1,5 +1,12 @@
 import pg from 'pg';
-import type { Row, SqlDriver, SqlValue, Statement } from './driver.ts';
+import {
+  type GuardedDriver,
+  guardDriver,
+  type Row,
+  type SqlDriver,
+  type SqlValue,
+  type Statement,
+} from './driver.ts';
 
 /** How {@link openPostgresDriver} connects. */
 export interface PostgresDriverOptions {
@@ -262,18 +269,28 @@ class PostgresDriver implements SqlDriver {
 
   /**
    * The pool listens for errors only on idle clients: a connection lost while checked out but between queries
-   * would be an unhandled 'error' event, and crash the process. Its next query fails anyway and says so.
+   * would be an unhandled 'error' event, and crash the process. Its next query fails anyway and says so. The
+   * listener goes on in the pool's callback, not after an await: a backend terminated just as it connected sends
+   * its FATAL in the same read as its first ReadyForQuery, and pg emits it before any await resumes, which crashed
+   * the process while backends were being killed (test/replicas/store-outage.test.ts).
    */
-  async #checkOut(): Promise<{ client: pg.PoolClient; release: (destroy?: Error | boolean) => void }> {
-    const client = await this.#pool.connect();
-    client.on('error', this.#onError);
-    return {
-      client,
-      release: (destroy) => {
-        client.off('error', this.#onError);
-        client.release(destroy);
-      },
-    };
+  #checkOut(): Promise<{ client: pg.PoolClient; release: (destroy?: Error | boolean) => void }> {
+    return new Promise((resolve, reject) => {
+      this.#pool.connect((error, client) => {
+        if (error || client === undefined) {
+          reject(error);
+          return;
+        }
+        client.on('error', this.#onError);
+        resolve({
+          client,
+          release: (destroy) => {
+            client.off('error', this.#onError);
+            client.release(destroy);
+          },
+        });
+      });
+    });
   }
 
   #inTransaction(client: pg.PoolClient): SqlDriver {
@@ -295,6 +312,70 @@ class PostgresDriver implements SqlDriver {
   }
 }
 
+/** SQLSTATEs that mean the server cannot serve this session or any write just now, whatever the statement. */
+const UNAVAILABLE_SQLSTATES = new Set([
+  '57P01', // admin_shutdown: the backend was terminated (pg_terminate_backend, a fast shutdown)
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now: starting up or shutting down
+  '25006', // read_only_sql_transaction: a standby, as after a failover to one
+]);
+
+/** SQLSTATE classes that are all unavailability: 08 connection exceptions, 53 insufficient resources (disk full). */
+const UNAVAILABLE_SQLSTATE_CLASSES = new Set(['08', '53']);
+
+/** Socket errors of a server that is down, restarting or unreachable. */
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/**
+ * The errors `pg` and `pg-pool` raise themselves when a connection is lost, times out or cannot be had. They carry
+ * no code, so these texts (fixed in the pinned `pg` 8) are the only way to know them; each maps to a reason of ours.
+ */
+const PG_TRANSPORT_ERRORS: ReadonlyMap<string, string> = new Map([
+  ['Connection terminated unexpectedly', 'connection lost'],
+  ['Connection terminated', 'connection closed'],
+  ['Client has encountered a connection error and is not queryable', 'connection lost'],
+  ['Client was closed and is not queryable', 'connection closed'],
+  ['Connection terminated due to connection timeout', 'connect timeout'],
+  ['timeout exceeded when trying to connect', 'pool timeout'],
+  ['Cannot use a pool after calling end on the pool', 'pool closed'],
+]);
+
+/**
+ * Why `error` means PostgreSQL cannot be reached or written now (a SQLSTATE, a socket error code or a pool
+ * failure), or null for any other error. A FATAL error ends the session whatever its code: a database that is not
+ * accepting connections (`ALLOW_CONNECTIONS false`, SQLSTATE 55000) is one.
+ */
+export function postgresUnavailableReason(error: unknown): string | null {
+  if (error instanceof pg.DatabaseError) {
+    const code = error.code ?? '';
+    const unavailable =
+      UNAVAILABLE_SQLSTATES.has(code) ||
+      UNAVAILABLE_SQLSTATE_CLASSES.has(code.slice(0, 2)) ||
+      error.severity === 'FATAL' ||
+      error.severity === 'PANIC';
+    return unavailable ? `SQLSTATE ${code}` : null;
+  }
+  if (!(error instanceof Error)) return null;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return code;
+  // Node tries every address of a host and reports all failures at once.
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    const reasons = error.errors.map(postgresUnavailableReason);
+    if (reasons.every((reason) => reason !== null)) return reasons[0]!;
+  }
+  return PG_TRANSPORT_ERRORS.get(error.message) ?? null;
+}
+
 /**
  * Opens a pool on `url` (nothing connects until the first query, except to create `options.schema` if given).
  * BIGINT results come back as numbers through this pool's own type parsers, leaving the global `pg.types` alone.
@@ -302,7 +383,7 @@ class PostgresDriver implements SqlDriver {
 export async function openPostgresDriver(
   url: string,
   options: PostgresDriverOptions = {},
-): Promise<SqlDriver> {
+): Promise<GuardedDriver> {
   const { schema } = options;
   if (schema !== undefined && !SCHEMA_NAME.test(schema)) {
     throw new Error(`schema ${JSON.stringify(schema)} must be a lowercase identifier (a-z, 0-9, _)`);
@@ -321,7 +402,7 @@ export async function openPostgresDriver(
     ((error: Error) =>
       process.emitWarning(`PostgreSQL connection failed: ${error.message}`, 'LastgoodStore'));
   pool.on('error', onError);
-  const driver = new PostgresDriver(pool, schema, onError);
+  const driver = guardDriver(new PostgresDriver(pool, schema, onError), postgresUnavailableReason);
   if (schema !== undefined) {
     try {
       await driver.transaction(async (tx) => {

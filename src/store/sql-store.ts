@@ -6,12 +6,18 @@ import type { LastgoodEvent, RecordedEvent } from '../events/event.ts';
 import * as audit from './audit.ts';
 import * as controlSettings from './controls.ts';
 import { DecisionBatches } from './decisions.ts';
-import type { SqlDriver } from './driver.ts';
+import type { GuardedDriver } from './driver.ts';
 import * as jobs from './jobs.ts';
 import { MIGRATIONS } from './migrations.ts';
 import * as outbox from './outbox.ts';
 import * as queries from './queries.ts';
-import { APPLIED_MIGRATIONS, CREATE_MIGRATIONS_TABLE, PING, RECORD_MIGRATION } from './sql/schema.ts';
+import {
+  APPLIED_MIGRATIONS,
+  CREATE_MIGRATIONS_TABLE,
+  PING,
+  RECORD_MIGRATION,
+  WRITE_PROBE,
+} from './sql/schema.ts';
 import type {
   AlertRecord,
   ControlChange,
@@ -40,10 +46,10 @@ import * as verification from './verification.ts';
  */
 export class SqlStore implements Store {
   readonly kind: 'sqlite' | 'postgres';
-  readonly #db: SqlDriver;
+  readonly #db: GuardedDriver;
   readonly #decisions: DecisionBatches;
 
-  constructor(db: SqlDriver) {
+  constructor(db: GuardedDriver) {
     this.#db = db;
     this.kind = db.dialect;
     this.#decisions = new DecisionBatches(db);
@@ -65,6 +71,17 @@ export class SqlStore implements Store {
 
   async ping(): Promise<void> {
     await this.#db.all(PING);
+  }
+
+  /** A real, committed write; rejects with StoreUnavailableError when the store will not take it. */
+  async probeWrite(): Promise<void> {
+    await this.#db.run(WRITE_PROBE, [Date.now()]);
+  }
+
+  async checkWritable(): Promise<void> {
+    const recent = this.#db.writes.recentFailure();
+    if (recent !== null) throw recent;
+    if (this.#db.writes.unproven) await this.probeWrite();
   }
 
   async close(): Promise<void> {

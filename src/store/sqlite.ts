@@ -1,7 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import type { Row, SqlDriver, SqlValue, Statement } from './driver.ts';
+import { StoreUnavailableError } from '../errors.ts';
+import {
+  type GuardedDriver,
+  guardDriver,
+  type Row,
+  type SqlDriver,
+  type SqlValue,
+  type Statement,
+} from './driver.ts';
 
 /** A transaction asked for and not yet committed: it runs in the next batch. */
 interface PendingTransaction {
@@ -117,7 +125,12 @@ class SqliteDriver implements SqlDriver {
       }
       this.#db.exec('COMMIT');
     } catch (error) {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      try {
+        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      } catch {
+        // SQLite rolls back itself when the journal cannot be written; the batch's own error says what happened,
+        // and every member must still be answered.
+      }
       for (const member of batch) member.reject(error);
       return;
     }
@@ -140,13 +153,48 @@ class SqliteDriver implements SqlDriver {
   }
 }
 
+/** SQLite's primary result codes that mean the file cannot be written now, rather than a wrong statement. */
+const UNAVAILABLE_CODES: ReadonlyMap<number, string> = new Map([
+  // Returned only once busy_timeout has run out.
+  [5, 'SQLITE_BUSY'],
+  [8, 'SQLITE_READONLY'],
+  [10, 'SQLITE_IOERR'],
+  [13, 'SQLITE_FULL'],
+  [14, 'SQLITE_CANTOPEN'],
+]);
+
+/**
+ * The SQLite code when `error` says the database cannot be written now (disk full, read-only, I/O error, cannot
+ * open, busy past its timeout), with SQLite's fixed text for it; null for any other error.
+ */
+export function sqliteUnavailableReason(error: unknown): string | null {
+  const { code, errcode, errstr } = (error ?? {}) as { code?: unknown; errcode?: unknown; errstr?: unknown };
+  if (code !== 'ERR_SQLITE_ERROR' || typeof errcode !== 'number') return null;
+  // errcode is the extended code (SQLITE_IOERR_WRITE, SQLITE_READONLY_DBMOVED, ...); its low byte is the primary.
+  const name = UNAVAILABLE_CODES.get(errcode & 0xff);
+  if (name === undefined) return null;
+  return typeof errstr === 'string' ? `${name} (${errstr})` : name;
+}
+
 /** Opens (creating if needed) `lastgood.db` in `dataDir`. */
-export function openSqliteDriver(dataDir: string): SqlDriver {
-  mkdirSync(dataDir, { recursive: true });
-  const db = new DatabaseSync(join(dataDir, 'lastgood.db'));
-  db.exec('PRAGMA journal_mode = WAL');
-  db.exec('PRAGMA synchronous = FULL');
-  db.exec('PRAGMA foreign_keys = ON');
-  db.exec('PRAGMA busy_timeout = 5000');
-  return new SqliteDriver(db);
+export function openSqliteDriver(dataDir: string): GuardedDriver {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (error) {
+    // A data dir that cannot be created (EROFS, EACCES) leaves the store as unwritable as a read-only file.
+    throw new StoreUnavailableError('sqlite', String((error as { code?: unknown }).code), error);
+  }
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(join(dataDir, 'lastgood.db'));
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = FULL');
+    db.exec('PRAGMA foreign_keys = ON');
+    db.exec('PRAGMA busy_timeout = 5000');
+  } catch (error) {
+    if (db?.isOpen) db.close();
+    const reason = sqliteUnavailableReason(error);
+    throw reason === null ? error : new StoreUnavailableError('sqlite', reason, error);
+  }
+  return guardDriver(new SqliteDriver(db), sqliteUnavailableReason);
 }

@@ -200,6 +200,11 @@ export interface Store {
   readonly kind: 'sqlite' | 'postgres';
   migrate(): Promise<void>;
   ping(): Promise<void>;
+  /**
+   * Resolves when the store takes writes: at once while they succeed. After one failed it rejects (a
+   * StoreUnavailableError) for a moment, then tries a write of its own and resolves once one succeeds. For /readyz.
+   */
+  checkWritable(): Promise<void>;
   close(): Promise<void>;
   recordDecision(request: DecisionRequest): Promise<DecisionOutcome>;
   getStatus(id: string): Promise<StatusView | null>;

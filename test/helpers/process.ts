@@ -188,6 +188,8 @@ export interface AlertResult {
   doneAt: number;
   status: number | null;
   body: { alertId?: string; decisionId?: string; duplicate?: boolean; reason?: string; code?: string } | null;
+  /** The answer's `Retry-After` header, if any. */
+  retryAfter: string | null;
   error: string | null;
 }
 
@@ -206,7 +208,14 @@ export async function postAlert(baseUrl: string, payload: unknown): Promise<Aler
     } catch {
       body = null;
     }
-    return { sentAt, doneAt: performance.now(), status: response.status, body, error: null };
+    return {
+      sentAt,
+      doneAt: performance.now(),
+      status: response.status,
+      body,
+      retryAfter: response.headers.get('retry-after'),
+      error: null,
+    };
   } catch (error) {
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     return {
@@ -214,6 +223,7 @@ export async function postAlert(baseUrl: string, payload: unknown): Promise<Aler
       doneAt: performance.now(),
       status: null,
       body: null,
+      retryAfter: null,
       error: cause?.code ?? cause?.message ?? String(error),
     };
   }

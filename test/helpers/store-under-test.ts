@@ -43,9 +43,12 @@ export async function postgresUnderTest(): Promise<StoreUnderTest & { schema: Te
   return store;
 }
 
-/** A fresh SQLite data dir, read directly through `node:sqlite` (WAL lets it read while lastgood writes). */
-export function sqliteUnderTest(): StoreUnderTest & { dataDir: string } {
-  const dataDir = mkdtempSync(join(tmpdir(), 'lastgood-replica-'));
+/**
+ * A fresh SQLite data dir (under `parent`, a filesystem of the test's choosing, else the OS temp dir), read directly
+ * through `node:sqlite` (WAL lets it read while lastgood writes).
+ */
+export function sqliteUnderTest(parent = tmpdir()): StoreUnderTest & { dataDir: string } {
+  const dataDir = mkdtempSync(join(parent, 'lastgood-replica-'));
   const store: StoreUnderTest & { dataDir: string } = {
     kind: 'sqlite',
     dataDir,

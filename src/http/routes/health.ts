@@ -23,7 +23,8 @@ export const readyzRoute = defineRoute({
   path: '/readyz',
   aliases: [],
   operationId: 'readyz',
-  summary: 'Readiness: the store answers, a webhook token is usable, and the server is not shutting down',
+  summary:
+    'Readiness: the store answers and takes writes, a webhook token is usable, and the server is not shutting down',
   tags: ['health'],
   auth: 'public',
   responses: {
@@ -40,6 +41,11 @@ export function healthRoutes(deps: HttpDeps) {
         () => ({ ok: true, detail: deps.store.kind }),
         (error: unknown) => ({ ok: false, detail: `${deps.store.kind} unreachable: ${String(error)}` }),
       );
+      // Cheap while writes succeed (nothing is sent); after one failed, 503 until a write goes through again.
+      const storeWrites = await deps.store.checkWritable().then(
+        () => ({ ok: true, detail: 'writes succeed' }),
+        (error: unknown) => ({ ok: false, detail: `writes fail: ${String(error)}` }),
+      );
       const tokens = deps.webhookTokens.health();
       // Read after the ping, so that no answer sent once shutdown began says ready, even one asked for before it.
       const checks: Record<string, { ok: boolean; detail: string }> = {
@@ -47,10 +53,11 @@ export function healthRoutes(deps: HttpDeps) {
           ? { ok: true, detail: 'accepting work' }
           : { ok: false, detail: 'shutting down' },
         store,
+        storeWrites,
         webhookTokens: { ok: tokens.ok, detail: tokens.detail },
       };
       // A stale token source still serves its cached tokens, so only having no usable token makes us unready.
-      const ready = checks.accepting!.ok && checks.store!.ok && tokens.ready;
+      const ready = checks.accepting!.ok && store.ok && storeWrites.ok && tokens.ready;
       reply.code(ready ? 200 : 503);
       return { status: ready ? ('ready' as const) : ('not_ready' as const), checks };
     }),

@@ -26,7 +26,9 @@ export const pubsubRoute = defineRoute({
     },
     401: { description: 'Missing or invalid push OIDC token.', schema: errorSchema },
     503: {
-      description: "Shutting down, or Google's signing certificates are unreachable; Pub/Sub redelivers.",
+      description:
+        "Shutting down, the store cannot be written just now, or Google's signing certificates are unreachable; " +
+        'Pub/Sub redelivers.',
       schema: errorSchema,
     },
   },

@@ -61,7 +61,12 @@ export const webhookRoute = defineRoute({
       description: 'Missing or wrong token (with a Basic challenge); the connection is closed.',
       schema: errorSchema,
     },
-    503: { description: 'Shutting down; retry against another replica.', schema: errorSchema },
+    503: {
+      description:
+        'Shutting down, or the store cannot be written just now; retry after `Retry-After` seconds (another ' +
+        'replica, or the store once it is back).',
+      schema: errorSchema,
+    },
   },
 });
 

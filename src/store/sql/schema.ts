@@ -12,3 +12,6 @@ export const RECORD_MIGRATION = 'INSERT INTO schema_migrations (version, name, a
 
 /** The cheapest query that proves the database answers. */
 export const PING = 'SELECT 1 AS ok';
+
+/** The cheapest write that proves the database takes writes: one row rewritten, committed. */
+export const WRITE_PROBE = 'UPDATE write_probe SET written_at = ? WHERE id = 1';
