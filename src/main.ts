@@ -22,7 +22,7 @@ async function main(): Promise<void> {
     { systemClock },
     { loadConfig },
     { isLastgoodError },
-    { createLogger },
+    { createLogger, loggerOptions },
     { createMetrics },
     { openStore },
     { createExecutors },
@@ -43,7 +43,11 @@ async function main(): Promise<void> {
     process.stderr.write(`lastgood: ${isLastgoodError(error) ? error.message : String(error)}\n`);
     process.exit(78);
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(
+    config.logLevel,
+    undefined,
+    loggerOptions(config.log, process.stdout.isTTY === true),
+  );
   for (const warning of config.warnings) logger.warn(warning);
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const metrics = createMetrics(store, config.targets.keys());

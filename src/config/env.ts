@@ -91,6 +91,12 @@ const envSchema = z.strictObject({
   PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LASTGOOD_LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  // The platform's own variables, taken as they come so they never stop a start: Cloud Run sets K_SERVICE and
+  // K_REVISION, the Terraform module sets GOOGLE_CLOUD_PROJECT.
+  GOOGLE_CLOUD_PROJECT: z.string().optional(),
+  K_SERVICE: z.string().optional(),
+  K_REVISION: z.string().optional(),
   NODE_ENV: z.string().optional(),
   DATABASE_URL: z
     .string()
@@ -209,6 +215,12 @@ export function loadConfig(
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
+    log: Object.freeze({
+      format: e.LASTGOOD_LOG_FORMAT,
+      traceProject: e.GOOGLE_CLOUD_PROJECT || null,
+      service: e.K_SERVICE || 'lastgood',
+      version: e.K_REVISION || null,
+    }),
     production: e.NODE_ENV === 'production',
     dataDir: e.LASTGOOD_DATA_DIR,
     databaseUrl: e.DATABASE_URL ?? null,

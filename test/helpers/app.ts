@@ -10,7 +10,7 @@ import type { Clock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config/env.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { Backoff } from '../../src/domain/backoff.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, loggerOptions } from '../../src/logger.ts';
 import { createMetrics } from '../../src/metrics.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { StatusView, Store } from '../../src/store/store.ts';
@@ -121,7 +121,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     config,
     store,
     clock: options.clock ?? { now: () => new Date() },
-    logger: createLogger(config.logLevel, logSinkStream(logs)),
+    logger: createLogger(config.logLevel, logSinkStream(logs), loggerOptions(config.log, false)),
     ...(options.webhookTokens ? { webhookTokens: options.webhookTokens } : {}),
     ...(options.pushVerifier ? { pushVerifier: options.pushVerifier } : {}),
     ...(executors ? { executors: executors.byKind } : {}),

@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+import type { Emulator } from '../../src/emulator/emulator.ts';
+import { traceContextOf } from '../../src/http/trace-context.ts';
+import { createLogger, LOG_LABELS_KEY, prettyLine, REPORTED_ERROR_EVENT } from '../../src/logger.ts';
+import { fireAlert, useTestApps, WEBHOOK_TOKEN, waitForRollback } from '../helpers/app.ts';
+import { useExampleEmulator } from '../helpers/emulator.ts';
+
+const start = useTestApps();
+let emulator: Emulator;
+useExampleEmulator((started) => {
+  emulator = started;
+});
+
+const PROJECT = 'demo-project';
+const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
+const SPAN_ID = '00f067aa0ba902b7';
+
+type Entry = Record<string, unknown> & { severity: string; message: string };
+
+/** lastgood's log lines as Cloud Logging's agent reads them: one JSON object per line. */
+function entries(logs: string[]): Entry[] {
+  return logs.map((line) => JSON.parse(line) as Entry);
+}
+
+describe('log lines Cloud Logging understands', () => {
+  it("writes severity, message and the request's trace from traceparent when the project is known", async () => {
+    const t = await start({ env: { GOOGLE_CLOUD_PROJECT: PROJECT } });
+    await t.app.server.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` },
+    });
+    const line = entries(t.logs).find((entry) => entry.message === 'request completed');
+    expect(line).toMatchObject({
+      severity: 'INFO',
+      message: 'request completed',
+      'logging.googleapis.com/trace': `projects/${PROJECT}/traces/${TRACE_ID}`,
+      'logging.googleapis.com/spanId': SPAN_ID,
+      'logging.googleapis.com/trace_sampled': true,
+      httpRequest: {
+        requestMethod: 'GET',
+        requestUrl: '/healthz',
+        status: 200,
+        latency: expect.stringMatching(/^\d+\.\d{3}s$/),
+        protocol: 'HTTP/1.1',
+      },
+    });
+    expect(line).not.toHaveProperty('msg');
+    expect(line).not.toHaveProperty('@type');
+  });
+
+  it('takes the trace from X-Cloud-Trace-Context, its decimal span id in hex', async () => {
+    const t = await start({ env: { GOOGLE_CLOUD_PROJECT: PROJECT } });
+    await t.app.server.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { 'x-cloud-trace-context': `${TRACE_ID}/12345;o=0` },
+    });
+    expect(entries(t.logs).find((entry) => entry.message === 'request completed')).toMatchObject({
+      'logging.googleapis.com/trace': `projects/${PROJECT}/traces/${TRACE_ID}`,
+      'logging.googleapis.com/spanId': '0000000000003039',
+      'logging.googleapis.com/trace_sampled': false,
+    });
+  });
+
+  it('writes no trace field without GOOGLE_CLOUD_PROJECT', async () => {
+    const t = await start();
+    await t.app.server.inject({
+      method: 'GET',
+      url: '/healthz',
+      headers: { traceparent: `00-${TRACE_ID}-${SPAN_ID}-01` },
+    });
+    const line = entries(t.logs).find((entry) => entry.message === 'request completed');
+    expect(line?.severity).toBe('INFO');
+    expect(Object.keys(line!).filter((key) => key.includes('trace'))).toEqual([]);
+  });
+
+  it('keeps the token out of httpRequest.requestUrl as out of req.url', async () => {
+    const t = await start();
+    await t.app.server.inject({
+      method: 'POST',
+      url: `/webhook/error-budget-alert?auth_token=${WEBHOOK_TOKEN}`,
+      payload: {},
+    });
+    const line = entries(t.logs).find((entry) => 'httpRequest' in entry);
+    expect(line?.httpRequest).toMatchObject({
+      requestUrl: '/webhook/error-budget-alert?auth_token=[REDACTED]',
+    });
+    expect(t.logs.join('\n')).not.toContain(WEBHOOK_TOKEN);
+  });
+
+  it('logs a failed rollback at ERROR as an Error Reporting event, labelled with its decision and target', async () => {
+    const t = await start({
+      emulatorHost: emulator.host,
+      env: { GOOGLE_CLOUD_PROJECT: PROJECT, K_SERVICE: 'lastgood', K_REVISION: 'lastgood-00007-abc' },
+    });
+    emulator.faults.inject({
+      kind: 'fail-next-operation',
+      method: 'UpdateService',
+      message: 'quota exceeded',
+    });
+    const accepted = await fireAlert(t);
+    const status = await waitForRollback(t.store, accepted.decisionId);
+    expect(status.rollback?.state).toBe('failed');
+
+    const failed = entries(t.logs).find((entry) => entry.message === 'rollback failed');
+    expect(failed).toMatchObject({
+      severity: 'ERROR',
+      '@type': REPORTED_ERROR_EVENT,
+      serviceContext: { service: 'lastgood', version: 'lastgood-00007-abc' },
+      [LOG_LABELS_KEY]: { decisionId: accepted.decisionId, target: 'checkout' },
+      decisionId: accepted.decisionId,
+      target: 'checkout',
+    });
+    // Lines below ERROR are not error events.
+    const succeededRequest = entries(t.logs).find((entry) => entry.message === 'request completed');
+    expect(succeededRequest?.severity).toBe('INFO');
+    expect(succeededRequest).not.toHaveProperty('@type');
+  });
+});
+
+describe('errors for Error Reporting', () => {
+  it("puts a logged Error's stack in stack_trace, where Error Reporting groups by it", () => {
+    const lines: string[] = [];
+    const logger = createLogger(
+      'info',
+      { write: (line: string) => void lines.push(line) },
+      {
+        serviceContext: { service: 'lastgood', version: 'lastgood-00003-xyz' },
+      },
+    );
+    logger.error({ err: new Error('store unreachable') }, 'claiming jobs failed');
+    logger.warn({ err: new Error('lease lost') }, 'lease renewal failed');
+    const [error, warning] = entries(lines);
+    expect(error).toMatchObject({
+      severity: 'ERROR',
+      message: 'claiming jobs failed',
+      '@type': REPORTED_ERROR_EVENT,
+      serviceContext: { service: 'lastgood', version: 'lastgood-00003-xyz' },
+      stack_trace: expect.stringMatching(/^Error: store unreachable\n\s+at /),
+    });
+    expect(warning).toMatchObject({
+      severity: 'WARNING',
+      stack_trace: expect.stringContaining('lease lost'),
+    });
+    expect(warning).not.toHaveProperty('@type');
+  });
+});
+
+describe('trace context headers', () => {
+  it.each([
+    ['a traceparent with an all-zero trace id', { traceparent: `00-${'0'.repeat(32)}-${SPAN_ID}-01` }],
+    ['a traceparent of the forbidden version ff', { traceparent: `ff-${TRACE_ID}-${SPAN_ID}-01` }],
+    ['a traceparent with a short span id', { traceparent: `00-${TRACE_ID}-abc-01` }],
+    [
+      'an X-Cloud-Trace-Context whose span overflows 64 bits',
+      { 'x-cloud-trace-context': `${TRACE_ID}/99999999999999999999` },
+    ],
+    ['text in the header', { traceparent: 'hello; auth_token=secret' }],
+  ])('ignores %s', (_what, headers) => {
+    expect(traceContextOf(headers)).toBeNull();
+  });
+
+  it('prefers traceparent over X-Cloud-Trace-Context', () => {
+    expect(
+      traceContextOf({
+        traceparent: `00-${TRACE_ID}-${SPAN_ID}-00`,
+        'x-cloud-trace-context': `${'1'.repeat(32)}/1;o=1`,
+      }),
+    ).toEqual({ traceId: TRACE_ID, spanId: SPAN_ID, sampled: false });
+  });
+});
+
+describe('pretty lines for a terminal', () => {
+  it('shows time, severity and message first, then the fields, without what only Cloud Logging needs', () => {
+    const line = prettyLine(
+      JSON.stringify({
+        severity: 'ERROR',
+        level: 50,
+        time: '2023-11-14T22:13:20.123Z',
+        service: 'lastgood',
+        '@type': REPORTED_ERROR_EVENT,
+        serviceContext: { service: 'lastgood' },
+        target: 'checkout',
+        outcome: { state: 'failed' },
+        message: 'rollback failed',
+      }),
+    );
+    expect(line).toBe('22:13:20.123 ERROR    rollback failed target=checkout outcome={"state":"failed"}');
+  });
+});
