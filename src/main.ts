@@ -26,6 +26,7 @@ async function main(): Promise<void> {
     { createMetrics },
     { openStore },
     { createExecutors },
+    { createLocalMetricsServer, LOCAL_METRICS_HOST },
   ] = await Promise.all([
     import('./app.ts'),
     import('./clock.ts'),
@@ -35,6 +36,7 @@ async function main(): Promise<void> {
     import('./metrics.ts'),
     import('./store/index.ts'),
     import('./targets/executors.ts'),
+    import('./http/local-metrics.ts'),
   ]);
   let config: Config;
   try {
@@ -63,6 +65,7 @@ async function main(): Promise<void> {
     webhookTokens: webhookTokens.source,
     metrics,
   });
+  const localMetrics = config.metricsLocalPort === null ? null : createLocalMetricsServer(metrics);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -100,6 +103,7 @@ async function main(): Promise<void> {
       Promise.race([app.deliveries.stop(), sleep(drainMs)]),
     ]);
     await app.server.close();
+    localMetrics?.close();
     await executors.close();
     await webhookTokens.close();
     await store.close();
@@ -110,6 +114,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.server.listen({ port: config.port, host: config.host });
+  if (localMetrics !== null) {
+    await new Promise<void>((resolve, reject) => {
+      localMetrics.once('error', reject).listen(config.metricsLocalPort!, LOCAL_METRICS_HOST, resolve);
+    });
+  }
   app.worker?.start();
   app.deliveries.start();
   logger.info(

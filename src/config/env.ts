@@ -92,6 +92,7 @@ const envSchema = z.strictObject({
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   LASTGOOD_LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  LASTGOOD_METRICS_LOCAL_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
   // The platform's own variables, taken as they come so they never stop a start: Cloud Run sets K_SERVICE and
   // K_REVISION, the Terraform module sets GOOGLE_CLOUD_PROJECT.
   GOOGLE_CLOUD_PROJECT: z.string().optional(),
@@ -237,6 +238,7 @@ export function loadConfig(
       monitoring: e.MONITORING_EMULATOR_HOST ?? null,
     }),
     shutdownGraceMs: e.LASTGOOD_SHUTDOWN_GRACE,
+    metricsLocalPort: e.LASTGOOD_METRICS_LOCAL_PORT ?? null,
     google: Object.freeze({
       deadlineMs: e.LASTGOOD_GOOGLE_DEADLINE,
       retryDelaysMs: Object.freeze(e.LASTGOOD_GOOGLE_RETRY_DELAYS),

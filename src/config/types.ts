@@ -31,6 +31,8 @@ export interface Config {
     monitoring: string | null;
   };
   shutdownGraceMs: number;
+  /** Port of the token-free `GET /metrics` on 127.0.0.1, for a collector in the same instance; null: none. */
+  metricsLocalPort: number | null;
   google: {
     deadlineMs: number;
     retryDelaysMs: readonly number[];

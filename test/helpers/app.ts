@@ -11,7 +11,7 @@ import { loadConfig } from '../../src/config/env.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { Backoff } from '../../src/domain/backoff.ts';
 import { createLogger, loggerOptions } from '../../src/logger.ts';
-import { createMetrics } from '../../src/metrics.ts';
+import { createMetrics, type Metrics } from '../../src/metrics.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { StatusView, Store } from '../../src/store/store.ts';
 import { createExecutors } from '../../src/targets/executors.ts';
@@ -78,6 +78,7 @@ export const FAST_GOOGLE_ENV = {
 export interface TestApp {
   app: App;
   store: Store;
+  metrics: Metrics;
   config: Config;
   dataDir: string;
   logs: string[];
@@ -134,6 +135,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   return {
     app,
     store,
+    metrics,
     config,
     dataDir,
     logs,
