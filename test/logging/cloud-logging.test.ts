@@ -1,7 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { traceContextOf } from '../../src/http/trace-context.ts';
-import { createLogger, LOG_LABELS_KEY, prettyLine, REPORTED_ERROR_EVENT } from '../../src/logger.ts';
+import {
+  createLogger,
+  LOG_LABELS_KEY,
+  loggerOptions,
+  prettyLine,
+  REPORTED_ERROR_EVENT,
+} from '../../src/logger.ts';
 import { fireAlert, useTestApps, WEBHOOK_TOKEN, waitForRollback } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
 
@@ -172,6 +178,27 @@ describe('trace context headers', () => {
 });
 
 describe('pretty lines for a terminal', () => {
+  it('turns pretty on its own only when stdout is a terminal', () => {
+    const log = { format: 'auto', traceProject: null, service: 'lastgood', version: null } as const;
+    expect(loggerOptions(log, true).format).toBe('pretty');
+    expect(loggerOptions(log, false).format).toBe('json');
+    expect(loggerOptions({ ...log, format: 'json' }, true).format).toBe('json');
+    expect(loggerOptions({ ...log, format: 'pretty' }, false).format).toBe('pretty');
+  });
+
+  it('writes pretty lines redacted as the JSON ones', () => {
+    const lines: string[] = [];
+    const logger = createLogger(
+      'info',
+      { write: (line: string) => void lines.push(line) },
+      { format: 'pretty' },
+    );
+    logger.info({ req: { method: 'GET', url: `/x?auth_token=${WEBHOOK_TOKEN}` } }, 'request completed');
+    expect(lines.join('')).toContain('auth_token=[REDACTED]');
+    expect(lines.join('')).not.toContain(WEBHOOK_TOKEN);
+    expect(lines.join('')).toMatch(/^\d\d:\d\d:\d\d\.\d{3} INFO {5}request completed req=/);
+  });
+
   it('shows time, severity and message first, then the fields, without what only Cloud Logging needs', () => {
     const line = prettyLine(
       JSON.stringify({

@@ -1,12 +1,20 @@
 import type { Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Emulator } from '../../src/emulator/emulator.ts';
 import { createLocalMetricsServer, LOCAL_METRICS_HOST } from '../../src/http/local-metrics.ts';
+import { burnRateAlert } from '../fixtures/alerts.ts';
 import { fireAlert, useTestApps } from '../helpers/app.ts';
+import { useExampleEmulator } from '../helpers/emulator.ts';
+import { freePort, type LastgoodProcess, postAlert, startLastgood } from '../helpers/process.ts';
 import { asObject, defaults, type JsonObject, loadTerraformDir, resolvedLocals } from '../terraform/hcl.ts';
 import { parseSamples } from './scrape.ts';
 
 const start = useTestApps();
+let emulator: Emulator;
+useExampleEmulator((started) => {
+  emulator = started;
+});
 const LASTGOOD_MODULE = fileURLToPath(new URL('../../terraform/modules/lastgood/', import.meta.url));
 
 /** What Cloud Run tells the collector about the instance it runs in. */
@@ -159,5 +167,41 @@ describe('metrics in Cloud Monitoring, through the Managed Service for Prometheu
     } finally {
       server.close();
     }
+  });
+});
+
+describe('a real lastgood process with LASTGOOD_METRICS_LOCAL_PORT', () => {
+  let lastgood: LastgoodProcess | null = null;
+  afterEach(async () => {
+    await lastgood?.dispose();
+  });
+
+  it('serves the counters without a token on 127.0.0.1 at that port, where the collector scrapes', async () => {
+    const port = await freePort();
+    lastgood = await startLastgood({
+      name: 'metrics-local',
+      env: {
+        LASTGOOD_METRICS_LOCAL_PORT: String(port),
+        CLOUD_RUN_EMULATOR_HOST: emulator.host,
+        CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+      },
+    });
+    await lastgood.waitReady();
+    const alert = await postAlert(lastgood.url, burnRateAlert({ target: 'checkout' }));
+    expect(alert.body?.reason).toBe('ROLLBACK');
+
+    const response = await fetch(`http://0.0.0.0:${port}/metrics`);
+    expect(response.status).toBe(200);
+    const samples = parseSamples(await response.text());
+    expect(
+      samples.find(
+        (sample) =>
+          sample.name === 'lastgood_decisions_total' &&
+          sample.labels.reason === 'ROLLBACK' &&
+          sample.labels.target === 'checkout',
+      )?.value,
+    ).toBe(1);
+    // The public port still wants the viewer token.
+    expect((await fetch(`${lastgood.url}/metrics`)).status).toBe(401);
   });
 });
