@@ -118,10 +118,15 @@ describe('log lines Cloud Logging understands', () => {
       decisionId: accepted.decisionId,
       target: 'checkout',
     });
-    // Lines below ERROR are not error events.
-    const succeededRequest = entries(t.logs).find((entry) => entry.message === 'request completed');
-    expect(succeededRequest?.severity).toBe('INFO');
-    expect(succeededRequest).not.toHaveProperty('@type');
+    // The alert's own request line carries the decision too, and is not an error event.
+    const alertRequest = entries(t.logs).find((entry) => entry.message === 'request completed');
+    expect(alertRequest).toMatchObject({
+      severity: 'INFO',
+      httpRequest: { requestMethod: 'POST', status: 202 },
+      reason: 'ROLLBACK',
+      [LOG_LABELS_KEY]: { decisionId: accepted.decisionId, target: 'checkout' },
+    });
+    expect(alertRequest).not.toHaveProperty('@type');
   });
 });
 
