@@ -626,8 +626,10 @@ describe('Cloud Monitoring: the metrics sidecar, dashboards, uptime check and se
 
   it("gives lastgood's dashboard a chart for each question, querying metrics and labels lastgood exports", () => {
     const dir = modules.lastgood;
-    const widgets = asObject(lastgoodLocals(), 'locals').dashboard_widgets as JsonObject[];
-    const titles = widgets.map((widget) => String(widget.title));
+    const locals = lastgoodLocals();
+    const promqlCharts = locals.promql_charts as JsonObject[];
+    const runCharts = locals.run_charts as JsonObject[];
+    const titles = [...promqlCharts, ...runCharts].map((chart) => String(chart.title));
     for (const question of [
       /^Decisions by reason/,
       /^Rollbacks by result/,
@@ -636,7 +638,7 @@ describe('Cloud Monitoring: the metrics sidecar, dashboards, uptime check and se
       /^Google API errors/,
       /job queue depth/,
       /^Outbox backlog/,
-      /^Instances/,
+      /^Instances running/,
       /latency/,
     ]) {
       expect(
@@ -644,26 +646,34 @@ describe('Cloud Monitoring: the metrics sidecar, dashboards, uptime check and se
         String(question),
       ).toBe(true);
     }
-    const byTitle = (pattern: RegExp) =>
-      promqlQueries(widgets.find((widget) => pattern.test(String(widget.title)))!);
-    expect(byTitle(/^Holds/)).toEqual([
+    const queriesOf = (pattern: RegExp) =>
+      promqlCharts.find((chart) => pattern.test(String(chart.title)))?.queries as string[];
+    expect(queriesOf(/^Holds/)).toEqual([
       'sum by (target) (increase(lastgood_rollbacks_total{namespace="lastgood",result="held"}[1h]))',
     ]);
-    expect(byTitle(/^Decisions by reason/)[0]).toContain(
+    expect(queriesOf(/^Decisions by reason/)[0]).toContain(
       'sum by (reason) (increase(lastgood_decisions_total',
     );
-    const queries = promqlQueries(widgets);
-    expect(queries.length).toBeGreaterThanOrEqual(9);
-    for (const query of queries)
+    const queries = promqlCharts.flatMap((chart) => chart.queries as string[]);
+    expect(queries.length).toBeGreaterThanOrEqual(10);
+    for (const query of queries) {
       expect(promqlProblems(query, scrapeText, COLLECTOR_LABELS, declaredLabels), query).toEqual([]);
-
-    const dashboard = resource(dir, 'google_monitoring_dashboard.lastgood');
-    expect(squash(dashboard.dashboard_json)).toContain('for index, widget in local.dashboard_widgets');
+    }
     // Cloud Run's own metrics for this service: instances and latency.
-    const filters = JSON.stringify(widgets);
-    expect(filters).toContain('run.googleapis.com/container/instance_count');
-    expect(filters).toContain('run.googleapis.com/request_latencies');
-    expect(filters).toContain('resource.label.\\"service_name\\"=\\"lastgood\\"');
+    expect(runCharts.map((chart) => chart.metric)).toEqual([
+      'run.googleapis.com/container/instance_count',
+      'run.googleapis.com/request_latencies',
+    ]);
+
+    // Every chart becomes a widget, and every widget a tile.
+    const widgets = squash(dir.locals.dashboard_widgets);
+    expect(widgets).toContain('for chart in local.promql_charts');
+    expect(widgets).toContain('prometheusQuery = query');
+    expect(widgets).toContain('for chart in local.run_charts');
+    expect(widgets).toContain(`resource.label.\\"service_name\\"=\\"\${var.name}\\"`);
+    expect(squash(resource(dir, 'google_monitoring_dashboard.lastgood').dashboard_json)).toContain(
+      'for index, widget in local.dashboard_widgets',
+    );
   });
 
   it('checks /healthz from outside with an uptime check, and alerts when it fails', () => {
@@ -683,18 +693,32 @@ describe('Cloud Monitoring: the metrics sidecar, dashboards, uptime check and se
   });
 
   it("alerts on lastgood's own trouble, routed to the given channels, each linking a runbook that exists", () => {
-    const policies = selfAlerts();
-    expect(policies.map(([address]) => address.split('.')[1]).sort()).toEqual([
-      'lastgood_down',
+    const locals = lastgoodLocals();
+    const promqlAlerts = asObject(locals.promql_alerts, 'promql_alerts');
+    expect(Object.keys(promqlAlerts).sort()).toEqual([
       'outbox_backlog',
       'rollback_failed',
       'rollback_not_healed',
-      'rollback_skipped_deploy_in_progress',
     ]);
+    expect(
+      selfAlerts()
+        .map(([address]) => address.split('.')[1])
+        .sort(),
+    ).toEqual(['lastgood_down', 'promql', 'rollback_skipped_deploy_in_progress']);
+    // Each policy as Terraform creates it: the for_each one once per PromQL alert.
+    const policies = selfAlerts().flatMap(([address, policy]) =>
+      policy.for_each === `\${local.promql_alerts}`
+        ? Object.entries(promqlAlerts).map(
+            ([key, value]) =>
+              [`${address}["${key}"]`, asObject(evaluate(policy, { each: { key, value } }), key)] as const,
+          )
+        : [[address, policy] as const],
+    );
+    expect(policies).toHaveLength(5);
     for (const [address, policy] of policies) {
       expect(policy.notification_channels, address).toBe(`\${var.alert_notification_channels}`);
       const content = String(block(policy, 'documentation').content);
-      const [, page] = /Runbook: \$\{local\.runbook_base\}\/([\w-]+\.md)$/.exec(content) ?? [];
+      const [, page] = /\n\nRunbook: \$\{local\.runbook_base\}\/([\w-]+\.md)$/.exec(content) ?? [];
       expect(page, `${address}: ${content}`).toBeDefined();
       expect(existsSync(join(RUNBOOKS, page!)), page).toBe(true);
     }
@@ -702,23 +726,23 @@ describe('Cloud Monitoring: the metrics sidecar, dashboards, uptime check and se
   });
 
   it('names in its alert queries only metrics, labels and values lastgood exports', () => {
-    const locals = lastgoodLocals();
-    const queries = selfAlerts().flatMap(([, policy]) =>
-      blocks(policy, 'conditions').flatMap((condition) =>
-        blocks(condition, 'condition_prometheus_query_language').map((promql) =>
-          String(evaluate(promql.query!, { local: locals })),
-        ),
-      ),
+    const promqlAlerts = asObject(lastgoodLocals().promql_alerts, 'promql_alerts');
+    const policy = resource(modules.lastgood, 'google_monitoring_alert_policy.promql');
+    expect(block(block(policy, 'conditions'), 'condition_prometheus_query_language').query).toBe(
+      `\${each.value.query}`,
     );
+    const queries = Object.values(promqlAlerts).map((alert) => String(asObject(alert, 'alert').query));
+    expect(queries).toHaveLength(3);
     expect(queries).toEqual(
       expect.arrayContaining([
-        expect.stringContaining('lastgood_rollbacks_total{namespace="lastgood",result=~"failed|no_lkg"}'),
-        expect.stringContaining('lastgood_rollbacks_not_healed_total'),
-        expect.stringContaining('lastgood_outbox_backlog'),
+        'sum by (target, result) (increase(lastgood_rollbacks_total{namespace="lastgood",result=~"failed|no_lkg"}[15m])) > 0',
+        'sum(increase(lastgood_rollbacks_not_healed_total{namespace="lastgood"}[15m])) > 0',
+        'max(lastgood_outbox_backlog{namespace="lastgood"}) > 0',
       ]),
     );
-    for (const query of queries)
+    for (const query of queries) {
       expect(promqlProblems(query, scrapeText, COLLECTOR_LABELS, declaredLabels), query).toEqual([]);
+    }
   });
 
   it("counts DEPLOY_IN_PROGRESS skips from the line lastgood logs for them, labelled by the line's target", () => {

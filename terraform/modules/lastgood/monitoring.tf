@@ -48,153 +48,147 @@ locals {
   # The targets lastgood protects, and so the projects whose Cloud Monitoring it reads evidence from.
   protected_projects = toset([for target in values(yamldecode(var.policy_yaml).targets) : target.project])
 
-  # One chart per question; the dashboard lays them out two per row.
-  dashboard_widgets = [
+  # lastgood's own series, one chart per question: its title, how it is drawn, and its PromQL queries.
+  promql_charts = [
     {
-      title = "Decisions by reason"
-      xyChart = {
-        dataSets = [
-          {
-            plotType        = "STACKED_BAR"
-            timeSeriesQuery = { prometheusQuery = "sum by (reason) (increase(lastgood_decisions_total{${local.promql_selector}}[5m]))" }
-          },
-        ]
-      }
+      title   = "Decisions by reason"
+      plot    = "STACKED_BAR"
+      queries = ["sum by (reason) (increase(lastgood_decisions_total{${local.promql_selector}}[5m]))"]
     },
     {
-      title = "Rollbacks by result"
-      xyChart = {
-        dataSets = [
-          {
-            plotType        = "STACKED_BAR"
-            timeSeriesQuery = { prometheusQuery = "sum by (result) (increase(lastgood_rollbacks_total{${local.promql_selector}}[5m]))" }
-          },
-        ]
-      }
+      title   = "Rollbacks by result"
+      plot    = "STACKED_BAR"
+      queries = ["sum by (result) (increase(lastgood_rollbacks_total{${local.promql_selector}}[5m]))"]
     },
     {
       title = "Time to rollback, alert to traffic restored (p50, p95)"
-      xyChart = {
-        dataSets = [
-          {
-            plotType        = "LINE"
-            timeSeriesQuery = { prometheusQuery = "histogram_quantile(0.5, sum by (le) (rate(lastgood_time_to_rollback_seconds_bucket{${local.promql_selector}}[1h])))" }
-          },
-          {
-            plotType        = "LINE"
-            timeSeriesQuery = { prometheusQuery = "histogram_quantile(0.95, sum by (le) (rate(lastgood_time_to_rollback_seconds_bucket{${local.promql_selector}}[1h])))" }
-          },
-        ]
-      }
+      plot  = "LINE"
+      queries = [
+        "histogram_quantile(0.5, sum by (le) (rate(lastgood_time_to_rollback_seconds_bucket{${local.promql_selector}}[1h])))",
+        "histogram_quantile(0.95, sum by (le) (rate(lastgood_time_to_rollback_seconds_bucket{${local.promql_selector}}[1h])))",
+      ]
     },
     {
-      title = "Holds: rollbacks the judgement stood aside from, by target"
-      xyChart = {
-        dataSets = [
-          {
-            plotType        = "STACKED_BAR"
-            timeSeriesQuery = { prometheusQuery = "sum by (target) (increase(lastgood_rollbacks_total{${local.promql_selector},result=\"held\"}[1h]))" }
-          },
-        ]
-      }
+      title   = "Holds: rollbacks the judgement stood aside from, by target"
+      plot    = "STACKED_BAR"
+      queries = ["sum by (target) (increase(lastgood_rollbacks_total{${local.promql_selector},result=\"held\"}[1h]))"]
     },
     {
-      title = "Rollbacks that did not heal the service"
-      xyChart = {
-        dataSets = [
-          {
-            plotType        = "STACKED_BAR"
-            timeSeriesQuery = { prometheusQuery = "sum(increase(lastgood_rollbacks_not_healed_total{${local.promql_selector}}[1h]))" }
-          },
-        ]
-      }
+      title   = "Rollbacks that did not heal the service"
+      plot    = "STACKED_BAR"
+      queries = ["sum(increase(lastgood_rollbacks_not_healed_total{${local.promql_selector}}[1h]))"]
     },
     {
-      title = "Google API errors by method and code"
-      xyChart = {
-        dataSets = [
-          {
-            plotType        = "STACKED_BAR"
-            timeSeriesQuery = { prometheusQuery = "sum by (method, code) (increase(lastgood_google_api_errors_total{${local.promql_selector}}[5m]))" }
-          },
-        ]
-      }
+      title   = "Google API errors by method and code"
+      plot    = "STACKED_BAR"
+      queries = ["sum by (method, code) (increase(lastgood_google_api_errors_total{${local.promql_selector}}[5m]))"]
     },
     {
-      title = "Rollback job queue depth"
-      xyChart = {
-        dataSets = [
-          {
-            plotType        = "LINE"
-            timeSeriesQuery = { prometheusQuery = "max(lastgood_job_queue_depth{${local.promql_selector}})" }
-          },
-        ]
-      }
+      title   = "Rollback job queue depth"
+      plot    = "LINE"
+      queries = ["max(lastgood_job_queue_depth{${local.promql_selector}})"]
     },
     {
-      title = "Outbox backlog: notifications not delivered"
-      xyChart = {
-        dataSets = [
-          {
-            plotType        = "LINE"
-            timeSeriesQuery = { prometheusQuery = "max(lastgood_outbox_backlog{${local.promql_selector}})" }
-          },
-        ]
-      }
+      title   = "Outbox backlog: notifications not delivered"
+      plot    = "LINE"
+      queries = ["max(lastgood_outbox_backlog{${local.promql_selector}})"]
     },
     {
-      title = "Instances: running (Cloud Run) and reporting metrics (one series per instance label)"
-      xyChart = {
-        dataSets = [
-          {
-            plotType = "LINE"
-            timeSeriesQuery = {
-              timeSeriesFilter = {
-                filter = "metric.type=\"run.googleapis.com/container/instance_count\" AND resource.type=\"cloud_run_revision\" AND resource.label.\"service_name\"=\"${var.name}\""
-                aggregation = {
-                  alignmentPeriod    = "60s"
-                  perSeriesAligner   = "ALIGN_MAX"
-                  crossSeriesReducer = "REDUCE_SUM"
-                  groupByFields      = ["metric.label.\"state\""]
-                }
-              }
-            }
-          },
-          {
-            plotType        = "LINE"
-            timeSeriesQuery = { prometheusQuery = "count(count by (instance) (lastgood_job_queue_depth{${local.promql_selector}}))" }
-          },
-        ]
-      }
-    },
-    {
-      title = "Request latency (p50, p99)"
-      xyChart = {
-        dataSets = [
-          for aligner in ["ALIGN_PERCENTILE_50", "ALIGN_PERCENTILE_99"] : {
-            plotType = "LINE"
-            timeSeriesQuery = {
-              timeSeriesFilter = {
-                filter = "metric.type=\"run.googleapis.com/request_latencies\" AND resource.type=\"cloud_run_revision\" AND resource.label.\"service_name\"=\"${var.name}\""
-                aggregation = {
-                  alignmentPeriod    = "60s"
-                  perSeriesAligner   = aligner
-                  crossSeriesReducer = "REDUCE_MAX"
-                }
-              }
-            }
-          }
-        ]
-      }
-    },
-    {
-      title = "lastgood's warnings and errors"
-      logsPanel = {
-        filter        = "${local.log_filter} AND severity>=WARNING"
-        resourceNames = ["projects/${var.project_id}"]
-      }
+      title   = "Instances reporting metrics (one series per instance label)"
+      plot    = "LINE"
+      queries = ["count(count by (instance) (lastgood_job_queue_depth{${local.promql_selector}}))"]
     },
   ]
+
+  # Cloud Run's own metrics of lastgood's service: one chart per question, its aligners, reducer and grouping.
+  run_charts = [
+    {
+      title    = "Instances running, by state (Cloud Run)"
+      metric   = "run.googleapis.com/container/instance_count"
+      aligners = ["ALIGN_MAX"]
+      reducer  = "REDUCE_SUM"
+      group_by = ["metric.label.\"state\""]
+    },
+    {
+      title    = "Request latency (p50, p99)"
+      metric   = "run.googleapis.com/request_latencies"
+      aligners = ["ALIGN_PERCENTILE_50", "ALIGN_PERCENTILE_99"]
+      reducer  = "REDUCE_MAX"
+      group_by = []
+    },
+  ]
+
+  dashboard_widgets = concat(
+    [
+      for chart in local.promql_charts : {
+        title = chart.title
+        xyChart = {
+          dataSets = [for query in chart.queries : { plotType = chart.plot, timeSeriesQuery = { prometheusQuery = query } }]
+        }
+      }
+    ],
+    [
+      for chart in local.run_charts : {
+        title = chart.title
+        xyChart = {
+          dataSets = [
+            for aligner in chart.aligners : {
+              plotType = "LINE"
+              timeSeriesQuery = {
+                timeSeriesFilter = {
+                  filter = "metric.type=\"${chart.metric}\" AND resource.type=\"cloud_run_revision\" AND resource.label.\"service_name\"=\"${var.name}\""
+                  aggregation = {
+                    alignmentPeriod    = "60s"
+                    perSeriesAligner   = aligner
+                    crossSeriesReducer = chart.reducer
+                    groupByFields      = chart.group_by
+                  }
+                }
+              }
+            }
+          ]
+        }
+      }
+    ],
+    [
+      {
+        title = "lastgood's warnings and errors"
+        logsPanel = {
+          filter        = "${local.log_filter} AND severity>=WARNING"
+          resourceNames = ["projects/${var.project_id}"]
+        }
+      },
+    ],
+  )
+
+  # lastgood's own trouble its counters show, one alert policy each: the PromQL condition, how long it must hold,
+  # and the runbook the policy links.
+  promql_alerts = {
+    rollback_failed = {
+      display_name = "a rollback failed or found nothing to go back to"
+      condition    = "lastgood_rollbacks_total with result failed or no_lkg increased"
+      query        = "sum by (target, result) (increase(lastgood_rollbacks_total{${local.promql_selector},result=~\"failed|no_lkg\"}[15m])) > 0"
+      duration     = "0s"
+      runbook      = "rollback-failed.md"
+      explanation  = "A rollback by lastgood ended failed or no_lkg: the bad release may still be serving. Roll back by hand."
+    }
+    rollback_not_healed = {
+      display_name = "a rollback did not heal the service"
+      condition    = "lastgood_rollbacks_not_healed_total increased"
+      query        = "sum(increase(lastgood_rollbacks_not_healed_total{${local.promql_selector}}[15m])) > 0"
+      duration     = "0s"
+      runbook      = "rollback-failed.md"
+      explanation  = "A rollback succeeded but the incident did not close within the verification window; the target waits for a person."
+    }
+    outbox_backlog = {
+      display_name = "notifications not delivered for 15 minutes"
+      condition    = "lastgood_outbox_backlog above 0 for 15 minutes"
+      query        = "max(lastgood_outbox_backlog{${local.promql_selector}}) > 0"
+      duration     = "900s"
+      runbook      = "lastgood-down.md"
+      explanation  = "Slack, PagerDuty or webhook notifications are waiting or dead-lettered: people are not being told what lastgood did."
+    }
+  }
 }
 
 resource "google_secret_manager_secret" "run_monitoring" {
@@ -306,45 +300,26 @@ resource "google_logging_metric" "skipped_deploy_in_progress" {
   }
 }
 
-resource "google_monitoring_alert_policy" "rollback_failed" {
+resource "google_monitoring_alert_policy" "promql" {
+  for_each = local.promql_alerts
+
   project               = var.project_id
-  display_name          = "lastgood (${var.name}): a rollback failed or found nothing to go back to"
+  display_name          = "lastgood (${var.name}): ${each.value.display_name}"
   combiner              = "OR"
   notification_channels = var.alert_notification_channels
   user_labels           = { lastgood = var.name }
 
   conditions {
-    display_name = "lastgood_rollbacks_total with result failed or no_lkg increased"
+    display_name = each.value.condition
     condition_prometheus_query_language {
-      query    = "sum by (target, result) (increase(lastgood_rollbacks_total{${local.promql_selector},result=~\"failed|no_lkg\"}[15m])) > 0"
-      duration = "0s"
+      query    = each.value.query
+      duration = each.value.duration
     }
   }
 
   documentation {
     mime_type = "text/markdown"
-    content   = "A rollback by lastgood ended failed or no_lkg: the bad release may still be serving. Roll back by hand.\n\nRunbook: ${local.runbook_base}/rollback-failed.md"
-  }
-}
-
-resource "google_monitoring_alert_policy" "rollback_not_healed" {
-  project               = var.project_id
-  display_name          = "lastgood (${var.name}): a rollback did not heal the service"
-  combiner              = "OR"
-  notification_channels = var.alert_notification_channels
-  user_labels           = { lastgood = var.name }
-
-  conditions {
-    display_name = "lastgood_rollbacks_not_healed_total increased"
-    condition_prometheus_query_language {
-      query    = "sum(increase(lastgood_rollbacks_not_healed_total{${local.promql_selector}}[15m])) > 0"
-      duration = "0s"
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "A rollback succeeded but the incident did not close within the verification window; the target waits for a person.\n\nRunbook: ${local.runbook_base}/rollback-failed.md"
+    content   = "${each.value.explanation}\n\nRunbook: ${local.runbook_base}/${each.value.runbook}"
   }
 }
 
@@ -405,26 +380,5 @@ resource "google_monitoring_alert_policy" "lastgood_down" {
   documentation {
     mime_type = "text/markdown"
     content   = "lastgood is not answering: burn-rate alerts reaching it now are answered by nobody, so automatic rollback is off.\n\nRunbook: ${local.runbook_base}/lastgood-down.md"
-  }
-}
-
-resource "google_monitoring_alert_policy" "outbox_backlog" {
-  project               = var.project_id
-  display_name          = "lastgood (${var.name}): notifications not delivered for 15 minutes"
-  combiner              = "OR"
-  notification_channels = var.alert_notification_channels
-  user_labels           = { lastgood = var.name }
-
-  conditions {
-    display_name = "lastgood_outbox_backlog above 0 for 15 minutes"
-    condition_prometheus_query_language {
-      query    = "max(lastgood_outbox_backlog{${local.promql_selector}}) > 0"
-      duration = "900s"
-    }
-  }
-
-  documentation {
-    mime_type = "text/markdown"
-    content   = "Slack, PagerDuty or webhook notifications are waiting or dead-lettered: people are not being told what lastgood did.\n\nRunbook: ${local.runbook_base}/lastgood-down.md"
   }
 }

@@ -45,11 +45,11 @@ output "uptime_check_id" {
 
 output "alert_policy_names" {
   description = "Full names of lastgood's own alert policies, keyed by what they watch."
-  value = {
-    rollback_failed                     = google_monitoring_alert_policy.rollback_failed.name
-    rollback_not_healed                 = google_monitoring_alert_policy.rollback_not_healed.name
-    rollback_skipped_deploy_in_progress = google_monitoring_alert_policy.rollback_skipped_deploy_in_progress.name
-    lastgood_down                       = google_monitoring_alert_policy.lastgood_down.name
-    outbox_backlog                      = google_monitoring_alert_policy.outbox_backlog.name
-  }
+  value = merge(
+    { for key, policy in google_monitoring_alert_policy.promql : key => policy.name },
+    {
+      rollback_skipped_deploy_in_progress = google_monitoring_alert_policy.rollback_skipped_deploy_in_progress.name
+      lastgood_down                       = google_monitoring_alert_policy.lastgood_down.name
+    },
+  )
 }
