@@ -203,6 +203,13 @@ export function loadConfig(
         '(every webhook is signed, so receivers can tell it came from lastgood) or neither',
     );
   }
+  if (e.LASTGOOD_METRICS_LOCAL_PORT !== undefined && e.LASTGOOD_METRICS_LOCAL_PORT === e.PORT) {
+    throw new LastgoodError(
+      'LASTGOOD_ERR_CONFIG',
+      'Invalid configuration in environment:\n  LASTGOOD_METRICS_LOCAL_PORT: must differ from PORT (the token-free ' +
+        '/metrics listens on 127.0.0.1 beside the API, never instead of it)',
+    );
+  }
   const policyFile = isAbsolute(e.LASTGOOD_CONFIG) ? e.LASTGOOD_CONFIG : resolve(e.LASTGOOD_CONFIG);
   let policyText: string;
   try {

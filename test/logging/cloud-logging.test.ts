@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/env.ts';
 import { traceContextOf } from '../../src/http/trace-context.ts';
 import {
   createLogger,
@@ -7,7 +8,7 @@ import {
   prettyLine,
   REPORTED_ERROR_EVENT,
 } from '../../src/logger.ts';
-import { fireAlert, useTestApps, WEBHOOK_TOKEN } from '../helpers/app.ts';
+import { EXAMPLE_POLICY, fireAlert, testEnv, useTestApps, WEBHOOK_TOKEN } from '../helpers/app.ts';
 
 const start = useTestApps();
 
@@ -157,6 +158,21 @@ describe('trace context headers', () => {
 });
 
 describe('pretty lines for a terminal', () => {
+  it('takes LASTGOOD_LOG_FORMAT auto, json or pretty, and the platform variables as they come', () => {
+    const load = (env: Record<string, string>) =>
+      loadConfig(testEnv('/tmp/x', env), () => EXAMPLE_POLICY).log;
+    expect(load({})).toEqual({ format: 'auto', traceProject: null, service: 'lastgood', version: null });
+    expect(
+      load({
+        LASTGOOD_LOG_FORMAT: 'pretty',
+        GOOGLE_CLOUD_PROJECT: PROJECT,
+        K_SERVICE: 'lg',
+        K_REVISION: 'lg-1',
+      }),
+    ).toEqual({ format: 'pretty', traceProject: PROJECT, service: 'lg', version: 'lg-1' });
+    expect(() => load({ LASTGOOD_LOG_FORMAT: 'text' })).toThrow(/LASTGOOD_LOG_FORMAT/);
+  });
+
   it('turns pretty on its own only when stdout is a terminal', () => {
     const log = { format: 'auto', traceProject: null, service: 'lastgood', version: null } as const;
     expect(loggerOptions(log, true).format).toBe('pretty');

@@ -1,10 +1,11 @@
 import type { Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/env.ts';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { createLocalMetricsServer, LOCAL_METRICS_HOST } from '../../src/http/local-metrics.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import { fireAlert, useTestApps } from '../helpers/app.ts';
+import { EXAMPLE_POLICY, fireAlert, testEnv, useTestApps } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
 import { freePort, type LastgoodProcess, postAlert, startLastgood } from '../helpers/process.ts';
 import { asObject, defaults, type JsonObject, loadTerraformDir, resolvedLocals } from '../terraform/hcl.ts';
@@ -167,6 +168,19 @@ describe('metrics in Cloud Monitoring, through the Managed Service for Prometheu
     } finally {
       server.close();
     }
+  });
+});
+
+describe('LASTGOOD_METRICS_LOCAL_PORT', () => {
+  const load = (port: string) =>
+    loadConfig(testEnv('/tmp/x', { PORT: '8080', LASTGOOD_METRICS_LOCAL_PORT: port }), () => EXAMPLE_POLICY);
+
+  it('is off unless set, and refused outside 1-65535 or on the API port', () => {
+    expect(loadConfig(testEnv('/tmp/x'), () => EXAMPLE_POLICY).metricsLocalPort).toBeNull();
+    expect(load('9464').metricsLocalPort).toBe(9464);
+    for (const port of ['0', '65536', 'x'])
+      expect(() => load(port), port).toThrow(/LASTGOOD_METRICS_LOCAL_PORT/);
+    expect(() => load('8080')).toThrow(/LASTGOOD_METRICS_LOCAL_PORT: must differ from PORT/);
   });
 });
 
