@@ -39,11 +39,7 @@ locals {
   runbook_base    = trimsuffix(var.runbook_base_url, "/")
 
   # lastgood's own log lines in Cloud Logging.
-  log_filter = join(" AND ", [
-    "resource.type=\"cloud_run_revision\"",
-    "resource.labels.project_id=\"${var.project_id}\"",
-    "resource.labels.service_name=\"${var.name}\"",
-  ])
+  log_filter = "resource.type=\"cloud_run_revision\" AND resource.labels.project_id=\"${var.project_id}\" AND resource.labels.service_name=\"${var.name}\""
 
   # The targets lastgood protects, and so the projects whose Cloud Monitoring it reads evidence from.
   protected_projects = toset([for target in values(yamldecode(var.policy_yaml).targets) : target.project])
