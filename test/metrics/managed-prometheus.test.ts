@@ -198,6 +198,7 @@ describe('a real lastgood process with LASTGOOD_METRICS_LOCAL_PORT', () => {
         LASTGOOD_METRICS_LOCAL_PORT: String(port),
         CLOUD_RUN_EMULATOR_HOST: emulator.host,
         CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+        MONITORING_EMULATOR_HOST: emulator.host,
       },
     });
     await lastgood.waitReady();
