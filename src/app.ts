@@ -16,6 +16,7 @@ import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
 import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
 import { allRoutes, ROUTE_SPECS } from './http/routes/index.ts';
 import { installSecurityHeaders } from './http/security-headers.ts';
+import { traceLogFields } from './http/trace-context.ts';
 import { RollbackWorker } from './jobs/rollback-worker.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -65,6 +66,9 @@ export function buildApp(deps: AppDeps): App {
   const server: FastifyInstance = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     logController: new OneLineRequestLog(),
+    // Every line a request logs carries its trace, so Cloud Logging shows them under the request in Cloud Trace.
+    childLoggerFactory: (logger, bindings, options, rawRequest) =>
+      logger.child({ ...bindings, ...traceLogFields(rawRequest.headers, config.log.traceProject) }, options),
     bodyLimit: BODY_LIMIT_BYTES,
     return503OnClosing: true,
     frameworkErrors: answerFrameworkError,

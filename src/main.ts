@@ -23,10 +23,11 @@ async function main(): Promise<void> {
     { systemClock },
     { loadConfig },
     { isLastgoodError, StoreUnavailableError },
-    { createLogger },
+    { createLogger, loggerOptions },
     { createMetrics },
     { openStore },
     { createExecutors },
+    { createLocalMetricsServer, LOCAL_METRICS_HOST },
   ] = await Promise.all([
     import('./app.ts'),
     import('./clock.ts'),
@@ -36,6 +37,7 @@ async function main(): Promise<void> {
     import('./metrics.ts'),
     import('./store/index.ts'),
     import('./targets/executors.ts'),
+    import('./http/local-metrics.ts'),
   ]);
   let config: Config;
   try {
@@ -44,7 +46,11 @@ async function main(): Promise<void> {
     process.stderr.write(`lastgood: ${isLastgoodError(error) ? error.message : String(error)}\n`);
     process.exit(78);
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(
+    config.logLevel,
+    undefined,
+    loggerOptions(config.log, process.stdout.isTTY === true),
+  );
   for (const warning of config.warnings) logger.warn(warning);
   let store: Store;
   try {
@@ -72,6 +78,7 @@ async function main(): Promise<void> {
     webhookTokens: webhookTokens.source,
     metrics,
   });
+  const localMetrics = config.metricsLocalPort === null ? null : createLocalMetricsServer(metrics);
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -109,6 +116,7 @@ async function main(): Promise<void> {
       Promise.race([app.deliveries.stop(), sleep(drainMs)]),
     ]);
     await app.server.close();
+    localMetrics?.close();
     await executors.close();
     await webhookTokens.close();
     await store.close();
@@ -119,6 +127,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT'));
 
   await app.server.listen({ port: config.port, host: config.host });
+  if (localMetrics !== null) {
+    await new Promise<void>((resolve, reject) => {
+      localMetrics.once('error', reject).listen(config.metricsLocalPort!, LOCAL_METRICS_HOST, resolve);
+    });
+  }
   app.worker?.start();
   app.deliveries.start();
   logger.info(

@@ -91,6 +91,13 @@ const envSchema = z.strictObject({
   PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  LASTGOOD_LOG_FORMAT: z.enum(['auto', 'json', 'pretty']).default('auto'),
+  LASTGOOD_METRICS_LOCAL_PORT: z.coerce.number().int().min(1).max(65_535).optional(),
+  // The platform's own variables, taken as they come so they never stop a start: Cloud Run sets K_SERVICE and
+  // K_REVISION, the Terraform module sets GOOGLE_CLOUD_PROJECT.
+  GOOGLE_CLOUD_PROJECT: z.string().optional(),
+  K_SERVICE: z.string().optional(),
+  K_REVISION: z.string().optional(),
   NODE_ENV: z.string().optional(),
   DATABASE_URL: z
     .string()
@@ -196,6 +203,13 @@ export function loadConfig(
         '(every webhook is signed, so receivers can tell it came from lastgood) or neither',
     );
   }
+  if (e.LASTGOOD_METRICS_LOCAL_PORT !== undefined && e.LASTGOOD_METRICS_LOCAL_PORT === e.PORT) {
+    throw new LastgoodError(
+      'LASTGOOD_ERR_CONFIG',
+      'Invalid configuration in environment:\n  LASTGOOD_METRICS_LOCAL_PORT: must differ from PORT (the token-free ' +
+        '/metrics listens on 127.0.0.1 beside the API, never instead of it)',
+    );
+  }
   const policyFile = isAbsolute(e.LASTGOOD_CONFIG) ? e.LASTGOOD_CONFIG : resolve(e.LASTGOOD_CONFIG);
   let policyText: string;
   try {
@@ -209,6 +223,12 @@ export function loadConfig(
     port: e.PORT,
     host: e.HOST,
     logLevel: e.LOG_LEVEL,
+    log: Object.freeze({
+      format: e.LASTGOOD_LOG_FORMAT,
+      traceProject: e.GOOGLE_CLOUD_PROJECT || null,
+      service: e.K_SERVICE || 'lastgood',
+      version: e.K_REVISION || null,
+    }),
     production: e.NODE_ENV === 'production',
     dataDir: e.LASTGOOD_DATA_DIR,
     databaseUrl: e.DATABASE_URL ?? null,
@@ -225,6 +245,7 @@ export function loadConfig(
       monitoring: e.MONITORING_EMULATOR_HOST ?? null,
     }),
     shutdownGraceMs: e.LASTGOOD_SHUTDOWN_GRACE,
+    metricsLocalPort: e.LASTGOOD_METRICS_LOCAL_PORT ?? null,
     google: Object.freeze({
       deadlineMs: e.LASTGOOD_GOOGLE_DEADLINE,
       retryDelaysMs: Object.freeze(e.LASTGOOD_GOOGLE_RETRY_DELAYS),

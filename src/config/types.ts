@@ -6,6 +6,16 @@ export interface Config {
   port: number;
   host: string;
   logLevel: string;
+  /** How lines are written, and what Cloud Logging and Error Reporting are told about where lastgood runs. */
+  log: {
+    /** `auto`: pretty when stdout is a terminal, JSON otherwise. */
+    format: 'auto' | 'json' | 'pretty';
+    /** GOOGLE_CLOUD_PROJECT: traces are named in it; null writes no trace fields. */
+    traceProject: string | null;
+    /** Error Reporting's service (K_SERVICE) and version (K_REVISION). */
+    service: string;
+    version: string | null;
+  };
   production: boolean;
   dataDir: string;
   databaseUrl: string | null;
@@ -21,6 +31,8 @@ export interface Config {
     monitoring: string | null;
   };
   shutdownGraceMs: number;
+  /** Port of the token-free `GET /metrics` on 127.0.0.1, for a collector in the same instance; null: none. */
+  metricsLocalPort: number | null;
   google: {
     deadlineMs: number;
     retryDelaysMs: readonly number[];

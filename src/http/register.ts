@@ -5,6 +5,7 @@ import type { TokenSource } from '../auth/token-source.ts';
 import type { RateLimitBudget } from '../config/types.ts';
 import type { SignalSource } from '../domain/types.ts';
 import { isLastgoodError, LastgoodError } from '../errors.ts';
+import { type Logger, redactUrl, withLogLabels } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { createOperatorAuth, type Principal, requireRole, verifyWebhookToken } from './auth.ts';
 import { clientKey, type RateLimits } from './rate-limit.ts';
@@ -74,11 +75,39 @@ export class OneLineRequestLog extends LogController {
     reply: FastifyReply,
   ): void {
     if (this.isLogDisabled(request)) return;
-    const req = { method: request.method, url: loggedUrl(request, reply), ip: request.ip };
-    const line = { req, res: reply, responseTime: reply.elapsedTime };
+    const url = loggedUrl(request, reply);
+    const req = { method: request.method, url, ip: request.ip };
+    const line = {
+      req,
+      res: reply,
+      responseTime: reply.elapsedTime,
+      // Cloud Logging's request fields: shown as the entry's summary line, and filterable as httpRequest.status.
+      httpRequest: {
+        requestMethod: request.method,
+        requestUrl: redactUrl(url),
+        status: reply.statusCode,
+        latency: `${(reply.elapsedTime / 1000).toFixed(3)}s`,
+        remoteIp: request.ip,
+        protocol: `HTTP/${request.raw.httpVersion}`,
+      },
+    };
     if (error) reply.log.error({ ...line, err: error }, 'request errored');
     else reply.log.info(line, 'request completed');
   }
+}
+
+/**
+ * Binds a decision to the rest of its request's log, the request line included, so Cloud Logging finds the alert
+ * that started a rollback by `labels.decisionId` without a line more per alert.
+ */
+export function bindDecisionToRequestLog(
+  reply: FastifyReply,
+  decision: { id: string; targetName: string | null; reason: string },
+): void {
+  // Fastify's logger type leaves out pino's setBindings; the logger is lastgood's pino logger.
+  (reply.log as Logger).setBindings(
+    withLogLabels({ decisionId: decision.id, target: decision.targetName ?? '', reason: decision.reason }),
+  );
 }
 
 /** What guards the routes: the credentials each kind of route accepts, and the rate limits. */

@@ -4,7 +4,7 @@ import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.t
 import type { TargetConfig } from '../domain/target.ts';
 import type { TargetKind } from '../domain/types.ts';
 import { rollbackErrorCodeOf } from '../errors.ts';
-import type { Logger } from '../logger.ts';
+import { type Logger, withLogLabels } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { newId } from '../store/ids.ts';
 import type { HeldLease, JobRecord, Store } from '../store/store.ts';
@@ -123,7 +123,9 @@ export class RollbackWorker {
 
   async #run(job: JobRecord, signal: AbortSignal): Promise<void> {
     const { store, clock, logger } = this.#options;
-    const log = logger.child({ decisionId: job.decisionId, target: job.targetName, jobId: job.id });
+    const log = logger.child(
+      withLogLabels({ decisionId: job.decisionId, target: job.targetName, jobId: job.id }),
+    );
     const renewEvery = Math.max(50, Math.floor(this.#options.leaseMs / 3));
     let owned = true;
     const renewal = setInterval(() => {

@@ -14,6 +14,12 @@ import {
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
+import {
+  asLogEntry,
+  LASTGOOD_ON_CLOUD_RUN,
+  matchesLogFilter,
+  terraformLogMetricFilter,
+} from '../helpers/cloud-logging.ts';
 import { PIPELINE, REL_002_ROLLOUT, useExampleEmulator } from '../helpers/emulator.ts';
 import { sleep } from '../helpers/poll.ts';
 import { type Receiver, startReceiver } from '../helpers/receiver.ts';
@@ -440,6 +446,17 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
           decisionId: accepted.decisionId,
         });
         expect(other.calls.count('RollbackTarget')).toBe(0);
+        // The Terraform module's log-based metric, and so its alert, counts this very line, once, by target.
+        const filter = await terraformLogMetricFilter('skipped_deploy_in_progress');
+        const counted = t.logs
+          .map((line) => asLogEntry(line, LASTGOOD_ON_CLOUD_RUN))
+          .filter((entry) => matchesLogFilter(filter, entry));
+        expect(counted).toEqual([
+          expect.objectContaining({
+            severity: 'WARNING',
+            labels: { decisionId: accepted.decisionId, target: 'storefront' },
+          }),
+        ]);
         expect(other.calls.count('UpdateDeliveryPipeline')).toBe(0);
         expect(rolloutsOf('rel-003', other).map((rollout) => rollout.state)).toEqual(['IN_PROGRESS']);
       },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
+import { LOG_LABELS_KEY, REPORTED_ERROR_EVENT } from '../../src/logger.ts';
 import {
   bearer,
   fireAlert,
@@ -124,7 +125,16 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
     });
     expect(status.rollback?.errorMessage).toContain('quota exceeded');
     expect(trafficOf(CHECKOUT)).toEqual({ 'checkout-00002-xyz': 100 });
-    expect(t.logs.some((line) => line.includes('"level":50') && line.includes('rollback failed'))).toBe(true);
+    // An ERROR in Cloud Logging, an event in Error Reporting, and found by its decision's label.
+    const failedLine = t.logs
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((entry) => entry.message === 'rollback failed');
+    expect(failedLine).toMatchObject({
+      severity: 'ERROR',
+      '@type': REPORTED_ERROR_EVENT,
+      serviceContext: { service: 'lastgood' },
+      [LOG_LABELS_KEY]: { decisionId: accepted.decisionId, target: 'checkout' },
+    });
   });
 
   it('gives up on a Google API that stays down, with a terminal state', async () => {

@@ -10,8 +10,8 @@ import type { Clock } from '../../src/clock.ts';
 import { loadConfig } from '../../src/config/env.ts';
 import type { Config } from '../../src/config/types.ts';
 import type { Backoff } from '../../src/domain/backoff.ts';
-import { createLogger } from '../../src/logger.ts';
-import { createMetrics } from '../../src/metrics.ts';
+import { createLogger, loggerOptions } from '../../src/logger.ts';
+import { createMetrics, type Metrics } from '../../src/metrics.ts';
 import { openStore } from '../../src/store/index.ts';
 import type { StatusView, Store } from '../../src/store/store.ts';
 import { createExecutors } from '../../src/targets/executors.ts';
@@ -79,6 +79,7 @@ export const FAST_GOOGLE_ENV = {
 export interface TestApp {
   app: App;
   store: Store;
+  metrics: Metrics;
   config: Config;
   dataDir: string;
   logs: string[];
@@ -124,7 +125,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
     config,
     store,
     clock: options.clock ?? { now: () => new Date() },
-    logger: createLogger(config.logLevel, logSinkStream(logs)),
+    logger: createLogger(config.logLevel, logSinkStream(logs), loggerOptions(config.log, false)),
     ...(options.webhookTokens ? { webhookTokens: options.webhookTokens } : {}),
     ...(options.pushVerifier ? { pushVerifier: options.pushVerifier } : {}),
     ...(executors ? { executors: executors.byKind } : {}),
@@ -138,6 +139,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   return {
     app,
     store,
+    metrics,
     config,
     dataDir,
     logs,

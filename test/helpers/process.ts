@@ -79,7 +79,8 @@ export interface StartOptions {
   unset?: readonly string[];
 }
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on just now, for a process under test to listen on. */
+export async function freePort(): Promise<number> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');

@@ -40,7 +40,7 @@ describe('POST /webhook/error-budget-alert', () => {
     const lines = t.logs.map((line) => JSON.parse(line)).filter((line) => line.reqId !== undefined);
     expect(lines).toEqual([
       expect.objectContaining({
-        msg: 'request completed',
+        message: 'request completed',
         req: expect.objectContaining({
           method: 'POST',
           url: '/webhook/error-budget-alert?auth_token=[REDACTED]',

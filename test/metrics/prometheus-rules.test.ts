@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { selectors } from './promql.ts';
 import { exposedSeriesNames, parseSamples, scrape } from './scrape.ts';
 
 interface Rule {
@@ -19,37 +20,6 @@ const rules = (parse(readFileSync(RULES_PATH, 'utf8')) as { groups: { rules: Rul
 
 /** Prometheus's own series, which lastgood does not expose but a rule may name. */
 const PROMETHEUS_SERIES = new Set(['up']);
-const KEYWORDS = new Set(['and', 'or', 'unless', 'bool', 'offset', 'by', 'without', 'on', 'ignoring']);
-
-interface Selector {
-  metric: string;
-  matchers: { label: string; op: string; value: string }[];
-}
-
-/** The series selectors of a PromQL expression: each metric name with its label matchers. */
-function selectors(expr: string): Selector[] {
-  const found: Selector[] = [];
-  const rest = expr
-    // Grouping clauses name labels, not metrics.
-    .replace(/\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, ' ')
-    .replace(/\[[^\]]*\]/g, ' ')
-    .replace(/([a-zA-Z_:][\w:]*)\s*\{([^}]*)\}/g, (_, metric: string, body: string) => {
-      const matchers = [...body.matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"/g)].map(
-        ([, label, op, value]) => ({
-          label: label!,
-          op: op!,
-          value: value!,
-        }),
-      );
-      found.push({ metric, matchers });
-      return ' ';
-    });
-  for (const [, name] of rest.matchAll(/\b([a-zA-Z_:][\w:]*)\b(?!\s*\()/g)) {
-    if (!KEYWORDS.has(name!) && !/^\d/.test(name!)) found.push({ metric: name!, matchers: [] });
-  }
-  return found;
-}
-
 describe('runbooks/prometheus-rules.yaml', () => {
   let t: TestApp;
   let text: string;

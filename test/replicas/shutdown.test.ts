@@ -83,7 +83,7 @@ function expectStoppedWithinGrace(
   const lastLine = stopped
     .output()
     .split('\n')
-    .filter((line) => /"msg":"(stopped|shutdown ran out of time)/.test(line))
+    .filter((line) => /"message":"(stopped|shutdown ran out of time)/.test(line))
     .at(-1);
   expect(lastLine, stopped.output().slice(-2_000)).toBeDefined();
   expect(JSON.parse(lastLine!).tookMs).toBeLessThanOrEqual(GRACE_MS);
@@ -141,15 +141,15 @@ describe.concurrent.each([
         (line) =>
           JSON.parse(line) as {
             time: string;
-            msg: string;
+            message: string;
             req?: { url: string };
             res?: { statusCode: number };
             responseTime?: number;
           },
       );
-    const signalledAt = Date.parse(log.find((line) => line.msg.startsWith('shutting down'))!.time);
+    const signalledAt = Date.parse(log.find((line) => line.message.startsWith('shutting down'))!.time);
     const readyAfter = log
-      .filter((line) => line.msg === 'request completed' && line.req?.url === '/readyz')
+      .filter((line) => line.message === 'request completed' && line.req?.url === '/readyz')
       .filter((line) => Date.parse(line.time) - (line.responseTime ?? 0) > signalledAt + 1)
       .map((line) => line.res?.statusCode);
     expect(readyAfter.length).toBeGreaterThan(0);

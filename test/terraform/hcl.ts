@@ -135,3 +135,24 @@ export function evaluate(value: Json, scope: JsonObject): Json {
 export function squash(expression: Json | undefined): string {
   return String(expression).replace(/\s+/g, ' ');
 }
+
+/** The variables' declared defaults, as Terraform would use them. */
+export function defaults(dir: TerraformDir): JsonObject {
+  return Object.fromEntries(
+    [...dir.variables]
+      .filter(([, declared]) => 'default' in declared)
+      .map(([name, declared]) => [name, declared.default!]),
+  );
+}
+
+/** Locals evaluated against themselves and the given variables, as far as plain references go. */
+export function resolvedLocals(dir: TerraformDir, vars: JsonObject): JsonObject {
+  let locals = dir.locals;
+  let previous = '';
+  // Each pass resolves one more link of local-to-local chains; stop when nothing changes.
+  while (JSON.stringify(locals) !== previous) {
+    previous = JSON.stringify(locals);
+    locals = asObject(evaluate(locals, { var: vars, local: locals }), 'locals');
+  }
+  return locals;
+}

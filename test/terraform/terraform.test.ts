@@ -1,22 +1,28 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.ts';
 import { parsePolicyFile } from '../../src/config/policy.ts';
+import { ROLLBACK_ERROR_CODES } from '../../src/domain/rollback.ts';
 import { TARGET_NAME } from '../../src/domain/target.ts';
 import { healthzRoute, readyzRoute } from '../../src/http/routes/health.ts';
+import { prometheusMetricsRoute } from '../../src/http/routes/prometheus.ts';
 import { webhookRoute } from '../../src/http/routes/webhook.ts';
+import { createMetrics } from '../../src/metrics.ts';
 import { EXAMPLE_POLICY, startTestApp, type TestApp } from '../helpers/app.ts';
+import { promqlProblems } from '../metrics/promql.ts';
 import {
   asObject,
   block,
   blocks,
+  defaults,
   dynamicBlock,
   evaluate,
   type Json,
   type JsonObject,
   loadTerraformDir,
+  resolvedLocals,
   resource,
   squash,
   type TerraformDir,
@@ -52,14 +58,6 @@ afterAll(async () => {
   await testApp?.close();
 });
 
-function defaults(dir: TerraformDir): JsonObject {
-  return Object.fromEntries(
-    [...dir.variables]
-      .filter(([, declared]) => 'default' in declared)
-      .map(([name, declared]) => [name, declared.default!]),
-  );
-}
-
 function validations(dir: TerraformDir, name: string): string[] {
   return blocks(variable(dir, name), 'validation').map((rule) => String(rule.condition));
 }
@@ -71,16 +69,12 @@ function regexIn(expression: string): string {
   return JSON.parse(`"${match[1]}"`) as string;
 }
 
-/** Locals evaluated against themselves and the given variables, as far as plain references go. */
-function resolvedLocals(dir: TerraformDir, vars: JsonObject): JsonObject {
-  let locals = dir.locals;
-  let previous = '';
-  // Each pass resolves one more link of local-to-local chains; stop when nothing changes.
-  while (JSON.stringify(locals) !== previous) {
-    previous = JSON.stringify(locals);
-    locals = asObject(evaluate(locals, { var: vars, local: locals }), 'locals');
-  }
-  return locals;
+/** lastgood's own container in its Cloud Run service: the one that takes requests (the sidecar has no port). */
+function lastgoodContainer(dir: TerraformDir): JsonObject {
+  const template = block(resource(dir, 'google_cloud_run_v2_service.lastgood'), 'template');
+  const serving = blocks(template, 'containers').filter((container) => 'ports' in container);
+  if (serving.length !== 1) throw new Error(`expected one container with ports, found ${serving.length}`);
+  return serving[0]!;
 }
 
 function renderTemplate(template: string, vars: JsonObject): string {
@@ -96,7 +90,7 @@ const WORKBOOK_WINDOWS = {
 };
 
 describe('terraform module conventions', () => {
-  it('gives every module and the example main, variables, outputs and versions files pinning google ~> 6', () => {
+  it('gives every module and the example main, variables, outputs and versions files allowing google 6 and 7', () => {
     for (const dir of allDirs) {
       expect(dir.fileNames, dir.path).toEqual(
         expect.arrayContaining(['main.tf', 'outputs.tf', 'variables.tf', 'versions.tf']),
@@ -104,7 +98,10 @@ describe('terraform module conventions', () => {
       const terraform = dir.terraformBlocks[0];
       expect(terraform?.required_version, dir.path).toBe('>= 1.5');
       const providers = block(asObject(terraform, 'terraform'), 'required_providers');
-      expect(asObject(providers.google, 'google')).toEqual({ source: 'hashicorp/google', version: '~> 6.0' });
+      expect(asObject(providers.google, 'google')).toEqual({
+        source: 'hashicorp/google',
+        version: '>= 6.0, < 8.0',
+      });
     }
   });
 
@@ -321,10 +318,7 @@ describe('lastgood module', () => {
 
   it('probes the health routes the app registers', () => {
     const dir = modules.lastgood;
-    const container = block(
-      block(resource(dir, 'google_cloud_run_v2_service.lastgood'), 'template'),
-      'containers',
-    );
+    const container = lastgoodContainer(dir);
     const probePath = (probe: string) =>
       evaluate(block(block(container, probe), 'http_get').path!, { local: dir.locals });
     expect(probePath('liveness_probe')).toBe(healthzRoute.path);
@@ -337,7 +331,7 @@ describe('lastgood module', () => {
   it('keeps at least one instance with CPU always allocated so rollbacks run after the response', () => {
     const dir = modules.lastgood;
     const template = block(resource(dir, 'google_cloud_run_v2_service.lastgood'), 'template');
-    expect(block(block(template, 'containers'), 'resources').cpu_idle).toBe(false);
+    expect(block(lastgoodContainer(dir), 'resources').cpu_idle).toBe(false);
     expect(block(template, 'scaling').min_instance_count).toBe(`\${var.min_instances}`);
     expect(defaults(dir).min_instances).toBe(1);
     expect(validations(dir, 'min_instances')).toEqual([`\${var.min_instances >= 1}`]);
@@ -351,7 +345,7 @@ describe('lastgood module', () => {
     expect(env.LASTGOOD_WEBHOOK_TOKEN_SECRET).toBe(`\${google_secret_manager_secret.webhook_token.id}`);
 
     const template = block(resource(dir, 'google_cloud_run_v2_service.lastgood'), 'template');
-    const container = block(template, 'containers');
+    const container = lastgoodContainer(dir);
     const mount = blocks(container, 'volume_mounts').find((entry) => entry.name === 'policy');
     const policyVolume = blocks(template, 'volumes').find((entry) => entry.name === 'policy');
     const item = block(block(asObject(policyVolume, 'policy volume'), 'secret'), 'items');
@@ -364,6 +358,7 @@ describe('lastgood module', () => {
       LASTGOOD_WEBHOOK_TOKEN_SECRET: 'projects/p/secrets/lastgood-webhook-token',
       LASTGOOD_OPERATOR_TOKENS: `oncall:operator:${'a'.repeat(64)}`,
       DATABASE_URL: 'postgres://lastgood@/lastgood?host=/cloudsql/p:us-central1:db',
+      GOOGLE_CLOUD_PROJECT: 'lastgood-project',
     };
     // Every env block is dynamic: one over container_env, one per optional input.
     const envBlocks = (asObject(container.dynamic, 'dynamic').env as Json[]).map((entry) =>
@@ -389,6 +384,8 @@ describe('lastgood module', () => {
     expect(config.operatorTokens).toHaveLength(1);
     expect(config.databaseUrl).toBe(sampleValues.DATABASE_URL);
     expect(config.webhookTokenSecret).toBe(sampleValues.LASTGOOD_WEBHOOK_TOKEN_SECRET);
+    expect(config.log.traceProject).toBe(sampleValues.GOOGLE_CLOUD_PROJECT);
+    expect(config.metricsLocalPort).toBe(Number(locals.metrics_local_port));
   });
 
   it('keeps the previous webhook token enabled across a rotation', () => {
@@ -438,6 +435,8 @@ describe('IAM', () => {
         `\${var.lastgood_run_role}`,
         'roles/iam.serviceAccountUser',
         'roles/clouddeploy.operator',
+        'roles/monitoring.metricWriter',
+        'roles/monitoring.viewer',
       ]),
     );
     // Project-wide grants: reading operations, and a Cloud SQL client limited to one instance.
@@ -445,9 +444,12 @@ describe('IAM', () => {
       .filter(({ where }) => where.includes('google_project_iam_member'))
       .map(({ role, conditioned }) => (conditioned ? `${role} (conditioned)` : role))
       .sort();
+    // Writing metrics (the sidecar's export) and reading the protected projects' metrics (the evidence).
     expect(projectWide).toEqual([
       `\${google_project_iam_custom_role.operation_reader.name}`,
       'roles/cloudsql.client (conditioned)',
+      'roles/monitoring.metricWriter',
+      'roles/monitoring.viewer',
     ]);
 
     const customRoles = Object.fromEntries(
@@ -539,5 +541,309 @@ describe('cloud-deploy-pipeline', () => {
     const canary = block(block(strategy, 'content'), 'canary');
     expect(block(block(canary, 'runtime_config'), 'cloud_run').automatic_traffic_control).toBe(true);
     expect(block(canary, 'canary_deployment').percentages).toBe(`\${var.canary_percentages}`);
+  });
+});
+
+describe('Cloud Monitoring: the metrics sidecar, dashboards, uptime check and self-alerts', () => {
+  /** Labels the Managed Service for Prometheus collector adds to every series it exports. */
+  const COLLECTOR_LABELS = [
+    'project_id',
+    'location',
+    'cluster',
+    'namespace',
+    'job',
+    'instance',
+    'instanceId',
+  ];
+  const RUNBOOKS = fileURLToPath(new URL('../../runbooks/', import.meta.url));
+  let scrapeText: string;
+  /** Each series name lastgood's registry declares, with its label names; a histogram's series with theirs. */
+  const declaredLabels = new Map<string, string[]>();
+
+  beforeAll(async () => {
+    // Every metric lastgood registers, with a target's counters at 0 for every reason and result.
+    const metrics = createMetrics({ pendingJobCount: async () => 0, outboxBacklog: async () => 0 }, [
+      'checkout',
+    ]);
+    scrapeText = await metrics.render();
+    for (const metric of metrics.registry.getMetricsAsArray()) {
+      const labels = [...((metric as unknown as { labelNames?: string[] }).labelNames ?? [])];
+      if (String(metric.type) === 'histogram') {
+        declaredLabels.set(`${metric.name}_bucket`, [...labels, 'le']);
+        for (const suffix of ['_sum', '_count']) declaredLabels.set(`${metric.name}${suffix}`, labels);
+      } else declaredLabels.set(metric.name, labels);
+    }
+  });
+
+  function lastgoodLocals(): JsonObject {
+    const dir = modules.lastgood;
+    return resolvedLocals(dir, { ...defaults(dir), project_id: 'lastgood-project' });
+  }
+
+  function protectedLocals(): JsonObject {
+    const dir = modules['protected-service'];
+    return resolvedLocals(dir, {
+      ...defaults(dir),
+      target_name: 'checkout',
+      project_id: 'demo-project',
+      region: 'us-central1',
+      service_name: 'checkout',
+    });
+  }
+
+  /** Every PromQL query under a value: dashboards' prometheusQuery and alert conditions' query. */
+  function promqlQueries(value: Json): string[] {
+    if (Array.isArray(value)) return value.flatMap(promqlQueries);
+    if (value === null || typeof value !== 'object') return [];
+    return Object.entries(value).flatMap(([key, item]) =>
+      key === 'prometheusQuery' && typeof item === 'string' ? [item] : promqlQueries(item),
+    );
+  }
+
+  function selfAlerts(): [string, JsonObject][] {
+    return [...modules.lastgood.resources].filter(([address]) =>
+      address.startsWith('google_monitoring_alert_policy.'),
+    );
+  }
+
+  it('runs the collector beside lastgood, scraping the token-free /metrics on the port lastgood is given', () => {
+    const dir = modules.lastgood;
+    const locals = lastgoodLocals();
+    const template = block(resource(dir, 'google_cloud_run_v2_service.lastgood'), 'template');
+    const sidecar = blocks(template, 'containers').find((container) => !('ports' in container));
+    expect(sidecar?.image).toBe(`\${var.metrics_collector_image}`);
+    expect(defaults(dir).metrics_collector_image).toMatch(
+      /^us-docker\.pkg\.dev\/cloud-ops-agents-artifacts\/cloud-run-gmp-sidecar\/cloud-run-gmp-sidecar:\d+\.\d+\.\d+$/,
+    );
+    expect(evaluate(sidecar!.depends_on!, { local: locals })).toEqual([
+      evaluate(lastgoodContainer(dir).name!, { local: locals }),
+    ]);
+
+    // The collector reads /etc/rungmp/config.yaml; the module mounts the rendered RunMonitoring there.
+    const mount = block(sidecar!, 'volume_mounts');
+    const volume = blocks(template, 'volumes').find((entry) => entry.name === mount.name);
+    expect(evaluate(mount.mount_path!, { local: locals })).toBe('/etc/rungmp');
+    expect(evaluate(block(block(volume!, 'secret'), 'items').path!, { local: locals })).toBe('config.yaml');
+    expect(resource(dir, 'google_secret_manager_secret_version.run_monitoring').secret_data).toBe(
+      `\${yamlencode(local.run_monitoring)}`,
+    );
+
+    const runMonitoring = asObject(locals.run_monitoring, 'run_monitoring');
+    expect(runMonitoring).toMatchObject({
+      apiVersion: 'monitoring.googleapis.com/v1beta',
+      kind: 'RunMonitoring',
+    });
+    const spec = asObject(runMonitoring.spec, 'spec');
+    const endpoints = spec.endpoints as JsonObject[];
+    expect(endpoints).toEqual([
+      {
+        port: asObject(locals.container_env, 'env').LASTGOOD_METRICS_LOCAL_PORT,
+        path: prometheusMetricsRoute.path,
+        interval: '30s',
+      },
+    ]);
+    // Each instance its own series.
+    expect(asObject(spec.targetLabels, 'targetLabels').metadata).toContain('instance');
+  });
+
+  it("gives lastgood's dashboard a chart for each question, querying metrics and labels lastgood exports", () => {
+    const dir = modules.lastgood;
+    const locals = lastgoodLocals();
+    const promqlCharts = locals.promql_charts as JsonObject[];
+    const runCharts = locals.run_charts as JsonObject[];
+    const titles = [...promqlCharts, ...runCharts].map((chart) => String(chart.title));
+    for (const question of [
+      /^Decisions by reason/,
+      /^Rollbacks by result/,
+      /^Time to rollback/,
+      /^Holds/,
+      /^Google API errors/,
+      /job queue depth/,
+      /^Outbox backlog/,
+      /^Instances running/,
+      /latency/,
+    ]) {
+      expect(
+        titles.some((title) => question.test(title)),
+        String(question),
+      ).toBe(true);
+    }
+    const queriesOf = (pattern: RegExp) =>
+      promqlCharts.find((chart) => pattern.test(String(chart.title)))?.queries as string[];
+    expect(queriesOf(/^Holds/)).toEqual([
+      'sum by (target) (increase(lastgood_rollbacks_total{namespace="lastgood",result="held"}[1h]))',
+    ]);
+    expect(queriesOf(/^Decisions by reason/)[0]).toContain(
+      'sum by (reason) (increase(lastgood_decisions_total',
+    );
+    const queries = promqlCharts.flatMap((chart) => chart.queries as string[]);
+    expect(queries.length).toBeGreaterThanOrEqual(10);
+    for (const query of queries) {
+      expect(promqlProblems(query, scrapeText, COLLECTOR_LABELS, declaredLabels), query).toEqual([]);
+    }
+    // Cloud Run's own metrics for this service: instances and latency.
+    expect(runCharts.map((chart) => chart.metric)).toEqual([
+      'run.googleapis.com/container/instance_count',
+      'run.googleapis.com/request_latencies',
+    ]);
+
+    // Every chart becomes a widget, and every widget a tile.
+    const widgets = squash(dir.locals.dashboard_widgets);
+    expect(widgets).toContain('for chart in local.promql_charts');
+    expect(widgets).toContain('prometheusQuery = query');
+    expect(widgets).toContain('for chart in local.run_charts');
+    expect(widgets).toContain(`resource.label.\\"service_name\\"=\\"\${var.name}\\"`);
+    expect(squash(resource(dir, 'google_monitoring_dashboard.lastgood').dashboard_json)).toContain(
+      'for index, widget in local.dashboard_widgets',
+    );
+  });
+
+  it('checks /healthz from outside with an uptime check, and alerts when it fails', () => {
+    const dir = modules.lastgood;
+    const check = resource(dir, 'google_monitoring_uptime_check_config.healthz');
+    expect(evaluate(block(check, 'http_check').path!, { local: dir.locals })).toBe(healthzRoute.path);
+    expect(block(check, 'monitored_resource')).toMatchObject({
+      type: 'uptime_url',
+      labels: { host: `\${trimprefix(google_cloud_run_v2_service.lastgood.uri, "https://")}` },
+    });
+    const condition = block(
+      block(resource(dir, 'google_monitoring_alert_policy.lastgood_down'), 'conditions'),
+      'condition_threshold',
+    );
+    expect(condition.filter).toContain('monitoring.googleapis.com/uptime_check/check_passed');
+    expect(condition.filter).toContain(`\${google_monitoring_uptime_check_config.healthz.uptime_check_id}`);
+  });
+
+  it("alerts on lastgood's own trouble, routed to the given channels, each linking a runbook that exists", () => {
+    const locals = lastgoodLocals();
+    const promqlAlerts = asObject(locals.promql_alerts, 'promql_alerts');
+    expect(Object.keys(promqlAlerts).sort()).toEqual([
+      'outbox_backlog',
+      'rollback_failed',
+      'rollback_not_healed',
+    ]);
+    expect(
+      selfAlerts()
+        .map(([address]) => address.split('.')[1])
+        .sort(),
+    ).toEqual(['lastgood_down', 'promql', 'rollback_skipped_deploy_in_progress']);
+    // Each policy as Terraform creates it: the for_each one once per PromQL alert.
+    const policies = selfAlerts().flatMap(([address, policy]) =>
+      policy.for_each === `\${local.promql_alerts}`
+        ? Object.entries(promqlAlerts).map(
+            ([key, value]) =>
+              [`${address}["${key}"]`, asObject(evaluate(policy, { each: { key, value } }), key)] as const,
+          )
+        : [[address, policy] as const],
+    );
+    expect(policies).toHaveLength(5);
+    for (const [address, policy] of policies) {
+      expect(policy.notification_channels, address).toBe(`\${var.alert_notification_channels}`);
+      const content = String(block(policy, 'documentation').content);
+      const [, page] = /\n\nRunbook: \$\{local\.runbook_base\}\/([\w-]+\.md)$/.exec(content) ?? [];
+      expect(page, `${address}: ${content}`).toBeDefined();
+      expect(existsSync(join(RUNBOOKS, page!)), page).toBe(true);
+    }
+    expect(lastgoodLocals().runbook_base).toBe(`\${trimsuffix(var.runbook_base_url, "/")}`);
+  });
+
+  it('names in its alert queries only metrics, labels and values lastgood exports', () => {
+    const promqlAlerts = asObject(lastgoodLocals().promql_alerts, 'promql_alerts');
+    const policy = resource(modules.lastgood, 'google_monitoring_alert_policy.promql');
+    expect(block(block(policy, 'conditions'), 'condition_prometheus_query_language').query).toBe(
+      `\${each.value.query}`,
+    );
+    const queries = Object.values(promqlAlerts).map((alert) => String(asObject(alert, 'alert').query));
+    expect(queries).toHaveLength(3);
+    expect(queries).toEqual(
+      expect.arrayContaining([
+        'sum by (target, result) (increase(lastgood_rollbacks_total{namespace="lastgood",result=~"failed|no_lkg"}[15m])) > 0',
+        'sum(increase(lastgood_rollbacks_not_healed_total{namespace="lastgood"}[15m])) > 0',
+        'max(lastgood_outbox_backlog{namespace="lastgood"}) > 0',
+      ]),
+    );
+    for (const query of queries) {
+      expect(promqlProblems(query, scrapeText, COLLECTOR_LABELS, declaredLabels), query).toEqual([]);
+    }
+  });
+
+  it("counts DEPLOY_IN_PROGRESS skips from the line lastgood logs for them, labelled by the line's target", () => {
+    const dir = modules.lastgood;
+    const metric = resource(dir, 'google_logging_metric.skipped_deploy_in_progress');
+    const filter = String(evaluate(metric.filter!, { local: lastgoodLocals() }));
+    const [, message] = /jsonPayload\.message="([^"]+)"/.exec(filter) ?? [];
+    const [, code] = /jsonPayload\.outcome\.errorCode="([^"]+)"/.exec(filter) ?? [];
+    expect(ROLLBACK_ERROR_CODES).toContain(code);
+    // The worker logs a skip as `rollback ended ${outcome.state}` with the outcome beside it.
+    const worker = readFileSync(new URL('../../src/jobs/rollback-worker.ts', import.meta.url), 'utf8');
+    expect(worker).toContain('log.warn({ outcome }, `rollback ended $' + '{outcome.state}`)');
+    expect(message).toBe('rollback ended skipped');
+    expect(metric.label_extractors).toEqual({ target: 'EXTRACT(labels.target)' });
+    const condition = block(
+      block(
+        resource(dir, 'google_monitoring_alert_policy.rollback_skipped_deploy_in_progress'),
+        'conditions',
+      ),
+      'condition_threshold',
+    );
+    expect(condition.filter).toContain(
+      `logging.googleapis.com/user/\${google_logging_metric.skipped_deploy_in_progress.name}`,
+    );
+  });
+
+  it('grants lastgood monitoring.viewer on every project its policy file protects', () => {
+    const dir = modules.lastgood;
+    expect(dir.locals.protected_projects).toBe(
+      `\${toset([for target in values(yamldecode(var.policy_yaml).targets) : target.project])}`,
+    );
+    expect(resource(dir, 'google_project_iam_member.monitoring_viewer')).toMatchObject({
+      for_each: `\${local.protected_projects}`,
+      project: `\${each.value}`,
+      role: 'roles/monitoring.viewer',
+    });
+  });
+
+  it("gives each protected service a dashboard: SLO compliance, each window's burn rate, errors per revision, lastgood's rollbacks", () => {
+    const dir = modules['protected-service'];
+    const locals = protectedLocals();
+    const slo = JSON.stringify(locals.slo_widgets);
+    expect(slo).toContain(`select_slo_compliance(\\"\${google_monitoring_slo.availability.name}\\")`);
+
+    // One chart per burn-rate window, over its long and short window, like the alert policy.
+    const burnRate = squash(dir.locals.burn_rate_widgets);
+    expect(burnRate).toContain('for name, window in var.burn_rate_windows');
+    expect(burnRate).toContain('for lookback in [window.long_window, window.short_window]');
+    expect(burnRate).toContain(
+      `select_slo_burn_rate(\\"\${google_monitoring_slo.availability.name}\\", \\"\${lookback}\\")`,
+    );
+
+    const revisions = locals.revision_widgets as JsonObject[];
+    // Requests per revision and response code class, as lastgood's evidence reads them.
+    expect(String(dir.locals.request_count_filter)).toContain(
+      'metric.type=\\"run.googleapis.com/request_count\\"',
+    );
+    const text = JSON.stringify(dir.locals.revision_widgets);
+    for (const part of [
+      'local.request_count_filter',
+      'revision_name',
+      'response_code_class',
+      '5xx',
+      'timeSeriesFilterRatio',
+    ]) {
+      expect(text).toContain(part);
+    }
+    const queries = promqlQueries(revisions);
+    expect(queries).toEqual([
+      'sum by (reason) (increase(lastgood_decisions_total{target="checkout"}[5m]))',
+      'sum by (result) (increase(lastgood_rollbacks_total{target="checkout"}[5m]))',
+    ]);
+    for (const query of queries)
+      expect(promqlProblems(query, scrapeText, COLLECTOR_LABELS, declaredLabels), query).toEqual([]);
+    // lastgood's lines for this target, by the label lastgood gives them.
+    expect(JSON.stringify(revisions)).toContain('labels.target=\\"checkout\\"');
+
+    expect(squash(resource(dir, 'google_monitoring_dashboard.target').dashboard_json)).toContain(
+      'concat(local.slo_widgets, local.burn_rate_widgets, local.revision_widgets)',
+    );
   });
 });

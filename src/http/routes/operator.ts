@@ -3,6 +3,7 @@ import { TARGET_NAME, type TargetConfig } from '../../domain/target.ts';
 import { LastgoodError } from '../../errors.ts';
 import { intakeManualRollback } from '../../ingest/intake.ts';
 import type { HttpDeps } from '../deps.ts';
+import { bindDecisionToRequestLog } from '../register.ts';
 import { bindRoute, defineRoute } from '../route.ts';
 import { alertSchema, alertView, errorSchema, recordId } from '../schemas.ts';
 
@@ -137,6 +138,7 @@ export function operatorRoutes(deps: HttpDeps) {
         requestedRevision: query.target_revision ?? null,
       });
       deps.metrics.decisionRecorded(outcome.decision);
+      bindDecisionToRequestLog(reply, outcome.decision);
       if (outcome.decision.action !== 'rollback') {
         throw new LastgoodError(
           'LASTGOOD_ERR_ROLLBACK_REFUSED',

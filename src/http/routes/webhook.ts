@@ -9,6 +9,7 @@ import {
 } from '../../ingest/cloud-monitoring.ts';
 import { intakeAlert } from '../../ingest/intake.ts';
 import type { HttpDeps } from '../deps.ts';
+import { bindDecisionToRequestLog } from '../register.ts';
 import { bindRoute, defineRoute } from '../route.ts';
 import { errorSchema } from '../schemas.ts';
 
@@ -81,6 +82,7 @@ export async function acceptAlert(deps: HttpDeps, parsed: ParsedAlert, rawBody: 
   }
   const outcome = await intakeAlert(deps, parsed, rawBody);
   deps.metrics.alertReceived(parsed.signal.source, outcome.duplicate ? 'duplicate' : 'accepted');
+  bindDecisionToRequestLog(reply, outcome.decision);
   if (!outcome.duplicate) deps.metrics.decisionRecorded(outcome.decision);
   if (outcome.rollback !== null && !outcome.duplicate) deps.rollbackQueued();
   reply.code(outcome.duplicate ? 200 : 202);

@@ -75,6 +75,9 @@ module "lastgood" {
   image           = var.lastgood_image
   policy_yaml     = templatefile("${path.module}/lastgood.yaml", local.policy_vars)
   operator_tokens = var.lastgood_operator_tokens
+
+  runbook_base_url            = var.runbook_base_url
+  alert_notification_channels = var.paging_notification_channels
 }
 
 module "storefront_pipeline" {

@@ -35,6 +35,10 @@ locals {
     LASTGOOD_WEBHOOK_TOKEN_SECRET = google_secret_manager_secret.webhook_token.id
     LASTGOOD_ENABLED              = tostring(var.enabled)
     LOG_LEVEL                     = var.log_level
+    # Names request traces in Cloud Logging (logging.googleapis.com/trace); Cloud Run does not set it.
+    GOOGLE_CLOUD_PROJECT = var.project_id
+    # The token-free /metrics on 127.0.0.1 that the metrics collector sidecar scrapes (monitoring.tf).
+    LASTGOOD_METRICS_LOCAL_PORT = local.metrics_local_port
   }
 }
 
@@ -183,6 +187,7 @@ resource "google_cloud_run_v2_service" "lastgood" {
     }
 
     containers {
+      name  = local.lastgood_container
       image = var.image
 
       ports {
@@ -260,6 +265,26 @@ resource "google_cloud_run_v2_service" "lastgood" {
       }
     }
 
+    # Google's Managed Service for Prometheus collector: scrapes lastgood's local /metrics and writes the series
+    # to Cloud Monitoring, labelled with the instance (monitoring.tf has its scrape config).
+    containers {
+      name       = "metrics-collector"
+      image      = var.metrics_collector_image
+      depends_on = [local.lastgood_container]
+
+      resources {
+        limits = {
+          cpu    = "1"
+          memory = "512Mi"
+        }
+      }
+
+      volume_mounts {
+        name       = "run-monitoring"
+        mount_path = local.run_monitoring_dir
+      }
+    }
+
     volumes {
       name = "policy"
       secret {
@@ -269,6 +294,17 @@ resource "google_cloud_run_v2_service" "lastgood" {
           # Pinned, not "latest": lastgood reads its policy once at start, so a policy change must roll out as a
           # new revision, which a new version number in the template does.
           version = google_secret_manager_secret_version.policy.version
+        }
+      }
+    }
+
+    volumes {
+      name = "run-monitoring"
+      secret {
+        secret = google_secret_manager_secret.run_monitoring.secret_id
+        items {
+          path    = local.run_monitoring_file
+          version = google_secret_manager_secret_version.run_monitoring.version
         }
       }
     }
@@ -304,6 +340,7 @@ resource "google_cloud_run_v2_service" "lastgood" {
     google_secret_manager_secret_iam_member.webhook_token_accessor,
     google_secret_manager_secret_iam_member.webhook_token_viewer,
     google_secret_manager_secret_iam_member.policy_accessor,
+    google_secret_manager_secret_iam_member.run_monitoring_accessor,
     google_secret_manager_secret_iam_member.database_url_accessor,
     google_project_iam_member.cloud_sql_client,
   ]

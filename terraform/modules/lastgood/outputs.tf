@@ -32,3 +32,24 @@ output "policy_secret_id" {
   description = "The Secret Manager secret holding the policy file mounted at LASTGOOD_CONFIG."
   value       = google_secret_manager_secret.policy.id
 }
+
+output "dashboard_id" {
+  description = "The Cloud Monitoring dashboard of lastgood itself (projects/P/dashboards/ID)."
+  value       = google_monitoring_dashboard.lastgood.id
+}
+
+output "uptime_check_id" {
+  description = "The uptime check on lastgood's /healthz."
+  value       = google_monitoring_uptime_check_config.healthz.uptime_check_id
+}
+
+output "alert_policy_names" {
+  description = "Full names of lastgood's own alert policies, keyed by what they watch."
+  value = merge(
+    { for key, policy in google_monitoring_alert_policy.promql : key => policy.name },
+    {
+      rollback_skipped_deploy_in_progress = google_monitoring_alert_policy.rollback_skipped_deploy_in_progress.name
+      lastgood_down                       = google_monitoring_alert_policy.lastgood_down.name
+    },
+  )
+}

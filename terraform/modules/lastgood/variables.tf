@@ -176,3 +176,25 @@ variable "labels" {
   type        = map(string)
   default     = {}
 }
+
+variable "runbook_base_url" {
+  description = "Base URL of lastgood's runbooks/ folder (e.g. https://github.com/ORG/lastgood/blob/main/runbooks); each self-alert's documentation links its page under it."
+  type        = string
+
+  validation {
+    condition     = can(regex("^https://", var.runbook_base_url))
+    error_message = "runbook_base_url must be an https:// URL."
+  }
+}
+
+variable "alert_notification_channels" {
+  description = "Notification channels (full names) for lastgood's own alerts: a rollback failed, did not heal or was skipped for a deploy in progress, lastgood down, notifications not delivered. Empty: the policies still open incidents, but notify no one."
+  type        = list(string)
+  default     = []
+}
+
+variable "metrics_collector_image" {
+  description = "Google's Managed Service for Prometheus collector for Cloud Run, run as a sidecar that exports lastgood's /metrics to Cloud Monitoring."
+  type        = string
+  default     = "us-docker.pkg.dev/cloud-ops-agents-artifacts/cloud-run-gmp-sidecar/cloud-run-gmp-sidecar:1.2.0"
+}

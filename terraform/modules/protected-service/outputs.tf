@@ -22,3 +22,8 @@ output "rollback_windows" {
   description = "Names of the burn-rate windows whose alerts go to lastgood and can trigger a rollback."
   value       = sort([for window, settings in var.burn_rate_windows : window if settings.triggers_rollback])
 }
+
+output "dashboard_id" {
+  description = "The target's Cloud Monitoring dashboard: SLO compliance, burn rate per window, error ratio per revision, lastgood's decisions and rollbacks."
+  value       = google_monitoring_dashboard.target.id
+}

@@ -184,3 +184,9 @@ variable "runbook_base_url" {
     error_message = "runbook_base_url must be an https:// URL."
   }
 }
+
+variable "lastgood_project_id" {
+  description = "Project lastgood runs in, whose log the dashboard's lastgood panel shows. Defaults to monitoring_project_id."
+  type        = string
+  default     = null
+}
