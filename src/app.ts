@@ -9,12 +9,15 @@ import type { Backoff } from './domain/backoff.ts';
 import type { Controls } from './domain/controls.ts';
 import type { TargetKind } from './domain/types.ts';
 import { LastgoodError } from './errors.ts';
+import { createOperatorAuth } from './http/auth.ts';
 import { connectionTimeouts, installConnectionLimits } from './http/connections.ts';
 import { answerClientError, answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
 import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
 import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
 import { allRoutes } from './http/routes/index.ts';
 import { installSecurityHeaders } from './http/security-headers.ts';
+import { SessionSealer, Sessions } from './http/session.ts';
+import { installStatusPage } from './http/ui.ts';
 import { RollbackWorker } from './jobs/rollback-worker.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -111,6 +114,13 @@ export function buildApp(deps: AppDeps): App {
   installConnectionLimits(server, config.http.maxConnectionsPerAddress);
   installJsonBodyParser(server);
   const rateLimits = installRateLimits(server, config.http.rateLimits);
+  const operatorAuth = createOperatorAuth(config.operatorTokens);
+  const sessions = new Sessions(
+    new SessionSealer(config.ui.sessionSecret, config.ui.sessionTtlMs),
+    operatorAuth,
+    deps.clock,
+  );
+  installStatusPage(server, sessions, rateLimits);
   const pushVerifier =
     deps.pushVerifier ??
     (config.pubsub === null
@@ -142,7 +152,7 @@ export function buildApp(deps: AppDeps): App {
         await executor.unfreeze(target);
       },
     }),
-    { webhookTokens, operatorTokens: config.operatorTokens, pushVerifier, rateLimits },
+    { webhookTokens, operatorAuth, sessions, pushVerifier, rateLimits },
     metrics,
   );
   return {

@@ -1,6 +1,10 @@
 import { parse as parseYaml, YAMLError } from 'yaml';
 import { z } from 'zod';
-import { DEFAULT_JUDGEMENT_POLICY, EVIDENCE_MODES, type JudgementPolicy } from '../domain/judgement-policy.ts';
+import {
+  DEFAULT_JUDGEMENT_POLICY,
+  EVIDENCE_MODES,
+  type JudgementPolicy,
+} from '../domain/judgement-policy.ts';
 import {
   type ExecutionSettings,
   protectedResource,

@@ -16,12 +16,28 @@ export const API_HEADERS = {
 } as const;
 
 /**
+ * The status page's headers: the API's, with a policy that lets the page load its own scripts, styles and data
+ * and nothing else. No inline script or style, so an injected `<script>` or `style=` never runs.
+ */
+export const PAGE_HEADERS = {
+  ...API_HEADERS,
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+} as const;
+
+/** Whether a request is for the status page (`/ui` and below). */
+function isPage(url: string): boolean {
+  return url === '/ui' || url.startsWith('/ui/') || url.startsWith('/ui?');
+}
+
+/**
  * Adds the API headers to every response (errors and 404s included) and answers CORS for the configured
  * origins only; with none configured, browsers cannot call lastgood from another origin at all.
  */
 export function installSecurityHeaders(server: FastifyInstance, corsOrigins: readonly string[]): void {
-  server.addHook('onSend', async (_request, reply, payload) => {
-    reply.headers(API_HEADERS);
+  server.addHook('onSend', async (request, reply, payload) => {
+    reply.headers(isPage(request.url) ? PAGE_HEADERS : API_HEADERS);
     return payload;
   });
   if (corsOrigins.length === 0) return;

@@ -1,0 +1,195 @@
+// The judgement's evidence on a decision's page: the verdict, its reason, the windows it measured and, when the
+// judged step carries per-minute series, a chart of each revision's error ratio with the deploy, the onset and the
+// rollback marked. Read defensively: the judged step's detail may lack any part of this.
+import { badge, h, time } from './dom.js';
+
+const WIDTH = 640;
+const HEIGHT = 220;
+const PAD = { left: 48, right: 16, top: 16, bottom: 28 };
+
+function ms(value) {
+  const at = typeof value === 'string' || typeof value === 'number' ? new Date(value).getTime() : Number.NaN;
+  return Number.isFinite(at) ? at : null;
+}
+
+/** One revision's minutes as `{at, ratio}`, from `{minuteStart|at, total|requests, errors}` or `{at, ratio}`. */
+function points(minutes) {
+  if (!Array.isArray(minutes)) return [];
+  return minutes
+    .map((minute) => {
+      const at = ms(minute?.minuteStart ?? minute?.at ?? minute?.minute);
+      const total = minute?.total ?? minute?.requests;
+      const ratio =
+        typeof minute?.ratio === 'number'
+          ? minute.ratio
+          : typeof total === 'number' && total > 0 && typeof minute?.errors === 'number'
+            ? minute.errors / total
+            : null;
+      return at === null || ratio === null ? null : { at, ratio };
+    })
+    .filter((point) => point !== null)
+    .sort((a, b) => a.at - b.at);
+}
+
+/** An inline SVG line chart: no library, no inline style, so it stands under the page's strict CSP. */
+export function errorRatioChart(series, marks) {
+  const lines = Object.entries(series)
+    .map(([revision, minutes]) => [revision, points(minutes)])
+    .filter(([, line]) => line.length > 0);
+  if (lines.length === 0) return null;
+  const times = [
+    ...lines.flatMap(([, line]) => line.map((point) => point.at)),
+    ...marks.map((mark) => mark.at),
+  ];
+  const from = Math.min(...times);
+  const to = Math.max(...times, from + 60_000);
+  const top = Math.max(0.01, ...lines.flatMap(([, line]) => line.map((point) => point.ratio))) * 1.1;
+  const x = (at) => PAD.left + ((at - from) / (to - from)) * (WIDTH - PAD.left - PAD.right);
+  const y = (ratio) => HEIGHT - PAD.bottom - (ratio / top) * (HEIGHT - PAD.top - PAD.bottom);
+  const label = `Error ratio per revision over time: ${lines.map(([revision]) => revision).join(', ')}`;
+  const clock = (at) => new Date(at).toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  return h(
+    'figure',
+    { class: 'chart' },
+    h(
+      'svg:svg',
+      { viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img', 'aria-label': label, class: 'chart-svg' },
+      h('svg:title', {}, label),
+      h('svg:line', { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(0), y2: y(0), class: 'axis' }),
+      h('svg:line', { x1: PAD.left, x2: PAD.left, y1: PAD.top, y2: y(0), class: 'axis' }),
+      [0, top / 2, top].map((ratio) =>
+        h(
+          'svg:text',
+          { x: PAD.left - 6, y: y(ratio) + 4, class: 'tick', 'text-anchor': 'end' },
+          `${(ratio * 100).toFixed(1)}%`,
+        ),
+      ),
+      h('svg:text', { x: PAD.left, y: HEIGHT - 8, class: 'tick' }, clock(from)),
+      h('svg:text', { x: WIDTH - PAD.right, y: HEIGHT - 8, class: 'tick', 'text-anchor': 'end' }, clock(to)),
+      marks.map((mark) =>
+        h(
+          'svg:g',
+          { class: `mark mark-${mark.kind}` },
+          h('svg:line', { x1: x(mark.at), x2: x(mark.at), y1: PAD.top, y2: y(0) }),
+          h('svg:text', { x: x(mark.at) + 3, y: PAD.top + 10, class: 'tick' }, mark.kind),
+        ),
+      ),
+      lines.map(([, line], index) =>
+        h(
+          'svg:g',
+          { class: `series series-${index % 4}` },
+          h('svg:polyline', { points: line.map((point) => `${x(point.at)},${y(point.ratio)}`).join(' ') }),
+          line.map((point) => h('svg:circle', { cx: x(point.at), cy: y(point.ratio), r: 2.5 })),
+        ),
+      ),
+    ),
+    h(
+      'figcaption',
+      {},
+      h(
+        'ul',
+        { class: 'legend' },
+        lines.map(([revision], index) =>
+          h(
+            'li',
+            {},
+            h('span', { class: `swatch series-${index % 4}`, 'aria-hidden': 'true' }),
+            h('span', { class: 'mono' }, revision),
+          ),
+        ),
+        marks.map((mark) =>
+          h(
+            'li',
+            {},
+            h('span', { class: `swatch mark-${mark.kind}`, 'aria-hidden': 'true' }),
+            `${mark.kind} `,
+            time(new Date(mark.at).toISOString()),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+export function judgementSection(status) {
+  const judged = status.timeline.find((step) => step.step === 'judged');
+  if (judged === undefined && status.rollback?.state !== 'held') return null;
+  const detail = judged?.detail ?? {};
+  const summary = detail.summary;
+  const facts = typeof summary === 'object' && summary !== null ? summary : {};
+  const verdict = detail.verdict ?? detail.action ?? (status.rollback?.state === 'held' ? 'hold' : null);
+  const windows = Array.isArray(facts.windows)
+    ? facts.windows
+    : Array.isArray(detail.windows)
+      ? detail.windows
+      : [];
+  const series = detail.series ?? facts.series ?? {};
+  const marks = [
+    ['deploy', facts.change?.at ?? detail.change?.at],
+    ['onset', facts.onset ?? detail.onset],
+    ['rollback', status.rollback?.state === 'succeeded' ? status.rollback.finishedAt : null],
+  ]
+    .map(([kind, at]) => ({ kind, at: ms(at) }))
+    .filter((mark) => mark.at !== null);
+  return h(
+    'section',
+    { 'aria-label': 'Judgement' },
+    h('h2', {}, 'Judgement'),
+    h(
+      'p',
+      { class: 'lead' },
+      verdict
+        ? badge(verdict === 'hold' ? 'held' : String(verdict), verdict === 'hold' ? 'warn' : 'busy')
+        : null,
+      detail.reason ? [' ', h('strong', {}, String(detail.reason))] : null,
+    ),
+    typeof summary === 'string' ? h('p', {}, summary) : null,
+    facts.suspect || facts.baseline
+      ? h('p', {}, `Suspect ${facts.suspect ?? '—'}, baseline ${facts.baseline ?? '—'}.`)
+      : null,
+    typeof series === 'object' && series !== null ? errorRatioChart(series, marks) : null,
+    windows.length === 0
+      ? null
+      : h(
+          'div',
+          { class: 'table-wrap' },
+          h(
+            'table',
+            { class: 'cards' },
+            h('caption', {}, 'Windows measured'),
+            h(
+              'thead',
+              {},
+              h(
+                'tr',
+                {},
+                ['Revision', 'Role', 'From', 'To', 'Requests', 'Errors', 'Ratio'].map((c) =>
+                  h('th', { scope: 'col' }, c),
+                ),
+              ),
+            ),
+            h(
+              'tbody',
+              {},
+              windows.map((window) =>
+                h(
+                  'tr',
+                  {},
+                  h('td', { 'data-label': 'Revision', class: 'mono' }, String(window.revision ?? '—')),
+                  h('td', { 'data-label': 'Role' }, String(window.role ?? '—')),
+                  h('td', { 'data-label': 'From' }, time(window.from)),
+                  h('td', { 'data-label': 'To' }, time(window.to)),
+                  h('td', { 'data-label': 'Requests' }, String(window.requests ?? '—')),
+                  h('td', { 'data-label': 'Errors' }, String(window.errors ?? '—')),
+                  h(
+                    'td',
+                    { 'data-label': 'Ratio' },
+                    typeof window.ratio === 'number' ? `${(window.ratio * 100).toFixed(2)}%` : '—',
+                  ),
+                ),
+              ),
+            ),
+          ),
+        ),
+  );
+}
