@@ -35,7 +35,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (line.includes('"level":50') || line.includes('"level":40')) console.log('LOG', line.slice(0, 1500));
   await chromium?.close();
   await t?.close();
 });
