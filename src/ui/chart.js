@@ -71,7 +71,14 @@ export function errorRatioChart(series, marks) {
           'svg:g',
           { class: `mark mark-${mark.kind}` },
           h('svg:line', { x1: x(mark.at), x2: x(mark.at), y1: PAD.top, y2: y(0) }),
-          h('svg:text', { x: x(mark.at) + 3, y: PAD.top + 10, class: 'tick' }, mark.kind),
+          // Near the right edge the label goes to the left of its line, so it is not cut off.
+          x(mark.at) > WIDTH * 0.8
+            ? h(
+                'svg:text',
+                { x: x(mark.at) - 3, y: PAD.top + 10, class: 'tick', 'text-anchor': 'end' },
+                mark.kind,
+              )
+            : h('svg:text', { x: x(mark.at) + 3, y: PAD.top + 10, class: 'tick' }, mark.kind),
         ),
       ),
       lines.map(([, line], index) =>

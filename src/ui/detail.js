@@ -5,6 +5,17 @@ import { judgementSection } from './chart.js';
 import { actionButton, api, badge, canAct, h, notice, percent, rollbackBadge, time } from './dom.js';
 
 const REFRESH_MS = 3_000;
+/** The judged step's evidence is drawn in its own section; in the timeline it would be a wall of JSON. */
+const HIDDEN_DETAIL = new Set(['summary', 'series', 'windows']);
+/** Longer values are cut, with the whole value on hover. */
+const MAX_VALUE_CHARS = 240;
+
+function shortValue(value) {
+  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return text.length <= MAX_VALUE_CHARS
+    ? text
+    : h('span', { title: text }, `${text.slice(0, MAX_VALUE_CHARS)}…`);
+}
 
 function facts(pairs) {
   return h(
@@ -22,18 +33,13 @@ function section(title, ...content) {
 
 /** A timeline step's or audit event's details as short `key: value` pairs. */
 function details(detail) {
-  const entries = Object.entries(detail ?? {});
+  const entries = Object.entries(detail ?? {}).filter(([key]) => !HIDDEN_DETAIL.has(key));
   if (entries.length === 0) return h('span', { class: 'muted' }, '—');
   return h(
     'span',
     { class: 'kv' },
     entries.map(([key, value]) =>
-      h(
-        'span',
-        {},
-        h('span', { class: 'muted' }, `${key}: `),
-        typeof value === 'object' ? JSON.stringify(value) : String(value),
-      ),
+      h('span', {}, h('span', { class: 'muted' }, `${key}: `), shortValue(value)),
     ),
   );
 }

@@ -16,6 +16,8 @@ let chromium: Browser;
 let base: string;
 let operator: BrowserContext;
 let page: Page;
+/** The decision the alert of the third test led to. */
+let firedDecisionId = '';
 
 useExampleEmulator((started) => {
   emulator = started;
@@ -114,6 +116,7 @@ describe('the status page', () => {
 
     const accepted = await fireAlert(t, { startedAt: new Date() });
     expect(accepted.action).toBe('rollback');
+    firedDecisionId = accepted.decisionId;
     const row = page.locator('tbody tr', { has: page.getByText('checkout', { exact: true }) });
     await row.waitFor({ timeout: 10_000 });
     await row.getByText('succeeded').waitFor({ timeout: 15_000 });
@@ -144,6 +147,71 @@ describe('the status page', () => {
     const time = page.locator('time').first();
     await expect(time.getAttribute('title')).resolves.toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
     await screenshot(page, 'decision');
+  });
+
+  it('shows the judgement’s verdict and a chart of each revision’s error ratio, with deploy, onset and rollback', async () => {
+    // The judged step as the judgement writes it: per-revision windows and per-minute series.
+    const now = Date.now();
+    const minute = (offset: number) => new Date(now + offset * 60_000).toISOString();
+    const series = (errorsFrom: number) =>
+      Array.from({ length: 12 }, (_, i) => ({
+        minuteStart: minute(i - 12),
+        total: 120,
+        errors: i >= errorsFrom ? 30 : 1,
+      }));
+    await t.store.recordProgress(firedDecisionId, {}, [
+      {
+        at: new Date(now),
+        step: 'judged',
+        detail: {
+          verdict: 'rollback',
+          reason: 'ROLLBACK',
+          summary: {
+            suspect: 'checkout-00002-xyz',
+            baseline: 'checkout-00001-abc',
+            change: { at: minute(-7), source: 'traffic' },
+            onset: minute(-6),
+            windows: [
+              {
+                revision: 'checkout-00002-xyz',
+                role: 'suspect',
+                from: minute(-6),
+                to: minute(0),
+                requests: 720,
+                errors: 180,
+                ratio: 0.25,
+              },
+              {
+                revision: 'checkout-00001-abc',
+                role: 'baseline',
+                from: minute(-12),
+                to: minute(-7),
+                requests: 600,
+                errors: 5,
+                ratio: 0.0083,
+              },
+            ],
+          },
+          series: { 'checkout-00002-xyz': series(6), 'checkout-00001-abc': series(99) },
+        },
+      },
+    ]);
+    await page.goto(`${base}/ui/decisions/${firedDecisionId}`);
+    const judgement = page.getByRole('region', { name: 'Judgement' });
+    await judgement.waitFor();
+    await expect(judgement.textContent()).resolves.toContain('ROLLBACK');
+    const chart = judgement.locator('svg[role="img"]');
+    await expect(chart.locator('polyline').count()).resolves.toBe(2);
+    await expect(chart.locator('g.mark').count()).resolves.toBe(3);
+    await expect(chart.getAttribute('aria-label')).resolves.toContain('checkout-00002-xyz');
+    await expect(judgement.locator('tbody tr').count()).resolves.toBe(2);
+    await screenshot(page, 'decision-judged');
+    // The README's picture (docs/images/status-page.png is a copy): the decision down to its judgement.
+    await page.screenshot({
+      path: join(SCREENSHOT_DIR, 'status-page.png'),
+      fullPage: true,
+      clip: { x: 0, y: 0, width: 1280, height: 1560 },
+    });
   });
 
   it('lets an operator roll back by hand and, once that fails, resume the target, confirming each', async () => {
@@ -187,7 +255,15 @@ describe('the status page', () => {
     const pipeline = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
     expect(emulator.state.cloudDeploy.pipeline(pipeline)?.suspended).toBe(true);
 
-    await storefront.getByRole('button', { name: 'Unfreeze pipeline' }).click();
+    // From the keyboard: focus the button, Enter opens the confirmation, Escape leaves it unchanged.
+    await storefront.getByRole('button', { name: 'Unfreeze pipeline' }).focus();
+    await page.keyboard.press('Enter');
+    await dialog.waitFor();
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'hidden' });
+    expect(emulator.state.cloudDeploy.pipeline(pipeline)?.suspended).toBe(true);
+    await storefront.getByRole('button', { name: 'Unfreeze pipeline' }).focus();
+    await page.keyboard.press('Enter');
     await expect(dialog.textContent()).resolves.toContain('rel-002');
     await dialog.getByRole('button', { name: 'Unfreeze storefront-pipeline' }).click();
     await page.getByText('Unfroze storefront-pipeline of storefront.').waitFor();
