@@ -1,7 +1,7 @@
 // The judgement's evidence on a decision's page: the verdict, its reason, the windows it measured and, when the
 // judged step carries per-minute series, a chart of each revision's error ratio with the deploy, the onset and the
 // rollback marked. Read defensively: the judged step's detail may lack any part of this.
-import { badge, h, time } from './dom.js';
+import { badge, h, table, time } from './dom.js';
 
 const WIDTH = 640;
 const HEIGHT = 220;
@@ -155,48 +155,21 @@ export function judgementSection(status) {
       ? h('p', {}, `Suspect ${facts.suspect ?? '—'}, baseline ${facts.baseline ?? '—'}.`)
       : null,
     typeof series === 'object' && series !== null ? errorRatioChart(series, marks) : null,
+    windows.length === 0 ? null : h('h3', {}, 'Windows measured'),
     windows.length === 0
       ? null
-      : h(
-          'div',
-          { class: 'table-wrap' },
-          h(
-            'table',
-            { class: 'cards' },
-            h('caption', {}, 'Windows measured'),
-            h(
-              'thead',
-              {},
-              h(
-                'tr',
-                {},
-                ['Revision', 'Role', 'From', 'To', 'Requests', 'Errors', 'Ratio'].map((c) =>
-                  h('th', { scope: 'col' }, c),
-                ),
-              ),
-            ),
-            h(
-              'tbody',
-              {},
-              windows.map((window) =>
-                h(
-                  'tr',
-                  {},
-                  h('td', { 'data-label': 'Revision', class: 'mono' }, String(window.revision ?? '—')),
-                  h('td', { 'data-label': 'Role' }, String(window.role ?? '—')),
-                  h('td', { 'data-label': 'From' }, time(window.from)),
-                  h('td', { 'data-label': 'To' }, time(window.to)),
-                  h('td', { 'data-label': 'Requests' }, String(window.requests ?? '—')),
-                  h('td', { 'data-label': 'Errors' }, String(window.errors ?? '—')),
-                  h(
-                    'td',
-                    { 'data-label': 'Ratio' },
-                    typeof window.ratio === 'number' ? `${(window.ratio * 100).toFixed(2)}%` : '—',
-                  ),
-                ),
-              ),
-            ),
-          ),
+      : table(
+          'Windows measured',
+          ['Revision', 'Role', 'From', 'To', 'Requests', 'Errors', 'Ratio'],
+          windows.map((window) => [
+            h('span', { class: 'mono' }, String(window.revision ?? '—')),
+            String(window.role ?? '—'),
+            time(window.from),
+            time(window.to),
+            String(window.requests ?? '—'),
+            String(window.errors ?? '—'),
+            typeof window.ratio === 'number' ? `${(window.ratio * 100).toFixed(2)}%` : '—',
+          ]),
         ),
   );
 }

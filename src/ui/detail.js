@@ -2,7 +2,7 @@
 // to, and its audit entries. Refreshes while its rollback is under way.
 
 import { judgementSection } from './chart.js';
-import { actionButton, api, badge, canAct, h, notice, percent, rollbackBadge, time } from './dom.js';
+import { actionButton, api, badge, canAct, h, notice, percent, rollbackBadge, table, time } from './dom.js';
 
 const REFRESH_MS = 3_000;
 /** The judged step's evidence is drawn in its own section; in the timeline it would be a wall of JSON. */
@@ -40,39 +40,6 @@ function details(detail) {
     { class: 'kv' },
     entries.map(([key, value]) =>
       h('span', {}, h('span', { class: 'muted' }, `${key}: `), shortValue(value)),
-    ),
-  );
-}
-
-function simpleTable(caption, columns, rows) {
-  if (rows.length === 0) return h('p', { class: 'muted' }, 'None.');
-  return h(
-    'div',
-    { class: 'table-wrap' },
-    h(
-      'table',
-      { class: 'cards' },
-      h('caption', { class: 'visually-hidden' }, caption),
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          columns.map((column) => h('th', { scope: 'col' }, column)),
-        ),
-      ),
-      h(
-        'tbody',
-        {},
-        rows.map((cells) =>
-          h(
-            'tr',
-            {},
-            cells.map((cell, i) => h('td', { 'data-label': columns[i] }, cell)),
-          ),
-        ),
-      ),
     ),
   );
 }
@@ -200,7 +167,7 @@ function paint(status, events, area, refresh) {
     alertSection(alert, decision, rollback, area, refresh),
     section(
       'Factors',
-      simpleTable(
+      table(
         'Each factor and its effect on the decision',
         ['Factor', 'Value', 'Effect'],
         decision.factors.map((factor) => [
@@ -215,7 +182,7 @@ function paint(status, events, area, refresh) {
     timelineSection(timeline),
     section(
       'Google calls',
-      simpleTable(
+      table(
         'Changes lastgood made at Google',
         ['Time', 'Method', 'Step', 'Details'],
         events.audit
@@ -228,7 +195,7 @@ function paint(status, events, area, refresh) {
     ),
     section(
       'Notifications',
-      simpleTable(
+      table(
         'Notifications this decision sent',
         ['Queued', 'Event', 'State', 'Delivered to', 'Attempts', 'Last error'],
         events.notifications.map((item) => [
@@ -243,7 +210,7 @@ function paint(status, events, area, refresh) {
     ),
     section(
       'Audit entries',
-      simpleTable(
+      table(
         "This decision's audit entries",
         ['#', 'Time', 'Type', 'By', 'Severity'],
         events.audit.map((event) => [

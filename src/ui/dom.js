@@ -52,6 +52,43 @@ export function h(tag, attrs = {}, ...children) {
   return element;
 }
 
+/**
+ * A table that becomes one card per row at phone width: each cell carries its column's name. With no rows, a
+ * short line says so instead.
+ */
+export function table(caption, columns, rows, empty = 'None.') {
+  if (rows.length === 0) return h('p', { class: 'muted' }, empty);
+  return h(
+    'div',
+    { class: 'table-wrap' },
+    h(
+      'table',
+      { class: 'cards' },
+      h('caption', { class: 'visually-hidden' }, caption),
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          columns.map((column) => h('th', { scope: 'col' }, column)),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        rows.map((cells) =>
+          h(
+            'tr',
+            {},
+            cells.map((cell, index) => h('td', { 'data-label': columns[index] }, cell)),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
 /** A time in the reader's time zone, UTC on hover. */
 export function time(iso) {
   if (!iso) return h('span', { class: 'muted' }, '—');

@@ -10,6 +10,7 @@ import {
   navigate,
   percent,
   rollbackBadge,
+  table,
   targetStateBadge,
   time,
 } from './dom.js';
@@ -19,55 +20,6 @@ const REFRESH_MS = 3_000;
 const PAGE_SIZE = 25;
 /** Revision and release names, as the manual rollback route accepts them. */
 const RESOURCE_ID = '[a-z]([a-z0-9\\-]{0,61}[a-z0-9])?';
-const REASONS = [
-  'ROLLBACK',
-  'MANUAL',
-  'DISABLED',
-  'TEST_NOTIFICATION',
-  'UNKNOWN_TARGET',
-  'INVALID_INPUT',
-  'INCIDENT_CLOSED',
-  'NEEDS_PERSON',
-  'STALE_ALERT',
-  'MISSING_VALUE',
-  'BELOW_THRESHOLD',
-  'RATE_LIMITED',
-  'COOLDOWN',
-  'LOW_CONFIDENCE',
-];
-
-/** A table that becomes one card per row at phone width: each cell carries its column's name. */
-function table(caption, columns, rows) {
-  return h(
-    'div',
-    { class: 'table-wrap' },
-    h(
-      'table',
-      { class: 'cards' },
-      h('caption', { class: 'visually-hidden' }, caption),
-      h(
-        'thead',
-        {},
-        h(
-          'tr',
-          {},
-          columns.map((column) => h('th', { scope: 'col' }, column)),
-        ),
-      ),
-      h(
-        'tbody',
-        {},
-        rows.map((cells) =>
-          h(
-            'tr',
-            {},
-            cells.map((cell, index) => h('td', { 'data-label': columns[index] }, cell)),
-          ),
-        ),
-      ),
-    ),
-  );
-}
 
 function decisionLink(id, text) {
   return h('a', { href: `/ui/decisions/${id}` }, text);
@@ -207,7 +159,7 @@ export async function renderTargets(main, view) {
   refresh = loop.refresh;
 }
 
-function filterForm(query, targets) {
+function filterForm(query, targets, reasons) {
   const select = (name, label, options) =>
     h(
       'label',
@@ -235,15 +187,21 @@ function filterForm(query, targets) {
     { class: 'filters', role: 'search', onsubmit: (event) => event.preventDefault() },
     select('target', 'Target', targets),
     select('action', 'Action', ['rollback', 'none']),
-    select('reason', 'Reason', REASONS),
+    select('reason', 'Reason', reasons),
   );
 }
 
 export async function renderDecisions(main, view) {
   const query = new URLSearchParams(location.search);
-  const targets = await api('/v1/targets').then((data) => data.targets.map((target) => target.name));
+  const [targets, reasons] = await Promise.all([
+    api('/v1/targets').then((data) => data.targets.map((target) => target.name)),
+    // The reasons decided in the window searched, so every choice finds something (and the one chosen stays).
+    api('/v1/rollback/metrics?hours=720').then((metrics) =>
+      [...new Set([...Object.keys(metrics.decisions.byReason), query.get('reason')].filter(Boolean))].sort(),
+    ),
+  ]);
   const container = h('div');
-  main.replaceChildren(h('h1', {}, 'Decisions'), filterForm(query, targets), container);
+  main.replaceChildren(h('h1', {}, 'Decisions'), filterForm(query, targets, reasons), container);
   const params = new URLSearchParams({ hours: '720', limit: String(PAGE_SIZE) });
   for (const name of ['target', 'action', 'reason', 'cursor']) {
     if (query.get(name)) params.set(name, query.get(name));
@@ -271,13 +229,12 @@ export async function renderDecisions(main, view) {
     return h(
       'div',
       {},
-      rows.length === 0
-        ? h('p', { class: 'muted' }, 'No decisions match.')
-        : table(
-            'Decisions, newest first',
-            ['Time', 'Target', 'Action', 'Reason', 'Confidence', 'Rollback'],
-            rows,
-          ),
+      table(
+        'Decisions, newest first',
+        ['Time', 'Target', 'Action', 'Reason', 'Confidence', 'Rollback'],
+        rows,
+        'No decisions match.',
+      ),
       h('nav', { class: 'pager', 'aria-label': 'Pages of decisions' }, pages),
     );
   };
