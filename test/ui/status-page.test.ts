@@ -325,6 +325,31 @@ describe('the status page', () => {
     await context.close();
   });
 
+  it('lets an operator acknowledge an alert a viewer can only read', async () => {
+    const accepted = await fireAlert(t, {
+      service: 'payments',
+      startedAt: new Date(),
+      incidentId: 'inc-ack',
+    });
+    const url = `${base}/ui/decisions/${accepted.decisionId}`;
+    const context = await chromium.newContext();
+    const viewer = await context.newPage();
+    await viewer.goto(url);
+    await signIn(viewer, VIEWER_TOKEN, new RegExp(`/ui/decisions/${accepted.decisionId}$`));
+    await viewer.getByText('inc-ack', { exact: true }).first().waitFor();
+    await expect(viewer.getByRole('button', { name: 'Acknowledge' }).count()).resolves.toBe(0);
+    await context.close();
+
+    await page.goto(url);
+    await page.getByRole('button', { name: 'Acknowledge' }).click();
+    const dialog = page.getByRole('dialog');
+    await expect(dialog.textContent()).resolves.toContain('Mark incident inc-ack on payments as seen by you');
+    await dialog.getByRole('button', { name: 'Acknowledge' }).click();
+    await page.getByText('Acknowledged by alice.').waitFor();
+    const status = await t.store.getStatus(accepted.decisionId);
+    expect(status?.alert).toMatchObject({ acknowledgedBy: 'alice' });
+  });
+
   it('signs out, after which the pages redirect to sign-in again', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.waitForURL(/\/ui\/sign-in$/);
