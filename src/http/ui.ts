@@ -47,7 +47,10 @@ export function installStatusPage(server: FastifyInstance, sessions: Sessions, r
     return signedIn;
   }
 
-  server.get('/ui', async (_request, reply) => reply.redirect('/ui/targets'));
+  server.get('/ui', async (request, reply) => {
+    await limit(request, reply);
+    return reply.redirect('/ui/targets');
+  });
   server.get('/ui/sign-in', async (request, reply) => {
     await limit(request, reply);
     return reply.sendFile('sign-in.html');
