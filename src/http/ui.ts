@@ -13,6 +13,7 @@ export const UI_ROOT = fileURLToPath(new URL('../ui/', import.meta.url));
 const VIEWS = ['/ui/targets', '/ui/decisions', '/ui/decisions/:id', '/ui/audit'] as const;
 const ASSET = /^[a-z][a-z-]{0,40}\.(js|css)$/;
 const MAX_TOKEN_LENGTH = 1024;
+const STATUS_ROUTE = /^\/(?:v1\/)?rollback\/status\/((?:alt|dec)_[0-9a-z]{26})$/;
 
 /** Where to go after sign-in: a page of the status page, never another site (`//evil.example`). */
 export function safeNext(next: unknown): string {
@@ -47,6 +48,20 @@ export function installStatusPage(server: FastifyInstance, sessions: Sessions, r
     return signedIn;
   }
 
+  // Links sent before notifications pointed at /ui still name the JSON route. A browser opening one (a top-level
+  // navigation without credentials, which no API client makes) is sent to the page instead of a 401 body.
+  server.addHook('onRequest', async (request, reply) => {
+    const id = STATUS_ROUTE.exec(request.url)?.[1];
+    if (
+      id === undefined ||
+      request.method !== 'GET' ||
+      request.headers['sec-fetch-mode'] !== 'navigate' ||
+      request.headers.authorization !== undefined
+    ) {
+      return;
+    }
+    return reply.redirect(`/ui/decisions/${id}`);
+  });
   server.get('/ui', async (request, reply) => {
     await limit(request, reply);
     return reply.redirect('/ui/targets');

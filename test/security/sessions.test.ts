@@ -150,6 +150,25 @@ describe('status-page sessions', () => {
     expect(String(out.headers['set-cookie'])).toMatch(/^lastgood_session=; Max-Age=0/);
   });
 
+  it('sends a browser that opens an old JSON status link to the decision’s page; API clients are unchanged', async () => {
+    const t = await start();
+    const id = 'dec_01jd5x0000000000000000000a';
+    const navigate = { 'sec-fetch-mode': 'navigate', accept: 'text/html' };
+    for (const url of [`/v1/rollback/status/${id}`, `/rollback/status/${id}`]) {
+      const page = await t.app.server.inject({ method: 'GET', url, headers: navigate });
+      expect(page.statusCode).toBe(302);
+      expect(page.headers.location).toBe(`/ui/decisions/${id}`);
+    }
+    const client = await t.app.server.inject({ method: 'GET', url: `/v1/rollback/status/${id}` });
+    expect(client.statusCode).toBe(401);
+    const withToken = await t.app.server.inject({
+      method: 'GET',
+      url: `/v1/rollback/status/${id}`,
+      headers: { ...navigate, ...bearer(VIEWER_TOKEN) },
+    });
+    expect(withToken.statusCode).toBe(404);
+  });
+
   it('never sends a person anywhere but the status page after sign-in', () => {
     expect(safeNext('/ui/decisions?target=checkout')).toBe('/ui/decisions?target=checkout');
     for (const next of ['//evil.example/ui/', 'https://evil.example', '/v1/audit', '/ui/\\evil', null]) {
