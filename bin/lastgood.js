@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-// The `lastgood` command (package.json "bin"). Node 24 runs the TypeScript source as is; under npx,
-// node_modules/.bin/node (the devDependency, Node 24) is first on the PATH.
+// `lastgood` from a clone, without `npm run build`: Node >= 24 runs the TypeScript source as is (type stripping).
+// The package's "bin" is the built dist/cli/main.js, which plain Node >= 22 runs.
 import '../src/cli/main.ts';

@@ -1,70 +1,87 @@
 /**
  * `npm run demo`: the whole story on a laptop, with no Google account and no network. Starts the bundled emulator
  * with a service whose newest revision is bad, starts lastgood on SQLite in a temp dir as its own process, fires a
- * real-shaped SLO burn-rate alert at it, and shows the rollback; then fires a second alert and shows it refused.
- * `npm run demo -- --cloud-deploy` tells the same story through a Cloud Deploy delivery pipeline.
+ * real-shaped SLO burn-rate alert at it, and shows the evidence it judged and the rollback; then fires a second
+ * alert and shows it refused. `npm run demo -- --cloud-deploy` tells the same story through a Cloud Deploy delivery
+ * pipeline. `npm run demo -- --dependency-outage` burns a service that has not changed for days: lastgood holds,
+ * shows why, and makes no mutating Google call.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, openSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { z } from 'zod';
+import { formatJudgement } from '../src/cli/commands.ts';
 import { type Emulator, startEmulator } from '../src/emulator/emulator.ts';
 import { loadFixtureFile } from '../src/emulator/fixture.ts';
+import type { statusSchema } from '../src/http/schemas.ts';
 import { burnRateAlert } from '../test/fixtures/alerts.ts';
+import { freePort, waitUntilReady } from './lib/processes.ts';
 
 const SERVICE = 'projects/demo-project/locations/us-central1/services/checkout';
 const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
 const bold = (text: string) => (process.stdout.isTTY ? `\x1b[1m${text}\x1b[0m` : text);
 const say = (text = '') => process.stdout.write(`${text}\n`);
 
-interface Status {
-  decision: {
-    id: string;
-    action: string;
-    reason: string;
-    confidence: number;
-    factors: { name: string; value: unknown; effect: string }[];
-    nextEligibleAt: string | null;
-  };
-  rollback: {
-    state: string;
-    fromRevision: string | null;
-    toRevision: string | null;
-    lkgRule: string | null;
-    errorCode: string | null;
-    errorMessage: string | null;
-  } | null;
-  timeline: { at: string; step: string; detail: Record<string, unknown> }[];
+type Status = z.infer<typeof statusSchema>;
+
+/** Mutating Google calls, as the emulator logged them: a dry run (`validateOnly`) changes nothing. */
+function mutatingCalls(emulator: Emulator): number {
+  return emulator.calls
+    .list()
+    .filter((call) => ['UpdateService', 'RollbackTarget', 'UpdateDeliveryPipeline'].includes(call.method))
+    .filter((call) => (call.request as { validateOnly?: boolean }).validateOnly !== true).length;
 }
 
-/** What differs between the Cloud Run and the Cloud Deploy story. */
+/** What differs between the stories: the emulator's seed, the target, and whether lastgood should act. */
 interface Scenario {
+  fixture: string;
   target: string;
   resource: string;
-  bad: string;
+  /** What the story starts with, in one line. */
+  premise: string;
+  outcome: 'rollback' | 'hold';
   /** What is serving, in one line. */
   serving(emulator: Emulator): string;
 }
 
+function cloudRunTraffic(emulator: Emulator): string {
+  const statuses = emulator.state.cloudRun.service(SERVICE)?.trafficStatuses ?? [];
+  const traffic = statuses
+    .filter((entry) => entry.percent > 0)
+    .map((entry) => `${entry.revision} ${entry.percent}%`)
+    .join(', ');
+  return `traffic: ${traffic}`;
+}
+
 const CLOUD_RUN: Scenario = {
+  fixture: 'emulator-fixture.yaml',
   target: 'checkout',
   resource: `emulated Cloud Run service ${SERVICE}`,
-  bad: 'checkout-00002-xyz',
-  serving(emulator) {
-    const statuses = emulator.state.cloudRun.service(SERVICE)?.trafficStatuses ?? [];
-    const traffic = statuses
-      .filter((entry) => entry.percent > 0)
-      .map((entry) => `${entry.revision} ${entry.percent}%`)
-      .join(', ');
-    return `traffic: ${traffic}`;
-  },
+  premise:
+    'A bad release is serving: checkout-00002-xyz went out 5 minutes ago and fails 20% of its requests',
+  outcome: 'rollback',
+  serving: cloudRunTraffic,
+};
+
+const DEPENDENCY_OUTAGE: Scenario = {
+  fixture: 'emulator-fixture-dependency-outage.yaml',
+  target: 'checkout',
+  resource: `emulated Cloud Run service ${SERVICE}`,
+  premise:
+    'A dependency is down: checkout-00002-xyz has served healthily for 4 days; since 10 minutes ago half the ' +
+    'requests fail, on it and alike on checkout-00001-abc',
+  outcome: 'hold',
+  serving: cloudRunTraffic,
 };
 
 const CLOUD_DEPLOY: Scenario = {
+  fixture: 'emulator-fixture.yaml',
   target: 'storefront',
   resource: `emulated Cloud Deploy pipeline ${PIPELINE}, target production`,
-  bad: 'rel-002',
+  premise: 'A bad release is serving: rel-002',
+  outcome: 'rollback',
   serving(emulator) {
     const pipeline = emulator.state.cloudDeploy.pipeline(PIPELINE);
     const production = pipeline?.targets.find((target) => target.targetId === 'production');
@@ -72,33 +89,6 @@ const CLOUD_DEPLOY: Scenario = {
     return `production runs release ${release}; pipeline ${pipeline?.suspended ? 'SUSPENDED (frozen)' : 'active'}`;
   },
 };
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-async function waitUntilReady(baseUrl: string, child: ChildProcess, logPath: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`lastgood exited with ${child.exitCode}; see ${logPath}`);
-    try {
-      if ((await fetch(`${baseUrl}/readyz`)).ok) return;
-    } catch {
-      // Not listening yet.
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`lastgood did not become ready; see ${logPath}`);
-}
 
 async function postAlert(baseUrl: string, token: string, payload: unknown) {
   const response = await fetch(`${baseUrl}/webhook/error-budget-alert?auth_token=${token}`, {
@@ -129,6 +119,24 @@ async function waitForOutcome(baseUrl: string, operatorToken: string, decisionId
   }
 }
 
+/** The evidence lastgood judged before it changed anything: the status API's `judgement`, as the CLI prints it. */
+function printJudgement(judgement: Status['judgement']): void {
+  if (judgement === null) {
+    say('  (nothing was judged)');
+    return;
+  }
+  for (const line of formatJudgement(judgement).split('\n')) say(`  ${line}`.trimEnd());
+  const { change, onset } = judgement.summary;
+  if (change === null || onset === null) return;
+  const minutes = Math.round((Date.parse(onset) - Date.parse(change.at)) / 60_000);
+  const gap = minutes >= 48 * 60 ? `${(minutes / 1440).toFixed(1)} days` : `${minutes} min`;
+  say(
+    minutes <= 1
+      ? `  the errors began ${bold('the minute the suspect started serving')}`
+      : `  the errors began ${bold(gap)} after the suspect started serving`,
+  );
+}
+
 function printDecision(decision: Status['decision']): void {
   say(
     `  decision: ${bold(`${decision.action} / ${decision.reason}`)}, confidence ${decision.confidence.toFixed(3)}`,
@@ -145,12 +153,12 @@ async function main(scenario: Scenario): Promise<void> {
   const operatorHash = createHash('sha256').update(operatorToken).digest('hex');
 
   const emulator = await startEmulator({
-    fixture: await loadFixtureFile(new URL('../examples/emulator-fixture.yaml', import.meta.url).pathname),
+    fixture: await loadFixtureFile(new URL(`../examples/${scenario.fixture}`, import.meta.url).pathname),
     adminPort: null,
   });
-  say(bold('1. A bad release is serving'));
+  say(bold(`1. ${scenario.premise}`));
   say(`  ${scenario.resource}`);
-  say(`  ${scenario.serving(emulator)}   (${scenario.bad} is the bad release)`);
+  say(`  ${scenario.serving(emulator)}`);
 
   const port = await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -167,6 +175,7 @@ async function main(scenario: Scenario): Promise<void> {
       LASTGOOD_OPERATOR_TOKENS: `demo-operator:operator:${operatorHash}`,
       CLOUD_RUN_EMULATOR_HOST: emulator.host,
       CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+      MONITORING_EMULATOR_HOST: emulator.host,
       LASTGOOD_POLL_INTERVAL: '25ms',
     },
     stdio: ['ignore', log, log],
@@ -193,7 +202,15 @@ async function main(scenario: Scenario): Promise<void> {
     printDecision(done.decision);
 
     say();
-    say(bold('4. What lastgood did'));
+    say(bold('4. Before changing anything, lastgood judged the evidence: is the newest change the cause?'));
+    printJudgement(done.judgement);
+    if (scenario.outcome === 'hold') {
+      await showHold(done, emulator, scenario);
+      return;
+    }
+
+    say();
+    say(bold('5. What lastgood did'));
     const lkg = done.timeline.find((event) => event.step === 'lkg_selected');
     if (lkg) {
       const chosen = lkg.detail.revision ?? lkg.detail.release;
@@ -213,10 +230,10 @@ async function main(scenario: Scenario): Promise<void> {
     if (finished)
       say(`  alert to rollback done and verified: ${bold(`${new Date(finished.at).getTime() - start} ms`)}`);
     if (done.rollback?.state !== 'succeeded')
-      throw new Error(`the rollback ended ${done.rollback?.state}: ${done.rollback?.errorMessage}`);
+      throw new Error(`the rollback ended ${done.rollback?.state}: ${done.rollback?.error?.message}`);
 
     say();
-    say(bold('5. A second alert for the same service arrives while the first rollback cools down'));
+    say(bold('6. A second alert for the same service arrives while the first rollback cools down'));
     const second = await postAlert(
       baseUrl,
       webhookToken,
@@ -224,18 +241,14 @@ async function main(scenario: Scenario): Promise<void> {
     );
     const refused = await status(baseUrl, operatorToken, second.decisionId);
     printDecision(refused.decision);
-    const mutations = emulator.calls
-      .list()
-      .filter((call) => ['UpdateService', 'RollbackTarget'].includes(call.method))
-      .filter((call) => (call.request as { validateOnly?: boolean }).validateOnly !== true).length;
     say(
-      `  refused: no second rollback before ${refused.decision.nextEligibleAt}; mutating calls so far: ${mutations}`,
+      `  refused: no second rollback before ${refused.decision.nextEligibleAt}; mutating calls so far: ${mutatingCalls(emulator)}`,
     );
     if (refused.decision.reason !== 'COOLDOWN')
       throw new Error(`expected COOLDOWN, got ${refused.decision.reason}`);
     if (scenario === CLOUD_DEPLOY) {
       say();
-      say(bold('6. The fix is ready: an operator unfreezes the pipeline'));
+      say(bold('7. The fix is ready: an operator unfreezes the pipeline'));
       const unfrozen = await fetch(`${baseUrl}/v1/targets/${scenario.target}/unfreeze`, {
         method: 'POST',
         headers: { authorization: `Bearer ${operatorToken}` },
@@ -254,7 +267,35 @@ async function main(scenario: Scenario): Promise<void> {
   }
 }
 
-main(process.argv.includes('--cloud-deploy') ? CLOUD_DEPLOY : CLOUD_RUN).then(
+/** The end of the hold story: nothing changed at Google, and what the on-call does next. */
+async function showHold(done: Status, emulator: Emulator, scenario: Scenario): Promise<void> {
+  say();
+  say(bold('5. What lastgood did'));
+  say(`  rollback: ${bold(done.rollback?.state ?? 'none')} (${done.rollback?.error?.code})`);
+  say(`  ${done.rollback?.error?.message}`);
+  const calls = emulator.calls.list().map((call) => call.method);
+  say(`  Google calls made: ${calls.join(', ')}`);
+  const mutations = mutatingCalls(emulator);
+  say(
+    `  mutating Google calls: ${bold(String(mutations))} (no UpdateService); still ${scenario.serving(emulator)}`,
+  );
+  if (done.rollback?.state !== 'held')
+    throw new Error(`expected a hold, the rollback ended ${done.rollback?.state}`);
+  if (mutations !== 0 || calls.includes('UpdateService'))
+    throw new Error(`a hold made ${mutations} mutating calls`);
+  say();
+  say(
+    '  Slack and the webhook get one message for the incident, with this evidence (runbooks/rollback-held.md).',
+  );
+  say(`  If the on-call disagrees: npx lastgood rollback ${scenario.target}`);
+}
+
+const SCENARIOS: Record<string, Scenario> = {
+  '--cloud-deploy': CLOUD_DEPLOY,
+  '--dependency-outage': DEPENDENCY_OUTAGE,
+};
+
+main(SCENARIOS[process.argv.find((arg) => arg in SCENARIOS) ?? ''] ?? CLOUD_RUN).then(
   () => process.exit(0),
   (error: unknown) => {
     process.stderr.write(`demo failed: ${error instanceof Error ? error.message : String(error)}\n`);

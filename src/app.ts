@@ -11,10 +11,11 @@ import type { TargetKind } from './domain/types.ts';
 import { LastgoodError } from './errors.ts';
 import { createOperatorAuth } from './http/auth.ts';
 import { connectionTimeouts, installConnectionLimits } from './http/connections.ts';
+import { installCors } from './http/cors.ts';
 import { answerClientError, answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
 import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
 import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
-import { allRoutes } from './http/routes/index.ts';
+import { allRoutes, ROUTE_SPECS } from './http/routes/index.ts';
 import { installSecurityHeaders } from './http/security-headers.ts';
 import { SessionSealer, Sessions } from './http/session.ts';
 import { installStatusPage } from './http/ui.ts';
@@ -25,6 +26,7 @@ import { createChannels } from './notify/channels.ts';
 import { DeliveryWorker } from './notify/delivery-worker.ts';
 import type { Store } from './store/store.ts';
 import type { RollbackExecutor } from './targets/executor.ts';
+import { callHorizonMs } from './targets/google-call.ts';
 import { createSecretManagerClient } from './targets/google-clients.ts';
 import { googleIdTokens } from './targets/google-oidc.ts';
 import { secretManagerVersions } from './targets/secret-manager.ts';
@@ -105,12 +107,14 @@ export function buildApp(deps: AppDeps): App {
           logger: deps.logger,
           owner,
           leaseMs: config.jobs.leaseMs,
+          callHorizonMs: callHorizonMs(config.google),
           pollMs: config.jobs.pollMs,
           concurrency: 4,
           metrics,
         });
   installErrorHandling(server);
-  installSecurityHeaders(server, config.http.corsOrigins);
+  installSecurityHeaders(server);
+  installCors(server, config.http.corsOrigins, ROUTE_SPECS);
   installConnectionLimits(server, config.http.maxConnectionsPerAddress);
   installJsonBodyParser(server);
   const rateLimits = installRateLimits(server, config.http.rateLimits);
@@ -149,7 +153,7 @@ export function buildApp(deps: AppDeps): App {
             `This process has no ${target.kind} client to unfreeze with`,
           );
         }
-        await executor.unfreeze(target);
+        return executor.unfreeze(target);
       },
     }),
     { webhookTokens, operatorAuth, sessions, pushVerifier, rateLimits },
@@ -184,24 +188,19 @@ export async function createWebhookTokens(
     return { source: staticTokenSource(config.webhookTokens), close: async () => {} };
   }
   const client = createSecretManagerClient(config.emulators.secretManager);
-  try {
-    const source = await createSecretManagerTokenSource({
-      versions: secretManagerVersions(client, config.google.deadlineMs),
-      secret: config.webhookTokenSecret,
-      refreshMs: config.tokenRefreshMs,
-      refuseWeakTokens: config.production,
-      clock,
-      logger,
-    });
-    return {
-      source,
-      async close() {
-        await source.close();
-        await client.close();
-      },
-    };
-  } catch (error) {
-    await client.close();
-    throw error;
-  }
+  const source = await createSecretManagerTokenSource({
+    versions: secretManagerVersions(client, config.google.deadlineMs),
+    secret: config.webhookTokenSecret,
+    refreshMs: config.tokenRefreshMs,
+    refuseWeakTokens: config.production,
+    clock,
+    logger,
+  });
+  return {
+    source,
+    async close() {
+      await source.close();
+      await client.close();
+    },
+  };
 }

@@ -35,6 +35,11 @@ export const ERROR_CODES = {
     status: 408,
     summary: 'The request (headers and body) did not arrive in time; the connection is closed.',
   },
+  LASTGOOD_ERR_FREEZE_NOT_OURS: {
+    status: 409,
+    summary:
+      'The pipeline was suspended by someone other than lastgood; whoever suspended it must resume it.',
+  },
   LASTGOOD_ERR_BODY_TOO_LARGE: { status: 413, summary: 'The body is over the size limit.' },
   LASTGOOD_ERR_UNSUPPORTED_MEDIA_TYPE: { status: 415, summary: 'The body must be application/json.' },
   LASTGOOD_ERR_RATE_LIMITED: { status: 429, summary: 'Too many requests; retry after Retry-After seconds.' },

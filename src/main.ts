@@ -48,7 +48,7 @@ async function main(): Promise<void> {
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   const metrics = createMetrics(store, config.targets.keys());
   const executors = createExecutors(config, metrics.googleCall);
-  // Environment tokens, or Secret Manager's (read before listening: without them no alert could get in).
+  // Environment tokens, or Secret Manager's (read once before listening; while unreadable, /readyz says 503).
   const webhookTokens = await createWebhookTokens(config, systemClock, logger);
   const app = buildApp({
     config,

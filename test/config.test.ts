@@ -2,18 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../src/config/durations.ts';
 import { loadConfig } from '../src/config/env.ts';
 import { EXAMPLE_POLICY, testEnv } from './helpers/app.ts';
+import { errorOf } from './helpers/errors.ts';
 
 function load(env: Record<string, string>, policy = EXAMPLE_POLICY) {
   return loadConfig(env, () => policy);
-}
-
-function errorOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    return (error as Error).message;
-  }
-  throw new Error('expected the configuration to be refused');
 }
 
 describe('loadConfig', () => {

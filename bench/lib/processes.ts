@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from '../../scripts/lib/processes.ts';
 
 const REPO = new URL('../../', import.meta.url).pathname;
 
@@ -19,18 +19,6 @@ export const TOKENS = (() => {
     operatorEntry: `bench:viewer:${createHash('sha256').update(viewer).digest('hex')}`,
   };
 })();
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port')),
-      );
-    });
-  });
-}
 
 /** A server the bench started as its own process, as it runs in production. */
 export interface ServerProcess {
@@ -49,6 +37,10 @@ interface SpawnOptions {
   readyPath: string;
   logPath: string;
   cpuProfile: boolean;
+  /** The directory the script is in and runs from: the repository unless said (e.g. an image layout). */
+  cwd?: string | undefined;
+  /** Who it runs as: this process's user unless said (the image's runtime user, when the bench is root). */
+  user?: { uid: number; gid: number } | undefined;
 }
 
 function rssMb(pid: number): number {
@@ -64,10 +56,12 @@ async function spawnServer(options: SpawnOptions): Promise<ServerProcess> {
   const log = openSync(options.logPath, 'a');
   const profileArgs = options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
   const startedAt = performance.now();
-  const child = spawn(process.execPath, [...profileArgs, join(REPO, options.script)], {
-    cwd: REPO,
+  const cwd = options.cwd ?? REPO;
+  const child = spawn(process.execPath, [...profileArgs, join(cwd, options.script)], {
+    cwd,
     env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', ...options.env },
     stdio: ['ignore', log, log],
+    ...options.user,
   });
   closeSync(log);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -113,8 +107,11 @@ export interface LastgoodOptions {
   databaseUrl?: string;
   emulatorHost?: string;
   cpuProfile: boolean;
-  /** Extra `LASTGOOD_*` settings, e.g. fast job polling. */
+  /** Extra settings, e.g. fast job polling, or the image's NODE_ENV and NODE_COMPILE_CACHE. */
   env?: Record<string, string>;
+  /** Start `src/main.ts` of this directory (an image layout) instead of the repository's. */
+  cwd?: string;
+  user?: { uid: number; gid: number } | undefined;
 }
 
 /** Budgets no bench load reaches: the bench measures the intake path, not the rate limiter refusing it. */
@@ -127,6 +124,8 @@ export function startLastgood(options: LastgoodOptions): Promise<ServerProcess> 
     readyPath: '/readyz',
     logPath: options.logPath,
     cpuProfile: options.cpuProfile,
+    cwd: options.cwd,
+    user: options.user,
     env: {
       LASTGOOD_CONFIG: options.policyFile,
       LASTGOOD_DATA_DIR: options.dataDir,
@@ -135,7 +134,9 @@ export function startLastgood(options: LastgoodOptions): Promise<ServerProcess> 
       LASTGOOD_RATE_LIMIT_INTAKE: UNLIMITED,
       LASTGOOD_RATE_LIMIT_OPERATOR: UNLIMITED,
       ...(options.databaseUrl === undefined ? {} : { DATABASE_URL: options.databaseUrl }),
-      ...(options.emulatorHost === undefined ? {} : { CLOUD_RUN_EMULATOR_HOST: options.emulatorHost }),
+      ...(options.emulatorHost === undefined
+        ? {}
+        : { CLOUD_RUN_EMULATOR_HOST: options.emulatorHost, MONITORING_EMULATOR_HOST: options.emulatorHost }),
       ...options.env,
     },
   });

@@ -26,3 +26,21 @@ export function weakTokenReason(token: string): string | null {
   }
   return null;
 }
+
+/** The longest webhook token a sender can present: the webhook's `?auth_token=` takes at most this many characters. */
+export const MAX_WEBHOOK_TOKEN_LENGTH = 512;
+
+/**
+ * Why a webhook token could never authenticate, or null: empty (whitespace is trimmed first), longer than the
+ * webhook accepts, or holding characters that do not appear as-is in a URL query or a header.
+ */
+export function unusableTokenReason(token: string): string | null {
+  if (token.length === 0) return 'is empty';
+  if (token.length > MAX_WEBHOOK_TOKEN_LENGTH) {
+    return `is ${token.length} characters; a sender can present at most ${MAX_WEBHOOK_TOKEN_LENGTH}`;
+  }
+  if (/[^\x21-\x7e]/.test(token)) {
+    return 'holds whitespace, a control character or non-ASCII text; only visible ASCII goes as-is in a URL query or a header';
+  }
+  return null;
+}

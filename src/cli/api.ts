@@ -3,14 +3,25 @@ export class ApiError extends Error {
   readonly code: string;
   readonly status: number;
   readonly details: unknown;
+  /** How long the server asked to wait before trying again (a 429's or 503's `Retry-After`), when it said. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(status: number, code: string, message: string, details: unknown) {
+  constructor(status: number, code: string, message: string, details: unknown, retryAfterMs?: number) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.details = details;
+    this.retryAfterMs = retryAfterMs;
   }
+}
+
+/** A `Retry-After` header in milliseconds: delay-seconds or an HTTP date (RFC 9110 section 10.2.3). */
+export function retryAfterMs(header: string | null, now: number): number | undefined {
+  if (header === null) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(at - now, 0);
 }
 
 /** The REST API as the CLI uses it: JSON in and out, an operator token on every call. */
@@ -70,6 +81,7 @@ export function apiClient(baseUrl: string, token: string): ApiClient {
           answer.code ?? `HTTP_${response.status}`,
           answer.message ?? (text || response.statusText),
           answer.details,
+          retryAfterMs(response.headers.get('retry-after'), Date.now()),
         );
       }
       return body as T;

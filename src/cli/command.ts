@@ -1,5 +1,9 @@
 import type { ParseArgsOptionsConfig } from 'node:util';
 import type { ApiClient } from './api.ts';
+import type { Layout } from './format.ts';
+
+/** The exit code of a `rollback --wait` that gave up before the rollback ended (0 done, 1 failed, 2 usage). */
+export const EXIT_TIMED_OUT = 3;
 
 /** A mistake in how the CLI was called: printed with the usage, exit code 2. */
 export class UsageError extends Error {
@@ -14,9 +18,15 @@ export interface CommandContext {
   /** The REST API client; a UsageError when no token was given. */
   api(): ApiClient;
   out(text: string): void;
+  /** A line on stderr, for what happens while a command waits: stdout stays the answer alone. */
+  progress(text: string): void;
   /** Prints an API answer: as JSON under `--json` (for scripts and jq), else as `format` lays it out. */
-  print<T>(answer: T, format: (answer: T) => string): void;
+  print<T>(answer: T, format: (answer: T, layout: Layout) => string): void;
+  /** The width and colour stdout's output is laid out for. */
+  readonly layout: Layout;
   sleep(ms: number): Promise<void>;
+  /** Milliseconds since the epoch; injected so waiting can be tested. */
+  now(): number;
   readStdin(): Promise<string>;
 }
 

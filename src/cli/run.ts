@@ -1,10 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { ApiError, apiClient } from './api.ts';
 import type { Command, CommandContext } from './command.ts';
-import { UsageError } from './command.ts';
+import { EXIT_TIMED_OUT, UsageError } from './command.ts';
 import { API_COMMANDS } from './commands.ts';
+import type { Layout } from './format.ts';
 import { replayCommand } from './replay.ts';
 
 /** Every `lastgood` command by name. */
@@ -20,7 +22,9 @@ const GLOBAL_OPTIONS = {
 /** The CLI's own environment; the server never reads these (see `CLI_KEYS` in src/config/env.ts). */
 const envSchema = z.object({
   LASTGOOD_URL: z.url().default('http://127.0.0.1:8080'),
-  LASTGOOD_TOKEN: z.string().min(1).optional(),
+  LASTGOOD_TOKEN: z.string().min(1, 'is empty: unset it or give the operator token').optional(),
+  COLUMNS: z.coerce.number().int().positive().optional().catch(undefined),
+  NO_COLOR: z.string().optional(),
 });
 
 /** Where the CLI reads and writes; the process's own in `main.ts`, captured in tests. */
@@ -29,6 +33,18 @@ export interface CliIo {
   stdout(text: string): void;
   stderr(text: string): void;
   readStdin(): Promise<string>;
+  /** The terminal's width when stdout is one; else `COLUMNS`, else no limit. */
+  columns?: number | undefined;
+  /** Whether stdout is a terminal: colour only then, and never under `NO_COLOR`. */
+  isTTY?: boolean;
+}
+
+/** The package's version, from the package.json two levels up (from src/cli/ in a clone, dist/cli/ when built). */
+function version(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return manifest.version;
 }
 
 function help(): string {
@@ -43,9 +59,12 @@ function help(): string {
     '  --url URL      lastgood base URL (env LASTGOOD_URL, default http://127.0.0.1:8080)',
     '  --token TOKEN  operator token (env LASTGOOD_TOKEN; prefer the env, flags land in shell history)',
     '  --json         print the API answer as JSON',
+    '  --version      print the version',
+    '',
+    'Tables fit the terminal (or COLUMNS); colour only on a terminal, never with NO_COLOR set.',
     '',
     'exit codes: 0 done; 1 the API refused or failed (its LASTGOOD_ERR_ code is printed), a rollback did not',
-    'succeed, or the audit chain is broken; 2 wrong usage.',
+    `succeed, or the audit chain is broken; 2 wrong usage; ${EXIT_TIMED_OUT} rollback --wait gave up at --timeout.`,
   ].join('\n');
 }
 
@@ -55,6 +74,10 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.stdout(help());
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout(`lastgood ${version()}`);
+    return 0;
   }
   const command = COMMANDS[name];
   try {
@@ -70,9 +93,16 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return 0;
     }
     const env = envSchema.safeParse(io.env);
-    if (!env.success) throw new UsageError(`LASTGOOD_URL: ${env.error.issues[0]?.message ?? 'invalid'}`);
+    if (!env.success) {
+      const issue = env.error.issues[0];
+      throw new UsageError(`${issue?.path.join('.') ?? 'environment'}: ${issue?.message ?? 'invalid'}`);
+    }
     const url = (values.url as string | undefined) ?? env.data.LASTGOOD_URL;
     const token = (values.token as string | undefined) ?? env.data.LASTGOOD_TOKEN;
+    const layout: Layout = {
+      width: io.columns ?? env.data.COLUMNS ?? Number.POSITIVE_INFINITY,
+      color: io.isTTY === true && (env.data.NO_COLOR ?? '') === '',
+    };
     const context: CommandContext = {
       api() {
         if (token === undefined)
@@ -80,10 +110,13 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return apiClient(url, token);
       },
       out: (text) => io.stdout(text),
+      progress: (text) => io.stderr(text),
       print(answer, format) {
-        io.stdout(values.json === true ? JSON.stringify(answer, null, 2) : format(answer));
+        io.stdout(values.json === true ? JSON.stringify(answer, null, 2) : format(answer, layout));
       },
+      layout,
       sleep: (ms) => sleep(ms),
+      now: () => Date.now(),
       readStdin: () => io.readStdin(),
     };
     return await command.run(context, { values, positionals });

@@ -419,3 +419,51 @@ export function selectSuspect(evidence: Evidence, onset: Date | null, toleranceM
     changeTime,
   };
 }
+
+/** A value as it reads back from JSON: every Date became its ISO string. */
+export type Stored<T> = T extends Date
+  ? string
+  : T extends readonly (infer Item)[]
+    ? Stored<Item>[]
+    : T extends object
+      ? { [Key in keyof T]: Stored<T[Key]> }
+      : T;
+
+const revive = (text: string): Date => new Date(text);
+
+/**
+ * The evidence a `judged` step recorded, with its times Dates again, so a replay can judge it anew. A time that does
+ * not parse becomes an invalid Date, which the judgement itself refuses (`INVALID_EVIDENCE`).
+ */
+export function reviveEvidence(stored: Stored<Evidence>): Evidence {
+  const telemetry = stored.telemetry;
+  return {
+    incident: { ...stored.incident, startedAt: revive(stored.incident.startedAt) },
+    revisions: stored.revisions.map((revision) => ({ ...revision, createdAt: revive(revision.createdAt) })),
+    traffic: stored.traffic,
+    trafficRecords: stored.trafficRecords.map((record) => ({
+      ...record,
+      observedAt: revive(record.observedAt),
+    })),
+    telemetry:
+      telemetry.status === 'ok'
+        ? {
+            status: 'ok',
+            from: revive(telemetry.from),
+            to: revive(telemetry.to),
+            series: Object.fromEntries(
+              Object.entries(telemetry.series).map(([revision, minutes]) => [
+                revision,
+                minutes.map((minute) => ({ ...minute, minuteStart: revive(minute.minuteStart) })),
+              ]),
+            ),
+          }
+        : telemetry,
+    rollout:
+      stored.rollout === null
+        ? null
+        : { ...stored.rollout, deployEndTime: revive(stored.rollout.deployEndTime) },
+    ...(stored.lastKnownGood === undefined ? {} : { lastKnownGood: stored.lastKnownGood }),
+    correlated: stored.correlated.map((incident) => ({ ...incident, startedAt: revive(incident.startedAt) })),
+  };
+}

@@ -60,9 +60,8 @@ export const DEFAULT_JUDGEMENT_POLICY: Readonly<JudgementPolicy> = Object.freeze
   correlationMinTargets: 2,
 });
 
-/** Every verdict the judgement gives. Closed: clients may switch on it. All but `ROLLBACK` hold. */
-export const JUDGEMENT_REASONS = [
-  'ROLLBACK',
+/** The verdicts that hold: the evidence does not show the newest change caused the burn. A held rollback's `errorCode`. */
+export const HOLD_REASONS = [
   'NO_RECENT_CHANGE',
   'CHANGE_AFTER_ONSET',
   'NOT_REVISION_SPECIFIC',
@@ -73,6 +72,10 @@ export const JUDGEMENT_REASONS = [
   'INCONCLUSIVE',
   'INVALID_EVIDENCE',
 ] as const;
+export type HoldReason = (typeof HOLD_REASONS)[number];
+
+/** Every verdict the judgement gives. Closed: clients may switch on it. All but `ROLLBACK` hold. */
+export const JUDGEMENT_REASONS = ['ROLLBACK', ...HOLD_REASONS] as const;
 export type JudgementReason = (typeof JUDGEMENT_REASONS)[number];
 
 /** One window the judgement measured: whose, what for, and what it saw. */

@@ -28,7 +28,14 @@ export interface LastKnownGoodInput {
   minHealthyServingMs: number;
 }
 
-export const LKG_RULES = ['stable_tag', 'traffic_history', 'previous_ready', 'requested'] as const;
+/** `split_baseline`: a canary split is rolled back onto the revision serving beside the suspect. */
+export const LKG_RULES = [
+  'stable_tag',
+  'traffic_history',
+  'previous_ready',
+  'requested',
+  'split_baseline',
+] as const;
 export type LkgRule = (typeof LKG_RULES)[number];
 
 export type LastKnownGood =

@@ -7,6 +7,10 @@ export interface RolloutInfo {
   state: string;
   /** Whether a later rollout rolled this one back (`rolledBackByRollouts` is not empty). */
   rolledBack: boolean;
+  /** When it finished deploying (its creation, when Cloud Deploy gives no end): when the release began serving. */
+  deployedAt: Date;
+  /** The Cloud Run revision it deployed (`metadata.cloud_run.revision`), when Cloud Deploy names one. */
+  revision: string | null;
 }
 
 /** A rollout in these states is deploying, or about to, and would land over a rollback started now. */

@@ -1,6 +1,7 @@
+import { HOLD_REASONS, type JudgementSummary } from './judgement-policy.ts';
 import type { RollbackState } from './types.ts';
 
-/** Why a rollback ended without succeeding; stored as the rollback's `errorCode`. */
+/** Why a rollback ended without succeeding, or why it was held; stored as the rollback's `errorCode`. */
 export const ROLLBACK_ERROR_CODES = [
   'NO_LKG',
   'REVISION_UNUSABLE',
@@ -14,6 +15,7 @@ export const ROLLBACK_ERROR_CODES = [
   'KILL_SWITCH',
   'UNKNOWN_TARGET',
   'INTERNAL',
+  ...HOLD_REASONS,
 ] as const;
 export type RollbackErrorCode = (typeof ROLLBACK_ERROR_CODES)[number];
 
@@ -62,6 +64,8 @@ export interface RollbackOutcome {
   lkgRule: string | null;
   errorCode: RollbackErrorCode | null;
   errorMessage: string | null;
+  /** A hold's evidence, as people are told it. */
+  judgement?: JudgementSummary;
 }
 
 /** What is known of a rollback while it runs; only the fields given are changed. */

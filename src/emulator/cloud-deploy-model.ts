@@ -82,6 +82,8 @@ export interface CloudDeployRolloutSnapshot {
 export interface CloudDeployPipelineSnapshot {
   name: string;
   suspended: boolean;
+  /** Who suspended it, for one: lastgood marks its own suspensions here. */
+  annotations: Record<string, string>;
   etag: string;
   /** Per stage, what runs there: the latest successful rollout and its release ('' when nothing was deployed). */
   targets: { targetId: string; currentRollout: string; currentRelease: string }[];
@@ -208,6 +210,7 @@ export function pipelineSnapshot(pipeline: PipelineRecord): CloudDeployPipelineS
   return {
     name: pipeline.name,
     suspended: pipeline.suspended,
+    annotations: { ...pipeline.annotations },
     etag: pipeline.etag,
     targets: pipeline.stages.map((targetId) => {
       const current = rollouts.find(

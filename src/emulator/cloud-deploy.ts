@@ -101,8 +101,8 @@ export interface CloudDeployDeps {
 
 /**
  * Cloud Deploy v1, stateful: delivery pipelines with releases and their rollouts, and targets. RollbackTarget
- * creates a rollout that moves PENDING -> IN_PROGRESS -> SUCCEEDED (or FAILED or HALTED when a fault says so); what
- * runs on a target is its latest successful rollout.
+ * creates a rollout that moves PENDING -> IN_PROGRESS -> SUCCEEDED (or FAILED, HALTED or CANCELLED when a fault
+ * says so); what runs on a target is its latest successful rollout.
  */
 export class CloudDeployEmulation {
   readonly #deps: CloudDeployDeps;
@@ -111,6 +111,9 @@ export class CloudDeployEmulation {
 
   constructor(deps: CloudDeployDeps) {
     this.#deps = deps;
+    deps.faults.addValidator((fault) => {
+      if (fault.kind === 'concurrent-pipeline-change') this.#requirePipeline(fault.pipeline);
+    });
   }
 
   /** Replaces the state with the fixture's; throws `FixtureError` when a reference does not resolve. */
@@ -166,7 +169,21 @@ export class CloudDeployEmulation {
   /** Handlers of `google.cloud.deploy.v1.CloudDeploy`. */
   handlers() {
     return {
-      GetDeliveryPipeline: (request: NameRequest) => pipelineMessage(this.#requirePipeline(request.name)),
+      GetDeliveryPipeline: (request: NameRequest) => {
+        const pipeline = this.#requirePipeline(request.name);
+        const message = pipelineMessage(pipeline);
+        const change = this.#deps.faults.takeConcurrentPipelineChange(pipeline.name);
+        // Someone else's change lands at once (no operation to wait for) and moves the etag on.
+        if (change) {
+          Object.assign(pipeline, {
+            suspended: pipeline.suspended || change.suspend,
+            labels: { ...pipeline.labels, 'changed-by': 'someone-else' },
+            etag: newEtag(),
+            updateTime: Date.now(),
+          });
+        }
+        return message;
+      },
       UpdateDeliveryPipeline: (request: UpdateDeliveryPipelineRequest) => this.#updatePipeline(request),
       GetTarget: (request: NameRequest) => {
         if (!CLOUD_DEPLOY_TARGET_NAME.test(request.name ?? '')) {

@@ -44,6 +44,15 @@ const faultSpecSchema = z.discriminatedUnion('kind', [
     traffic: z.array(trafficTargetFixture).min(1).optional(),
   }),
   z.strictObject({
+    kind: z.literal('concurrent-pipeline-change'),
+    /**
+     * After the next GetDeliveryPipeline of this pipeline, someone else changes it, so the etag just read goes
+     * stale: they suspend it when `suspend` is true, else they change only a label.
+     */
+    pipeline: z.string().min(1),
+    suspend: z.boolean().default(false),
+  }),
+  z.strictObject({
     kind: z.literal('hold-response'),
     /**
      * The next call of this method that succeeds is applied as usual, then its answer is held back for `ms`: the
@@ -60,8 +69,8 @@ const faultSpecSchema = z.discriminatedUnion('kind', [
     kind: z.literal('fail-next-rollout'),
     /** The Cloud Deploy target id whose next rollout fails; any target when omitted. */
     targetId: z.string().min(1).optional(),
-    /** The terminal state it ends in instead of SUCCEEDED. */
-    state: z.enum(['FAILED', 'HALTED']).default('FAILED'),
+    /** The terminal state it ends in instead of SUCCEEDED; CANCELLED as if someone cancelled it meanwhile. */
+    state: z.enum(['FAILED', 'HALTED', 'CANCELLED']).default('FAILED'),
     message: z.string().min(1).default('Injected fault: the deploy job failed.'),
   }),
 ]);
@@ -71,8 +80,9 @@ export type FaultSpec = z.input<typeof faultSpecSchema>;
 /** A fault with its defaults filled in. */
 export type Fault = z.output<typeof faultSpecSchema>;
 export type ConcurrentTrafficChange = Extract<Fault, { kind: 'concurrent-traffic-change' }>;
+export type ConcurrentPipelineChange = Extract<Fault, { kind: 'concurrent-pipeline-change' }>;
 export type OperationFailure = { code: number; message: string };
-export type RolloutFailure = { state: 'FAILED' | 'HALTED'; reason: string };
+export type RolloutFailure = { state: 'FAILED' | 'HALTED' | 'CANCELLED'; reason: string };
 
 /**
  * Checks a fault against the emulated state when it is injected (e.g. that a concurrent change names a real
@@ -174,6 +184,11 @@ export class FaultInjector {
   /** The concurrent change to apply after a GetService of `serviceName`, if one was injected; consumes it. */
   takeConcurrentTrafficChange(serviceName: string): ConcurrentTrafficChange | null {
     return this.#consume('concurrent-traffic-change', (fault) => fault.service === serviceName) ?? null;
+  }
+
+  /** The concurrent change to apply after a GetDeliveryPipeline of `pipelineName`, if one was injected; consumes it. */
+  takeConcurrentPipelineChange(pipelineName: string): ConcurrentPipelineChange | null {
+    return this.#consume('concurrent-pipeline-change', (fault) => fault.pipeline === pipelineName) ?? null;
   }
 
   /** How the next rollout created on `targetId` must end instead of SUCCEEDED, if a fault says so; consumes it. */

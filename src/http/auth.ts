@@ -39,17 +39,19 @@ function presentedWebhookToken(request: FastifyRequest): string | null {
  * Checks a webhook request's token. Cloud Monitoring's basic-auth channel first calls without credentials and
  * expects a 401 challenge, so every refusal carries `WWW-Authenticate: Basic`.
  */
-export function verifyWebhookToken(
+export async function verifyWebhookToken(
   request: FastifyRequest,
   reply: FastifyReply,
   source: TokenSource,
-): string {
+): Promise<string> {
   const presented = presentedWebhookToken(request);
   if (presented !== null) {
     const digest = sha256(presented);
+    const known = () => matchesAnyDigest(digest, source.tokens().map(sha256)) !== -1;
+    // A token added since the source last read is let in on its first use: the source reads again (as often as
+    // it allows) and the token is checked once more.
     // The rate-limit key: a short digest names the token without the store ever holding the token itself.
-    if (matchesAnyDigest(digest, source.tokens().map(sha256)) !== -1) return digest.toString('hex', 0, 8);
-    source.onMiss();
+    if (known() || ((await source.onMiss()) && known())) return digest.toString('hex', 0, 8);
   }
   reply.header('WWW-Authenticate', 'Basic realm="lastgood"');
   throw new LastgoodError(

@@ -21,6 +21,6 @@ export interface HttpDeps {
   notificationQueued(): void;
   /** Throws LASTGOOD_ERR_REVISION_UNUSABLE unless the revision a manual request names exists and is ready. */
   checkRequestedRevision(target: TargetConfig, revision: string): Promise<void>;
-  /** Resumes the delivery pipeline of a Cloud Deploy target. */
-  unfreezeTarget(target: TargetConfig): Promise<void>;
+  /** Resumes the delivery pipeline of a Cloud Deploy target; false when it was not suspended. */
+  unfreezeTarget(target: TargetConfig): Promise<boolean>;
 }

@@ -133,7 +133,7 @@ export function registerRoutes(
       case 'webhook':
         return {
           budget: 'intake',
-          key: `webhook:${verifyWebhookToken(request, reply, guards.webhookTokens)}`,
+          key: `webhook:${await verifyWebhookToken(request, reply, guards.webhookTokens)}`,
         };
       case 'pubsub': {
         const { email } = await guards.pushVerifier.verify(request.headers.authorization);

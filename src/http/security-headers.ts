@@ -16,46 +16,14 @@ export const API_HEADERS = {
 } as const;
 
 /**
- * The status page's headers: the API's, with a policy that lets the page load its own scripts, styles and data
- * and nothing else. No inline script or style, so an injected `<script>` or `style=` never runs.
+ * Adds the API headers to every response, errors and 404s included (CORS is `installCors`, src/http/cors.ts). A
+ * route that serves a page (/docs) sets its own, narrowly wider Content-Security-Policy, which is kept.
  */
-export const PAGE_HEADERS = {
-  ...API_HEADERS,
-  'content-security-policy':
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
-} as const;
-
-/** Whether a request is for the status page (`/ui` and below). */
-function isPage(url: string): boolean {
-  return url === '/ui' || url.startsWith('/ui/') || url.startsWith('/ui?');
-}
-
-/**
- * Adds the API headers to every response (errors and 404s included) and answers CORS for the configured
- * origins only; with none configured, browsers cannot call lastgood from another origin at all.
- */
-export function installSecurityHeaders(server: FastifyInstance, corsOrigins: readonly string[]): void {
-  server.addHook('onSend', async (request, reply, payload) => {
-    reply.headers(isPage(request.url) ? PAGE_HEADERS : API_HEADERS);
+export function installSecurityHeaders(server: FastifyInstance): void {
+  server.addHook('onSend', async (_request, reply, payload) => {
+    const pagePolicy = reply.getHeader('content-security-policy');
+    reply.headers(API_HEADERS);
+    if (pagePolicy !== undefined) reply.header('content-security-policy', pagePolicy);
     return payload;
-  });
-  if (corsOrigins.length === 0) return;
-  const anyOrigin = corsOrigins.includes('*');
-  server.addHook('onRequest', async (request, reply) => {
-    reply.header('vary', 'Origin');
-    const origin = request.headers.origin;
-    if (origin === undefined || !(anyOrigin || corsOrigins.includes(origin))) return;
-    reply.header('access-control-allow-origin', anyOrigin ? '*' : origin);
-    if (request.method === 'OPTIONS' && request.headers['access-control-request-method'] !== undefined) {
-      return reply
-        .code(204)
-        .headers({
-          'access-control-allow-methods': 'GET, POST',
-          'access-control-allow-headers': 'authorization, content-type',
-          'access-control-max-age': '600',
-        })
-        .send();
-    }
   });
 }

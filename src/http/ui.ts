@@ -13,6 +13,19 @@ export const UI_ROOT = fileURLToPath(new URL('../ui/', import.meta.url));
 const VIEWS = ['/ui/targets', '/ui/decisions', '/ui/decisions/:id', '/ui/audit'] as const;
 const ASSET = /^[a-z][a-z-]{0,40}\.(js|css)$/;
 const MAX_TOKEN_LENGTH = 1024;
+/**
+ * The status page's policy: it loads its own scripts, styles and data and nothing else. No inline script or style,
+ * so an injected `<script>` or `style=` never runs. Set on every /ui answer; the API headers keep it.
+ */
+export const PAGE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+  "form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/** Whether a request is for the status page (`/ui` and below). */
+function isPage(url: string): boolean {
+  return url === '/ui' || url.startsWith('/ui/') || url.startsWith('/ui?');
+}
+
 const STATUS_ROUTE = /^\/(?:v1\/)?rollback\/status\/((?:alt|dec)_[0-9a-z]{26})$/;
 
 /** Where to go after sign-in: a page of the status page, never another site (`//evil.example`). */
@@ -51,6 +64,10 @@ export function installStatusPage(server: FastifyInstance, sessions: Sessions, r
   // Links sent before notifications pointed at /ui still name the JSON route. A browser opening one (a top-level
   // navigation without credentials, which no API client makes) is sent to the page instead of a 401 body.
   server.addHook('onRequest', async (request, reply) => {
+    if (isPage(request.url)) {
+      reply.header('content-security-policy', PAGE_CSP);
+      return;
+    }
     const id = STATUS_ROUTE.exec(request.url)?.[1];
     if (
       id === undefined ||

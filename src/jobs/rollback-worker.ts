@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.ts';
-import { type Controls, effectiveControls } from '../domain/controls.ts';
+import { type Controls, effectiveControls, type StoredControls } from '../domain/controls.ts';
 import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
 import type { TargetConfig } from '../domain/target.ts';
 import type { TargetKind } from '../domain/types.ts';
@@ -7,11 +7,31 @@ import { rollbackErrorCodeOf } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { newId } from '../store/ids.ts';
-import type { JobRecord, Store } from '../store/store.ts';
+import type { HeldLease, JobRecord, Store } from '../store/store.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from '../targets/executor.ts';
 import { WorkerLoop } from '../worker-loop.ts';
+import { readCorrelatedIncidents } from './correlated-incidents.ts';
 
 const INCIDENT_LOOKBACK_MS = 7 * 24 * 3_600_000;
+
+/** The controls, read in the fence before a mutating call, no longer let the rollback change production. */
+class ControlsRefusedError extends Error {}
+
+/**
+ * Why the controls in force now forbid this rollback, or null when they allow it: what a decision made now would
+ * allow (a person's request passes `dry-run` and `notify`, an automatic rollback only `auto`).
+ */
+function controlsRefusal(
+  stored: StoredControls,
+  defaults: Controls,
+  target: TargetConfig,
+  manual: boolean,
+): string | null {
+  const { enabled, policy } = effectiveControls(stored, defaults, target.policy);
+  if (!enabled) return 'the kill switch is off';
+  if (policy.mode === 'off' || (!manual && policy.mode !== 'auto')) return `target mode is ${policy.mode}`;
+  return null;
+}
 
 export interface WorkerOptions {
   store: Store;
@@ -23,6 +43,11 @@ export interface WorkerOptions {
   /** This process's name in job leases. */
   owner: string;
   leaseMs: number;
+  /**
+   * How long a Google call may still land after it was sent, retries included: the announcement of a mutation holds
+   * the job's lease at least that long, so no claim (this process's own included) acts again while it may land.
+   */
+  callHorizonMs: number;
   /** How often to look for jobs when not woken (jobs enqueued by other replicas, expired leases). */
   pollMs: number;
   concurrency: number;
@@ -103,7 +128,7 @@ export class RollbackWorker {
     let owned = true;
     const renewal = setInterval(() => {
       void store
-        .renewLease(job.id, job.leaseOwner, clock.now(), this.#options.leaseMs)
+        .renewLease(this.#lease(job, this.#options.leaseMs))
         .then((still) => {
           owned &&= still;
         })
@@ -124,6 +149,7 @@ export class RollbackWorker {
             ...(outcome.errorCode === null
               ? {}
               : { errorCode: outcome.errorCode, error: outcome.errorMessage }),
+            ...(outcome.judgement === undefined ? {} : { judgement: outcome.judgement }),
           },
         },
         // A target gone from the configuration never succeeds (its job is skipped), so no window is needed.
@@ -149,6 +175,17 @@ export class RollbackWorker {
     }
   }
 
+  /** The lease `job`'s claim holds, renewed for `leaseMs` from now. */
+  #lease(job: JobRecord, leaseMs: number): HeldLease {
+    return {
+      jobId: job.id,
+      owner: job.leaseOwner,
+      generation: job.generation,
+      now: this.#options.clock.now(),
+      leaseMs,
+    };
+  }
+
   /** Time to rollback as `GET /rollback/metrics` measures it: from the alert's arrival (or the manual request). */
   async #sinceAlert(decisionId: string, finishedAt: Date): Promise<number | null> {
     const status = await this.#options.store.getStatus(decisionId);
@@ -169,9 +206,11 @@ export class RollbackWorker {
       );
     }
     // The kill switch may have been flipped between the decision and now, here or on another replica; it wins.
-    const { enabled, policy } = effectiveControls(await store.controls(target.name), controls, target.policy);
-    if (!enabled || policy.mode === 'off') {
-      return outcomeWithoutChange('skipped', 'KILL_SWITCH', 'lastgood was disabled before the rollback ran');
+    // It is read again in the fence before each mutating call, which may come long after this.
+    const manual = status.decision.requestedBy !== null;
+    const refusal = controlsRefusal(await store.controls(target.name), controls, target, manual);
+    if (refusal !== null) {
+      return outcomeWithoutChange('skipped', 'KILL_SWITCH', `Not rolled back: ${refusal}`);
     }
     const executor = this.#options.executors[target.kind];
     if (executor === undefined) {
@@ -187,10 +226,19 @@ export class RollbackWorker {
       const at = clock.now();
       return { at, step, detail, id: newId('evt', at.getTime()) };
     };
+    const signalOfAlert = status.decision.reason === 'MANUAL' ? null : (status.alert?.signal ?? null);
     const context: ExecutionContext = {
       decisionId: job.decisionId,
       target,
       requestedRevision: status.decision.requestedRevision,
+      incident:
+        signalOfAlert === null
+          ? null
+          : {
+              startedAt: signalOfAlert.startedAt,
+              lookbackMs: signalOfAlert.lookbackMs ?? null,
+              conditionDurationMs: signalOfAlert.conditionDurationMs,
+            },
       previous: {
         fromRevision: status.rollback?.fromRevision ?? null,
         toRevision: status.rollback?.toRevision ?? null,
@@ -201,24 +249,34 @@ export class RollbackWorker {
       progress: async (step, detail, learnt = {}) => {
         await store.recordProgress(job.decisionId, learnt, [timelineStep(step, detail)]);
       },
-      beforeMutation: async (step, detail, learnt = {}) =>
-        owned() &&
-        (await store.recordProgress(job.decisionId, learnt, [timelineStep(step, detail)], {
-          jobId: job.id,
-          owner: job.leaseOwner,
-          now: clock.now(),
-          leaseMs: this.#options.leaseMs,
-        })),
+      beforeMutation: async (step, detail, learnt = {}) => {
+        if (!owned()) return false;
+        let refused: string | null = null;
+        const written = await store.recordProgress(job.decisionId, learnt, [timelineStep(step, detail)], {
+          ...this.#lease(job, Math.max(this.#options.leaseMs, this.#options.callHorizonMs)),
+          permits: (stored) => {
+            refused = controlsRefusal(stored, controls, target, manual);
+            return refused === null;
+          },
+        });
+        if (written === 'refused') throw new ControlsRefusedError(`Not rolled back: ${refused}`);
+        return written === 'written';
+      },
       trafficHistory: () =>
         store.trafficHistory(target.name, new Date(clock.now().getTime() - INCIDENT_LOOKBACK_MS)),
       incidents: () =>
         store.incidentWindows(target.name, new Date(clock.now().getTime() - INCIDENT_LOOKBACK_MS)),
+      correlatedIncidents: (around, windowMs) =>
+        readCorrelatedIncidents(store, target.name, around, windowMs, clock.now()),
       observeTraffic: (observation) => store.recordTrafficObservation(target.name, observation),
     };
     try {
       return await executor.execute(context);
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
+      if (error instanceof ControlsRefusedError) {
+        return outcomeWithoutChange('skipped', 'KILL_SWITCH', error.message, context.previous);
+      }
       const code = rollbackErrorCodeOf(error);
       if (code === 'INTERNAL') {
         this.#options.logger.error({ err: error, decisionId: job.decisionId }, 'rollback executor failed');

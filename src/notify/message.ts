@@ -1,3 +1,5 @@
+import type { Stored } from '../domain/evidence.ts';
+import type { JudgementSummary, MeasuredWindow } from '../domain/judgement-policy.ts';
 import type { RecordedEvent } from '../events/event.ts';
 import type { Notification } from './channel.ts';
 
@@ -7,8 +9,25 @@ export interface Message {
   title: string;
   /** Labelled facts, in display order; absent facts are left out. */
   fields: [label: string, value: string][];
-  /** Longer text: the error, or what a person should do next. */
-  detail: string | null;
+  /** The error the event carries, as Google or the job worded it. */
+  error: string | null;
+  /** What a person should do next. */
+  nextStep: string | null;
+  /** The judgement's evidence in words, one line each (a hold); empty when the event carries none. */
+  evidence: string[];
+}
+
+/**
+ * `text` cut to at most `max` UTF-16 units, ending in `marker` when cut. Never splits a surrogate pair, so the
+ * result is still valid text for the receiver's JSON parser; a marker too long for `max` shrinks to `…`.
+ */
+export function truncate(text: string, max: number, marker = '…'): string {
+  if (text.length <= max) return text;
+  const end = marker.length < max ? marker : '…';
+  let keep = max - end.length;
+  const last = text.charCodeAt(keep - 1);
+  if (last >= 0xd800 && last <= 0xdbff) keep -= 1;
+  return `${text.slice(0, keep)}${end}`;
 }
 
 function text(value: unknown): string | null {
@@ -64,6 +83,42 @@ function nextStep(event: RecordedEvent): string | null {
   return null;
 }
 
+/** A time to the minute, as people read it in a message: `2026-11-23 12:04Z`. */
+function minute(at: string): string {
+  return at.replace('T', ' ').replace(/:\d{2}(\.\d+)?Z$/, 'Z');
+}
+
+function ratioWords(window: Stored<MeasuredWindow>): string {
+  const ratio = window.ratio === null ? 'too few to measure' : `${(window.ratio * 100).toFixed(2)}% 5xx`;
+  return `${window.role} ${window.revision}: ${ratio} of ${window.requests} requests`;
+}
+
+/**
+ * What the judgement saw, in words: the suspect and when it started serving, when the errors began, the error
+ * ratios it compared, and how many other targets burned at once.
+ */
+function evidenceWords(judgement: Stored<JudgementSummary>): string[] {
+  const change =
+    judgement.change === null ? 'unknown' : `${minute(judgement.change.at)} (${judgement.change.source})`;
+  const unchanged = judgement.correlated.filter((incident) => incident.changedRecently !== true).length;
+  return [
+    `Suspect: ${judgement.suspect ?? 'none'}, serving since ${change}`,
+    `Errors began: ${judgement.onset === null ? `not seen in the series; the alert began ${minute(judgement.startedAt)}` : minute(judgement.onset)}`,
+    judgement.windows.length === 0
+      ? `Error ratios: not compared (telemetry ${judgement.telemetry.status}); the verdict rests on the timing`
+      : `Error ratios: ${judgement.windows.map(ratioWords).join('; ')}`,
+    `Other targets burning at once: ${judgement.correlated.length} (${unchanged} without a known recent change)`,
+  ];
+}
+
+/** The judgement a hold's event carries, when it reads as one. */
+function judgementOf(event: RecordedEvent): Stored<JudgementSummary> | null {
+  const judgement = event.data.judgement as Stored<JudgementSummary> | undefined;
+  return event.type === 'rollback_held' && typeof judgement === 'object' && Array.isArray(judgement?.windows)
+    ? judgement
+    : null;
+}
+
 /** Words the event for people: the title, the facts (service, revisions, reason, confidence) and what to do. */
 export function describe(notification: Notification): Message {
   const { event } = notification;
@@ -75,18 +130,20 @@ export function describe(notification: Notification): Message {
   const candidates: [string, string | null][] = [
     ['Service', notification.service ?? event.target],
     ['Revisions', revisions],
-    ['Reason', text(data.reason)],
+    // A hold's reason is the judgement's; the decision's (`ROLLBACK`) is what it held back.
+    ['Reason', event.type === 'rollback_held' ? text(data.errorCode) : text(data.reason)],
     ['Confidence', confidence],
     ['Mode', event.type === 'mode_changed' ? null : text(data.mode)],
     ['Requested by', text(data.requestedBy)],
     ['Next eligible', text(data.nextEligibleAt)],
   ];
   const fields = candidates.filter((field): field is [string, string] => field[1] !== null);
-  const error = text(data.errorMessage);
-  const step = nextStep(event);
+  const judgement = judgementOf(event);
   return {
     title: `${event.target ?? 'lastgood'}: ${headline(event)}`,
     fields,
-    detail: [error, step].filter((part) => part !== null).join('\n') || null,
+    error: text(data.errorMessage),
+    nextStep: nextStep(event),
+    evidence: judgement === null ? [] : evidenceWords(judgement),
   };
 }

@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../events/event.ts';
 import { type Notification, type NotificationChannel, postJson } from './channel.ts';
-import { describe } from './message.ts';
+import { describe, truncate } from './message.ts';
 
 /** PagerDuty Events API v2 cuts a summary longer than this. */
 const SUMMARY_MAX = 1024;
@@ -35,7 +35,8 @@ export function pagerDutyEvents(notification: Notification, routingKey: string):
     }));
   }
   const message = describe(notification);
-  const summary = [message.title, message.detail].filter((part) => part !== null).join(': ');
+  const detail = [message.error, message.nextStep].filter((part) => part !== null).join('\n');
+  const summary = detail === '' ? message.title : `${message.title}: ${detail}`;
   return [
     {
       routing_key: routingKey,
@@ -44,7 +45,7 @@ export function pagerDutyEvents(notification: Notification, routingKey: string):
       client: 'lastgood',
       ...(statusUrl === null ? {} : { client_url: statusUrl }),
       payload: {
-        summary: summary.length > SUMMARY_MAX ? `${summary.slice(0, SUMMARY_MAX - 1)}…` : summary,
+        summary: truncate(summary, SUMMARY_MAX),
         source: notification.service ?? event.target ?? 'lastgood',
         severity: 'critical',
         timestamp: event.at.toISOString(),

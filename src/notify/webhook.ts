@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { type Notification, type NotificationChannel, postJson } from './channel.ts';
+import { describe } from './message.ts';
 
 export const SIGNATURE_HEADER = 'x-lastgood-signature';
 export const TIMESTAMP_HEADER = 'x-lastgood-timestamp';
@@ -37,7 +38,10 @@ export function verifyWebhookSignature(input: {
   return presented.length === expected.length && timingSafeEqual(presented, expected);
 }
 
-/** The webhook body: the audited event as stored, with its place in the chain, so receivers can anchor the log. */
+/**
+ * The webhook body: the audited event as stored, with its place in the chain, so receivers can anchor the log, and
+ * a hold's evidence in words (`evidence`, one line each; empty for other events) for a receiver that only posts text.
+ */
 export function webhookBody(notification: Notification): Record<string, unknown> {
   const { event } = notification;
   return {
@@ -50,6 +54,7 @@ export function webhookBody(notification: Notification): Record<string, unknown>
     decisionId: event.decisionId,
     actor: event.actor,
     data: event.data,
+    evidence: describe(notification).evidence,
     statusUrl: notification.statusUrl,
     audit: { seq: event.seq, prevHash: event.prevHash, hash: event.hash },
   };

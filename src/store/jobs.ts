@@ -1,6 +1,7 @@
 import type { RollbackOutcome, RollbackProgress, TimelineEvent } from '../domain/rollback.ts';
 import { MUTATION_STEPS, rollbackFinishedEvent, SYSTEM_ACTOR } from '../events/event.ts';
 import { appendEvents } from './audit.ts';
+import { readControls } from './controls.ts';
 import type { SqlDriver, SqlValue } from './driver.ts';
 import { first, str, strOrNull } from './rows.ts';
 import {
@@ -11,12 +12,12 @@ import {
   PENDING_JOBS,
   RELEASE_JOB,
   RENEW_LEASE,
-  ROLLBACK_TARGET,
+  ROLLBACK_STATE,
   rollbackProgress,
   START_ROLLBACK,
 } from './sql/jobs.ts';
 import { AWAIT_VERIFICATION } from './sql/verification.ts';
-import type { HeldLease, JobRecord } from './store.ts';
+import type { HeldLease, JobRecord, MutationFence, ProgressWrite } from './store.ts';
 import { appendTimeline } from './timeline.ts';
 import { closedSince, recordVerification, rollbackFacts } from './verification.ts';
 
@@ -38,10 +39,12 @@ export function claimJob(
       targetName: str(row.target_name),
       attempts: Number(row.attempts) + 1,
       leaseOwner: owner,
+      // The row is locked (SKIP LOCKED on PostgreSQL, the single writer on SQLite): no other claim takes this one.
+      generation: Number(row.lease_generation) + 1,
       leaseExpiresAt: new Date(at + leaseMs),
       takenOverFrom,
     };
-    await tx.run(LEASE_JOB, [owner, job.leaseExpiresAt.getTime(), job.attempts, at, job.id]);
+    await tx.run(LEASE_JOB, [owner, job.generation, job.leaseExpiresAt.getTime(), job.attempts, at, job.id]);
     await tx.run(START_ROLLBACK, [at, job.decisionId]);
     await appendTimeline(tx, job.decisionId, {
       at: now,
@@ -56,15 +59,17 @@ export function claimJob(
   });
 }
 
-/** Extends `owner`'s lease on a job; false when it no longer holds it. */
-export async function renewLease(
-  db: SqlDriver,
-  jobId: string,
-  owner: string,
-  now: Date,
-  leaseMs: number,
-): Promise<boolean> {
-  const changed = await db.run(RENEW_LEASE, [now.getTime() + leaseMs, now.getTime(), jobId, owner]);
+/** Extends a claim's lease on a job to `leaseMs` from now at least; false when the claim no longer holds it. */
+export async function renewLease(db: SqlDriver, lease: HeldLease): Promise<boolean> {
+  const until = lease.now.getTime() + lease.leaseMs;
+  const changed = await db.run(RENEW_LEASE, [
+    until,
+    until,
+    lease.now.getTime(),
+    lease.jobId,
+    lease.owner,
+    lease.generation,
+  ]);
   return changed === 1;
 }
 
@@ -79,66 +84,81 @@ const PROGRESS_COLUMNS = {
   lkgRule: 'lkg_rule',
 } as const;
 
+/** Undoes a fence's transaction whose controls, read last, forbid the mutation it announces. */
+class RefusedByControls extends Error {}
+
 /**
- * Records what a running rollback learnt and did, auditing its Google mutations; with a `lease`, only while the
- * lease is still held (renewing it), else answers false and records nothing.
+ * Records what a running rollback learnt and did, auditing its Google mutations, unless the rollback has ended;
+ * with a `fence`, only while its claim holds the lease (renewing it) and the controls permit the mutation.
  */
-export function recordProgress(
+export async function recordProgress(
   db: SqlDriver,
   decisionId: string,
   progress: RollbackProgress,
   events: readonly TimelineEvent[],
-  lease?: HeldLease,
-): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    if (lease !== undefined) {
-      const held = await tx.run(RENEW_LEASE, [
-        lease.now.getTime() + lease.leaseMs,
-        lease.now.getTime(),
-        lease.jobId,
-        lease.owner,
-      ]);
-      if (held !== 1) return false;
-    }
-    const columns: string[] = [];
-    const params: SqlValue[] = [];
-    for (const [key, column] of Object.entries(PROGRESS_COLUMNS)) {
-      const value = progress[key as keyof RollbackProgress];
-      if (value === undefined) continue;
-      columns.push(column);
-      params.push(value);
-    }
-    if (columns.length > 0) {
-      await tx.run(rollbackProgress(columns), [
-        ...params,
-        (events.at(-1)?.at ?? new Date()).getTime(),
-        decisionId,
-      ]);
-    }
-    await appendTimeline(tx, decisionId, ...events);
-    const mutations = events.filter((event) => MUTATION_STEPS.has(event.step));
-    if (mutations.length > 0) {
-      const rollback = await first(tx, ROLLBACK_TARGET, [decisionId]);
-      await appendEvents(
-        tx,
-        mutations.map((event) => ({
-          type: 'google_mutation',
-          severity: 'info',
-          at: event.at,
-          target: strOrNull(rollback?.target_name),
-          decisionId,
-          actor: SYSTEM_ACTOR,
-          data: { step: event.step, method: MUTATION_STEPS.get(event.step), ...event.detail },
-        })),
-      );
-    }
-    return true;
-  });
+  fence?: MutationFence,
+): Promise<ProgressWrite> {
+  try {
+    return await db.transaction((tx) => writeProgress(tx, decisionId, progress, events, fence));
+  } catch (error) {
+    if (error instanceof RefusedByControls) return 'refused';
+    throw error;
+  }
+}
+
+async function writeProgress(
+  tx: SqlDriver,
+  decisionId: string,
+  progress: RollbackProgress,
+  events: readonly TimelineEvent[],
+  fence: MutationFence | undefined,
+): Promise<ProgressWrite> {
+  if (fence !== undefined && !(await renewLease(tx, fence))) return 'lease_lost';
+  // A stale run's late steps (an etag conflict, a verification) must not land after the outcome.
+  const rollback = await first(tx, ROLLBACK_STATE, [decisionId]);
+  if (rollback === null || Number(rollback.ended) === 1) return 'finished';
+  const columns: string[] = [];
+  const params: SqlValue[] = [];
+  for (const [key, column] of Object.entries(PROGRESS_COLUMNS)) {
+    const value = progress[key as keyof RollbackProgress];
+    if (value === undefined) continue;
+    columns.push(column);
+    params.push(value);
+  }
+  if (columns.length > 0) {
+    await tx.run(rollbackProgress(columns), [
+      ...params,
+      (events.at(-1)?.at ?? new Date()).getTime(),
+      decisionId,
+    ]);
+  }
+  await appendTimeline(tx, decisionId, ...events);
+  const targetName = str(rollback.target_name);
+  const mutations = events.filter((event) => MUTATION_STEPS.has(event.step));
+  await appendEvents(
+    tx,
+    mutations.map((event) => ({
+      type: 'google_mutation',
+      severity: 'info',
+      at: event.at,
+      target: targetName,
+      decisionId,
+      actor: SYSTEM_ACTOR,
+      data: { step: event.step, method: MUTATION_STEPS.get(event.step), ...event.detail },
+    })),
+  );
+  // Read last, after the audit append has locked the chain's head: a change of the kill switch or a mode appends
+  // to the same chain, so it either committed before this read, or its 200 waits for this commit (and then the
+  // call was announced before anyone was told lastgood is off).
+  if (fence !== undefined && !fence.permits(await readControls(tx, targetName)))
+    throw new RefusedByControls();
+  return 'written';
 }
 
 /**
- * Finishes a job and its rollback with `outcome`, if the job's lease is still its own. A rollback that succeeded
- * waits `verificationWindowMs` for its incident to close, and is healed at once if it closed while it ran.
+ * Finishes a job and its rollback with `outcome`, if the job's claim still holds the lease and the rollback has not
+ * ended. A rollback that succeeded waits `verificationWindowMs` for its incident to close, and is healed at once if
+ * it closed while it ran.
  */
 export function completeJob(
   db: SqlDriver,
@@ -149,9 +169,10 @@ export function completeJob(
 ): Promise<boolean> {
   return db.transaction(async (tx) => {
     const at = event.at.getTime();
-    const owned = await tx.run(FINISH_JOB, [at, job.id, job.leaseOwner]);
+    const owned = await tx.run(FINISH_JOB, [at, job.id, job.leaseOwner, job.generation]);
     if (owned !== 1) return false;
-    await tx.run(FINISH_ROLLBACK, [
+    // An outcome already recorded stands; the job, which has nothing left to do, is done all the same.
+    const ended = await tx.run(FINISH_ROLLBACK, [
       outcome.state,
       outcome.fromRevision,
       outcome.toRevision,
@@ -162,6 +183,7 @@ export function completeJob(
       at,
       job.decisionId,
     ]);
+    if (ended !== 1) return false;
     await appendTimeline(tx, job.decisionId, event);
     if (outcome.state === 'succeeded') {
       await tx.run(AWAIT_VERIFICATION, [at + verificationWindowMs, job.decisionId]);

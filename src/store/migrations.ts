@@ -187,4 +187,13 @@ ALTER TABLE outbox ADD COLUMN coalesce_key TEXT;
 CREATE UNIQUE INDEX outbox_coalesce ON outbox (coalesce_key);
 `,
   },
+  {
+    version: 8,
+    name: 'jobs: a fencing token per claim',
+    // Incremented by every claim, a re-claim by the same owner included: the lease's writes check it, not only the
+    // owner's name, so a worker's stale run of a job it has since claimed again cannot write or act.
+    sql: `
+ALTER TABLE jobs ADD COLUMN lease_generation BIGINT NOT NULL DEFAULT 0;
+`,
+  },
 ];

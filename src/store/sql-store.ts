@@ -22,8 +22,10 @@ import type {
   DecisionStats,
   HeldLease,
   JobRecord,
+  MutationFence,
   NotificationOutcome,
   OutboxItem,
+  ProgressWrite,
   RecentItem,
   RecentQuery,
   StatusView,
@@ -99,8 +101,8 @@ export class SqlStore implements Store {
     return jobs.claimJob(this.#db, owner, now, leaseMs);
   }
 
-  renewLease(jobId: string, owner: string, now: Date, leaseMs: number): Promise<boolean> {
-    return jobs.renewLease(this.#db, jobId, owner, now, leaseMs);
+  renewLease(lease: HeldLease): Promise<boolean> {
+    return jobs.renewLease(this.#db, lease);
   }
 
   releaseJob(jobId: string, owner: string, now: Date): Promise<void> {
@@ -111,9 +113,9 @@ export class SqlStore implements Store {
     decisionId: string,
     progress: RollbackProgress,
     events: readonly TimelineEvent[],
-    lease?: HeldLease,
-  ): Promise<boolean> {
-    return jobs.recordProgress(this.#db, decisionId, progress, events, lease);
+    fence?: MutationFence,
+  ): Promise<ProgressWrite> {
+    return jobs.recordProgress(this.#db, decisionId, progress, events, fence);
   }
 
   completeJob(

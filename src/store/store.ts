@@ -137,18 +137,39 @@ export interface JobRecord {
   targetName: string;
   attempts: number;
   leaseOwner: string;
+  /**
+   * This claim's fencing token: every claim of the job, a re-claim by the same owner included, takes a new one, so
+   * a write fenced by an earlier claim's token is refused even when the owner's name is the same.
+   */
+  generation: number;
   leaseExpiresAt: Date;
   /** The owner whose lease expired when this claim took the job over; null for a first claim. */
   takenOverFrom: string | null;
 }
 
-/** A job lease a write is conditional on, renewed by that write. */
+/** A job lease a write is conditional on, renewed by that write (never shortened). */
 export interface HeldLease {
   jobId: string;
   owner: string;
+  /** The claim's `JobRecord.generation`. */
+  generation: number;
   now: Date;
   leaseMs: number;
 }
+
+/**
+ * The fence before a Google mutation: the lease (held for `leaseMs`, long enough to cover the call), and whether
+ * the run-time controls, read in the same transaction as the announcement, still let lastgood change the target.
+ */
+export interface MutationFence extends HeldLease {
+  permits(controls: StoredControls): boolean;
+}
+
+/**
+ * What became of a progress write: `written`; or nothing was written because the lease was lost to a later claim
+ * (`lease_lost`), the controls forbade the mutation (`refused`), or the rollback has already ended (`finished`).
+ */
+export type ProgressWrite = 'written' | 'lease_lost' | 'refused' | 'finished';
 
 /** Where a notification stands: waiting (perhaps leased to a sender), delivered everywhere, or given up. */
 export type NotificationState = 'pending' | 'delivered' | 'dead';
@@ -194,25 +215,27 @@ export interface Store {
 
   /** Claims the oldest runnable job (queued, or running with an expired lease) for `owner`. */
   claimJob(owner: string, now: Date, leaseMs: number): Promise<JobRecord | null>;
-  /** Extends a held lease; false when the lease was lost (expired and taken over). */
-  renewLease(jobId: string, owner: string, now: Date, leaseMs: number): Promise<boolean>;
+  /** Extends a held lease; false when the lease was lost (expired and claimed again, by anyone). */
+  renewLease(lease: HeldLease): Promise<boolean>;
   /** Gives a job back unfinished (graceful shutdown), so another worker can run it at once. */
   releaseJob(jobId: string, owner: string, now: Date): Promise<void>;
   /**
-   * Records what is known so far of a running rollback, with the steps that learnt it, in one write. Given a
-   * `lease`, the write happens only while that lease is still held (and renews it): false when it was lost, and
-   * then nothing is written. That is the fence before a mutating call.
+   * Records what is known so far of a running rollback, with the steps that learnt it, in one write; never once the
+   * rollback has ended. Given a `fence`, the write happens only while its claim still holds the lease (and renews
+   * it) and the controls read with it permit the change; else nothing is written. That is the fence before a
+   * mutating call.
    */
   recordProgress(
     decisionId: string,
     progress: RollbackProgress,
     events: readonly TimelineEvent[],
-    lease?: HeldLease,
-  ): Promise<boolean>;
+    fence?: MutationFence,
+  ): Promise<ProgressWrite>;
   /**
    * Ends a job: the rollback's terminal state, its last timeline step and the job's completion in one
-   * transaction, only while `owner` still holds the lease. False when the lease was lost. A rollback that
-   * succeeded is verified for `verificationWindowMs` from then (healed already if its incident closed meanwhile).
+   * transaction, only while the job's claim (its `generation`) still holds the lease and the rollback has not
+   * ended. False otherwise, and the outcome is not written. A rollback that succeeded is verified for
+   * `verificationWindowMs` from then (healed already if its incident closed meanwhile).
    */
   completeJob(
     job: JobRecord,

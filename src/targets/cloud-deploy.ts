@@ -7,14 +7,33 @@ import { LastgoodError } from '../errors.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
   callGoogleRecorded,
-  callOptions,
+  type GoogleCallOptions,
   type GoogleCallPolicy,
   GRPC,
   googleErrorCode,
+  inDoubt,
   pollUntil,
+  type RollbackCalls,
+  type RollbackJob,
+  recordFailedMutation,
+  startRollback,
 } from './google-call.ts';
+import type { MonitoringClient } from './google-clients.ts';
+import {
+  type EvidenceReads,
+  gatheredEvidence,
+  heldOutcome,
+  judgeAndRecord,
+  startEvidenceReads,
+} from './judgement.ts';
+import { PipelineSuspension, pipelineName } from './pipeline-suspension.ts';
 
 type Rollout = google.cloud.deploy.v1.IRollout;
+type Known = { fromRevision: string | null; toRevision: string | null; lkgRule: string | null };
+
+/** What a rollout is read as when it does not exist (yet), or could not be read when the time ran out. */
+const NOT_FOUND = 'NOT_FOUND';
+const UNREADABLE = 'UNREADABLE';
 
 /** Rollout.State by number, since gax may hand enums over either way. */
 const ROLLOUT_STATES = [
@@ -47,12 +66,12 @@ function releaseOf(rollout: Rollout): string {
   return parts[parts.indexOf('releases') + 1] ?? '';
 }
 
-function createdMs(rollout: Rollout): number {
-  return Number(rollout.createTime?.seconds ?? 0) * 1000 + Math.floor((rollout.createTime?.nanos ?? 0) / 1e6);
+function millis(timestamp: google.protobuf.ITimestamp | null | undefined): number {
+  return Number(timestamp?.seconds ?? 0) * 1000 + Math.floor((timestamp?.nanos ?? 0) / 1e6);
 }
 
-function pipelineName(target: CloudDeployTargetConfig): string {
-  return `projects/${target.project}/locations/${target.region}/deliveryPipelines/${target.pipeline}`;
+function createdMs(rollout: Rollout): number {
+  return millis(rollout.createTime);
 }
 
 /**
@@ -73,6 +92,8 @@ function rolloutInfo(rollout: Rollout): RolloutInfo {
     release: releaseOf(rollout),
     state: rolloutState(rollout),
     rolledBack: (rollout.rolledBackByRollouts ?? []).length > 0,
+    deployedAt: new Date(rollout.deployEndTime ? millis(rollout.deployEndTime) : createdMs(rollout)),
+    revision: lastSegment(rollout.metadata?.cloudRun?.revision) || null,
   };
 }
 
@@ -92,28 +113,41 @@ function releaseUnusable(target: CloudDeployTargetConfig, release: string): Last
 export class CloudDeployExecutor implements RollbackExecutor {
   readonly #client: v1.CloudDeployClient;
   readonly #policy: GoogleCallPolicy;
+  readonly #monitoring: MonitoringClient | null;
+  readonly #suspension: PipelineSuspension;
 
-  constructor(client: v1.CloudDeployClient, policy: GoogleCallPolicy) {
+  /** Without a `monitoring` client, or a `service` on the target, the rollout's timing alone is judged. */
+  constructor(
+    client: v1.CloudDeployClient,
+    policy: GoogleCallPolicy,
+    monitoring: MonitoringClient | null = null,
+  ) {
     this.#client = client;
     this.#policy = policy;
+    this.#monitoring = monitoring;
+    this.#suspension = new PipelineSuspension(client, policy);
   }
 
-  #call<T>(context: ExecutionContext | null, method: string, call: () => Promise<T>): Promise<T> {
+  #call<T>(
+    context: RollbackCalls | null,
+    method: string,
+    call: (options: GoogleCallOptions) => Promise<T>,
+  ): Promise<T> {
     return callGoogleRecorded(context, method, this.#policy, call);
   }
 
   /** Every rollout to the target, newest first. */
   async #rolloutsOnTarget(
-    context: ExecutionContext | null,
+    context: RollbackJob | null,
     target: CloudDeployTargetConfig,
   ): Promise<RolloutInfo[]> {
-    const [releases] = await this.#call(context, 'ListReleases', () =>
-      this.#client.listReleases({ parent: pipelineName(target) }, callOptions(this.#policy)),
+    const [releases] = await this.#call(context, 'ListReleases', (options) =>
+      this.#client.listReleases({ parent: pipelineName(target) }, options),
     );
     const perRelease = await Promise.all(
       releases.map(async (release) => {
-        const [rollouts] = await this.#call(context, 'ListRollouts', () =>
-          this.#client.listRollouts({ parent: release.name ?? '' }, callOptions(this.#policy)),
+        const [rollouts] = await this.#call(context, 'ListRollouts', (options) =>
+          this.#client.listRollouts({ parent: release.name ?? '' }, options),
         );
         return rollouts.filter((rollout) => rollout.targetId === target.target);
       }),
@@ -131,7 +165,8 @@ export class CloudDeployExecutor implements RollbackExecutor {
     }
   }
 
-  async execute(context: ExecutionContext): Promise<RollbackOutcome> {
+  async execute(job: ExecutionContext): Promise<RollbackOutcome> {
+    const context = startRollback(job, this.#policy);
     const target = context.target;
     if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
     const pipeline = pipelineName(target);
@@ -151,9 +186,16 @@ export class CloudDeployExecutor implements RollbackExecutor {
       }
     }
 
-    const [deliveryPipeline] = await this.#call(context, 'GetDeliveryPipeline', () =>
-      this.#client.getDeliveryPipeline({ name: pipeline }, callOptions(this.#policy)),
-    );
+    const reads =
+      context.requestedRevision === null
+        ? startEvidenceReads(
+            context,
+            this.#monitoring,
+            target.service === null ? null : { ...target, service: target.service },
+            this.#policy,
+          )
+        : null;
+    const deliveryPipeline = await this.#suspension.read(context, pipeline);
     if (deliveryPipeline.suspended) {
       await context.progress('pipeline_suspended', { pipeline });
       return outcomeWithoutChange(
@@ -162,7 +204,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
         `Delivery pipeline ${target.pipeline} is suspended; Cloud Deploy refuses rollbacks until it is resumed`,
       );
     }
-    const plan = await this.#plan(context, target);
+    const plan = await this.#plan(context, target, reads);
     if ('outcome' in plan) return plan.outcome;
 
     const request = {
@@ -172,8 +214,8 @@ export class CloudDeployExecutor implements RollbackExecutor {
       releaseId: plan.toRelease,
       rolloutToRollBack: plan.rolloutToRollBack,
     };
-    await this.#call(context, 'RollbackTarget', () =>
-      this.#client.rollbackTarget({ ...request, validateOnly: true }, callOptions(this.#policy)),
+    await this.#call(context, 'RollbackTarget', (options) =>
+      this.#client.rollbackTarget({ ...request, validateOnly: true }, options),
     );
     const [, owner] = await Promise.all([
       context.progress('rollback_validated', { rolloutId, release: plan.toRelease }),
@@ -181,28 +223,47 @@ export class CloudDeployExecutor implements RollbackExecutor {
     ]);
     if (!owner) throw new LeaseLostError(context.decisionId);
     let rolloutName = `${pipeline}/releases/${plan.toRelease}/rollouts/${rolloutId}`;
+    const planned = { fromRevision: plan.fromRelease, toRevision: plan.toRelease, lkgRule: plan.rule };
+    let created: string | null | undefined;
     try {
-      const [response] = await this.#call(context, 'RollbackTarget', () =>
-        this.#client.rollbackTarget(request, callOptions(this.#policy)),
+      const [response] = await this.#call(context, 'RollbackTarget', (options) =>
+        this.#client.rollbackTarget(request, options),
       );
-      rolloutName = response.rollbackConfig?.rollout?.name ?? rolloutName;
-      await context.progress('rollout_created', { rollout: rolloutName });
+      created = response.rollbackConfig?.rollout?.name;
     } catch (error) {
       // Our own id already exists: an earlier attempt created this very rollout. Follow it, never make another.
-      if (googleErrorCode(error) !== GRPC.ALREADY_EXISTS) throw error;
+      if (googleErrorCode(error) !== GRPC.ALREADY_EXISTS) {
+        return this.#afterFailedRollback(context, rolloutName, planned, error);
+      }
       await context.progress('rollout_already_exists', { rollout: rolloutName });
+      return this.#follow(context, rolloutName, planned);
     }
-    return this.#follow(context, rolloutName, {
-      fromRevision: plan.fromRelease,
-      toRevision: plan.toRelease,
-      lkgRule: plan.rule,
-    });
+    rolloutName = created ?? rolloutName;
+    await context.progress('rollout_created', { rollout: rolloutName });
+    return this.#follow(context, rolloutName, planned);
   }
 
-  async #findRollout(context: ExecutionContext, name: string): Promise<Rollout | null> {
+  /**
+   * A RollbackTarget that failed may still have created its rollout (an answer lost, a call given up at its
+   * deadline), and the rollout's id is ours, so Cloud Deploy says what happened: followed until the rollback
+   * timeout when the call's fate is in doubt, read once when Google refused it outright.
+   */
+  async #afterFailedRollback(
+    context: RollbackJob,
+    rolloutName: string,
+    known: Known,
+    error: unknown,
+  ): Promise<RollbackOutcome> {
+    const { doubtful, message } = await recordFailedMutation(context, 'RollbackTarget', error);
+    const notCreated = outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', message, known);
+    if (doubtful) return this.#follow(context, rolloutName, known, notCreated);
+    return this.#settle(context, rolloutName, await this.#lastRead(context, rolloutName), known, notCreated);
+  }
+
+  async #findRollout(context: RollbackJob, name: string): Promise<Rollout | null> {
     try {
-      const [rollout] = await this.#call(context, 'GetRollout', () =>
-        this.#client.getRollout({ name }, callOptions(this.#policy)),
+      const [rollout] = await this.#call(context, 'GetRollout', (options) =>
+        this.#client.getRollout({ name }, options),
       );
       return rollout;
     } catch (error) {
@@ -213,14 +274,29 @@ export class CloudDeployExecutor implements RollbackExecutor {
 
   /** Plans the rollback by the domain's release rule, recording the choice (or why there is none). */
   async #plan(
-    context: ExecutionContext,
+    context: RollbackJob,
     target: CloudDeployTargetConfig,
+    reads: EvidenceReads | null,
   ): Promise<Extract<ReleasePlan, { kind: 'rollback' }> | { outcome: RollbackOutcome }> {
-    const plan = planRelease(
-      await this.#rolloutsOnTarget(context, target),
-      target.target,
-      context.requestedRevision,
+    const rollouts = await this.#rolloutsOnTarget(context, target);
+    const plan = planRelease(rollouts, target.target, context.requestedRevision);
+    const current = rollouts.find(
+      (rollout) => plan.kind === 'rollback' && rollout.name === plan.rolloutToRollBack,
     );
+    if (reads !== null && current !== undefined) {
+      const judgement = await judgeAndRecord(
+        context,
+        await gatheredEvidence(context, reads, {
+          revisions: [],
+          traffic: {},
+          trafficRecords: [],
+          rollout: { deployEndTime: current.deployedAt, revision: current.revision },
+        }),
+      );
+      if (judgement.action === 'hold') {
+        return { outcome: heldOutcome(judgement, { fromRevision: current.release }) };
+      }
+    }
     switch (plan.kind) {
       case 'deploy_in_progress': {
         const { rollout } = plan;
@@ -261,90 +337,89 @@ export class CloudDeployExecutor implements RollbackExecutor {
     }
   }
 
-  /** Polls the rollback rollout to a terminal state, recording each change; freezes the pipeline on success. */
+  /**
+   * Follows the rollback rollout to a terminal state, recording each change, until the rollback timeout; read
+   * errors along the way only mean asking again. Then records what Cloud Deploy shows (see `#settle`).
+   */
   async #follow(
-    context: ExecutionContext,
+    context: RollbackJob,
     rolloutName: string,
-    known: { fromRevision: string | null; toRevision: string | null; lkgRule: string | null },
+    known: Known,
+    notCreated: RollbackOutcome | null = null,
   ): Promise<RollbackOutcome> {
-    let lastState = '';
+    const seen = { state: '' };
     const final = await pollUntil<string>(
       this.#policy,
-      context.now,
+      context,
       async () => {
-        const [rollout] = await this.#call(context, 'GetRollout', () =>
-          this.#client.getRollout({ name: rolloutName }, callOptions(this.#policy)),
-        );
-        const state = rolloutState(rollout);
-        if (state !== lastState) {
-          lastState = state;
-          await context.progress('rollout_state', { rollout: rolloutName, state });
-        }
+        const state = await this.#readRollout(context, rolloutName, seen);
         return TERMINAL.has(state) ? state : undefined;
       },
-      async () => 'DEADLINE',
+      () => this.#lastRead(context, rolloutName, seen),
     );
-    if (final !== 'SUCCEEDED') {
-      const message =
-        final === 'DEADLINE'
-          ? `Rollout ${lastSegment(rolloutName)} did not finish within ${this.#policy.completionTimeoutMs} ms (last state ${lastState})`
-          : `Rollout ${lastSegment(rolloutName)} ended ${final}`;
-      return outcomeWithoutChange(
-        'failed',
-        final === 'DEADLINE' ? 'VERIFY_TIMEOUT' : 'ROLLOUT_FAILED',
-        message,
-        known,
-      );
+    return this.#settle(context, rolloutName, final, known, notCreated);
+  }
+
+  /** The rollout's state (NOT_FOUND when it does not exist), recorded when it differs from the one `seen` last. */
+  async #readRollout(context: RollbackJob, rolloutName: string, seen: { state: string }): Promise<string> {
+    const rollout = await this.#findRollout(context, rolloutName);
+    const state = rollout === null ? NOT_FOUND : rolloutState(rollout);
+    if (state !== seen.state) {
+      seen.state = state;
+      await context.progress('rollout_state', { rollout: rolloutName, state });
     }
-    if (context.target.execution.freezeAfterRollback) {
-      try {
-        await this.#setSuspended(context, context.target, true);
-      } catch (error) {
-        // The rollback itself succeeded; a pipeline left unfrozen is worth a warning, not a failed rollback.
-        await context.progress('freeze_failed', {
-          error: error instanceof Error ? error.message : String(error),
-        });
+    return state;
+  }
+
+  /** The read made once the time is up: its answer is what is recorded, so a failure to read is one too. */
+  async #lastRead(context: RollbackJob, rolloutName: string, seen = { state: '' }): Promise<string> {
+    try {
+      return await this.#readRollout(context, rolloutName, seen);
+    } catch (error) {
+      if (!inDoubt(error)) throw error;
+      return UNREADABLE;
+    }
+  }
+
+  /**
+   * Records the rollback as Cloud Deploy shows it: succeeded (and the pipeline frozen) whenever the rollout
+   * succeeded, however troubled the way there; `notCreated` when a failed RollbackTarget left no rollout.
+   */
+  async #settle(
+    context: RollbackJob,
+    rolloutName: string,
+    final: string,
+    known: Known,
+    notCreated: RollbackOutcome | null,
+  ): Promise<RollbackOutcome> {
+    const rollout = lastSegment(rolloutName);
+    if (final === 'SUCCEEDED') {
+      if (context.target.execution.freezeAfterRollback) {
+        try {
+          await this.#suspension.freeze(context);
+        } catch (error) {
+          // The rollback itself succeeded; a pipeline left unfrozen is worth a warning, not a failed rollback.
+          await context.progress('freeze_failed', {
+            error: error instanceof Error ? error.message : String(error),
+          });
+        }
       }
+      return { state: 'succeeded', ...known, errorCode: null, errorMessage: null };
     }
-    return { state: 'succeeded', ...known, errorCode: null, errorMessage: null };
+    if (TERMINAL.has(final)) {
+      return outcomeWithoutChange('failed', 'ROLLOUT_FAILED', `Rollout ${rollout} ended ${final}`, known);
+    }
+    if (notCreated !== null && (final === NOT_FOUND || final === UNREADABLE)) return notCreated;
+    return outcomeWithoutChange(
+      'failed',
+      'VERIFY_TIMEOUT',
+      `Rollout ${rollout} did not finish within ${this.#policy.completionTimeoutMs} ms (last state ${final})`,
+      known,
+    );
   }
 
-  async #setSuspended(
-    context: ExecutionContext | null,
-    target: TargetConfig,
-    suspended: boolean,
-  ): Promise<void> {
-    if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
-    const name = pipelineName(target);
-    const [operation] = await this.#call(context, 'UpdateDeliveryPipeline', () =>
-      this.#client.updateDeliveryPipeline(
-        { deliveryPipeline: { name, suspended }, updateMask: { paths: ['suspended'] } },
-        callOptions(this.#policy),
-      ),
-    );
-    const failure = await pollUntil<string | null>(
-      this.#policy,
-      () => new Date(),
-      async () => {
-        const progress = await this.#call(context, 'GetOperation', () =>
-          this.#client.checkUpdateDeliveryPipelineProgress(operation.name ?? ''),
-        );
-        if (!progress.done) return undefined;
-        const error = progress.error as { code?: number; message?: string } | undefined;
-        return error && (error.code ?? 0) !== 0 ? (error.message ?? `code ${error.code}`) : null;
-      },
-      async () => 'the operation did not finish in time',
-    );
-    if (failure !== null) {
-      throw new LastgoodError('LASTGOOD_ERR_GOOGLE_API', `UpdateDeliveryPipeline failed: ${failure}`, {
-        details: { method: 'UpdateDeliveryPipeline', grpcCode: null },
-      });
-    }
-    await context?.progress(suspended ? 'pipeline_frozen' : 'pipeline_unfrozen', { pipeline: name });
-  }
-
-  /** Resumes a pipeline lastgood froze after a rollback. */
-  unfreeze(target: TargetConfig): Promise<void> {
-    return this.#setSuspended(null, target, false);
+  /** Resumes a pipeline lastgood suspended after a rollback; see `PipelineSuspension.unfreeze`. */
+  unfreeze(target: TargetConfig): Promise<boolean> {
+    return this.#suspension.unfreeze(target);
   }
 }

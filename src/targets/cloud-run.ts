@@ -1,4 +1,6 @@
 import type { google } from '@google-cloud/run/build/protos/protos.js';
+import { type IncidentEvidence, type SuspectSelection, selectSuspect } from '../domain/evidence.ts';
+import type { Judgement } from '../domain/judgement-policy.ts';
 import {
   findLastKnownGood,
   type IncidentWindow,
@@ -8,43 +10,43 @@ import {
 import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
 import type { CloudRunTargetConfig, TargetConfig } from '../domain/target.ts';
 import { LastgoodError } from '../errors.ts';
+import {
+  rollbackTraffic,
+  type Service,
+  shortName,
+  snapshotOf,
+  succeeded,
+  type TrafficSnapshot,
+} from './cloud-run-traffic.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
   callGoogleRecorded,
-  callOptions,
+  type GoogleCallOptions,
   type GoogleCallPolicy,
   GRPC,
+  getOperation,
   googleErrorCode,
   pollUntil,
+  type RollbackCalls,
+  type RollbackJob,
+  recordFailedMutation,
+  startRollback,
 } from './google-call.ts';
-import type { CloudRunClients } from './google-clients.ts';
+import type { CloudRunClients, MonitoringClient } from './google-clients.ts';
+import {
+  type EvidenceReads,
+  gatheredEvidence,
+  heldOutcome,
+  judgeAndRecord,
+  startEvidenceReads,
+} from './judgement.ts';
 
-type Service = google.cloud.run.v2.IService;
-type TrafficTarget = google.cloud.run.v2.ITrafficTarget;
-type TrafficTargetStatus = google.cloud.run.v2.ITrafficTargetStatus;
-
-const REVISION_TYPE = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION';
-const LATEST_TYPE = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST';
-const CONDITION_SUCCEEDED = 'CONDITION_SUCCEEDED';
 /** A rollback re-plans at most this many times when someone else keeps changing the service under it. */
 const MAX_CONFLICTS = 2;
 const HISTORY_WINDOW_MS = 7 * 24 * 3_600_000;
 
-/** `projects/p/locations/r/services/s/revisions/s-00001-abc` and `s-00001-abc` both name the same revision. */
-function shortName(name: string | null | undefined): string {
-  return (name ?? '').split('/').pop() ?? '';
-}
-
 function serviceName(target: CloudRunTargetConfig): string {
   return `projects/${target.project}/locations/${target.region}/services/${target.service}`;
-}
-
-function isType(value: unknown, name: string): boolean {
-  return value === name || value === (name === REVISION_TYPE ? 2 : 1);
-}
-
-function succeeded(state: unknown): boolean {
-  return state === CONDITION_SUCCEEDED || state === 4;
 }
 
 /** What the last-known-good search reads: the service's revisions, lastgood's traffic history and incidents. */
@@ -56,59 +58,17 @@ interface Plan {
   rule: string;
 }
 
-/** How traffic actually flows: `traffic_statuses` when Cloud Run reports them, else the requested split. */
-interface TrafficSnapshot {
-  etag: string;
-  /** Revision receiving the largest share: the one being rolled back. */
-  serving: string | null;
-  /** Revision receiving 100%, if one does. */
-  full: string | null;
-  split: Record<string, number>;
-}
-
-function snapshotOf(service: Service): TrafficSnapshot {
-  const entries: (TrafficTarget | TrafficTargetStatus)[] =
-    service.trafficStatuses && service.trafficStatuses.length > 0
-      ? service.trafficStatuses
-      : (service.traffic ?? []);
-  const split: Record<string, number> = {};
-  for (const entry of entries) {
-    const revision = isType(entry.type, LATEST_TYPE)
-      ? shortName(service.latestReadyRevision)
-      : shortName(entry.revision);
-    if (!revision || !entry.percent) continue;
-    split[revision] = (split[revision] ?? 0) + entry.percent;
-  }
-  const ranked = Object.entries(split).sort((a, b) => b[1] - a[1]);
-  const top = ranked[0];
-  return {
-    etag: service.etag ?? '',
-    serving: top ? top[0] : null,
-    full: top && top[1] === 100 ? top[0] : null,
-    split,
-  };
+/** A split's suspect is found by when revisions started serving; without an alert, as of now. */
+function unjudgedIncident(now: Date): IncidentEvidence {
+  return { startedAt: now, lookbackMs: null, conditionDurationMs: 0 };
 }
 
 /**
- * The new traffic list: 100% to the last known good revision. The list replaces the whole traffic block, so every
- * existing tag is carried over at 0% or it would be dropped.
+ * Whether traffic is still as lastgood planned against: the revision it rolls back still serving (for a split,
+ * still serving at all; otherwise still the largest share). Anything else is someone else's change, which stands.
  */
-function rollbackTraffic(service: Service, revision: string): TrafficTarget[] {
-  const traffic: TrafficTarget[] = [{ type: REVISION_TYPE, revision, percent: 100 }];
-  for (const entry of service.traffic ?? []) {
-    if (!entry.tag) continue;
-    const entryRevision = shortName(entry.revision);
-    if (!isType(entry.type, LATEST_TYPE) && entryRevision === revision) {
-      traffic[0]!.tag = entry.tag;
-      continue;
-    }
-    traffic.push(
-      isType(entry.type, LATEST_TYPE)
-        ? { type: LATEST_TYPE, percent: 0, tag: entry.tag }
-        : { type: REVISION_TYPE, revision: entryRevision, percent: 0, tag: entry.tag },
-    );
-  }
-  return traffic;
+function stillAsPlanned(plan: Plan, before: TrafficSnapshot): boolean {
+  return plan.rule === 'split_baseline' ? (before.split[plan.from] ?? 0) > 0 : before.serving === plan.from;
 }
 
 function revisionInfo(revision: google.cloud.run.v2.IRevision): RevisionInfo {
@@ -129,26 +89,37 @@ function revisionInfo(revision: google.cloud.run.v2.IRevision): RevisionInfo {
 export class CloudRunExecutor implements RollbackExecutor {
   readonly #clients: Pick<CloudRunClients, 'services' | 'revisions'>;
   readonly #policy: GoogleCallPolicy;
+  readonly #monitoring: MonitoringClient | null;
 
-  constructor(clients: Pick<CloudRunClients, 'services' | 'revisions'>, policy: GoogleCallPolicy) {
+  /** Without a `monitoring` client, the judgement decides on change timing alone (telemetry `off`). */
+  constructor(
+    clients: Pick<CloudRunClients, 'services' | 'revisions'>,
+    policy: GoogleCallPolicy,
+    monitoring: MonitoringClient | null = null,
+  ) {
     this.#clients = clients;
     this.#policy = policy;
+    this.#monitoring = monitoring;
   }
 
-  #call<T>(context: ExecutionContext | null, method: string, call: () => Promise<T>): Promise<T> {
+  #call<T>(
+    context: RollbackCalls | null,
+    method: string,
+    call: (options: GoogleCallOptions) => Promise<T>,
+  ): Promise<T> {
     return callGoogleRecorded(context, method, this.#policy, call);
   }
 
-  async #getService(context: ExecutionContext, name: string): Promise<Service> {
-    const [service] = await this.#call(context, 'GetService', () =>
-      this.#clients.services.getService({ name }, callOptions(this.#policy)),
+  async #getService(context: RollbackJob, name: string): Promise<Service> {
+    const [service] = await this.#call(context, 'GetService', (options) =>
+      this.#clients.services.getService({ name }, options),
     );
     return service;
   }
 
-  async #listRevisions(context: ExecutionContext, parent: string): Promise<RevisionInfo[]> {
-    const [revisions] = await this.#call(context, 'ListRevisions', () =>
-      this.#clients.revisions.listRevisions({ parent }, callOptions(this.#policy)),
+  async #listRevisions(context: RollbackJob, parent: string): Promise<RevisionInfo[]> {
+    const [revisions] = await this.#call(context, 'ListRevisions', (options) =>
+      this.#clients.revisions.listRevisions({ parent }, options),
     );
     return revisions.map(revisionInfo);
   }
@@ -158,8 +129,8 @@ export class CloudRunExecutor implements RollbackExecutor {
     const name = `${serviceName(target)}/revisions/${revision}`;
     let found: RevisionInfo;
     try {
-      const [message] = await this.#call(null, 'GetRevision', () =>
-        this.#clients.revisions.getRevision({ name }, callOptions(this.#policy)),
+      const [message] = await this.#call(null, 'GetRevision', (options) =>
+        this.#clients.revisions.getRevision({ name }, options),
       );
       found = revisionInfo(message);
     } catch (error) {
@@ -175,7 +146,8 @@ export class CloudRunExecutor implements RollbackExecutor {
     }
   }
 
-  async execute(context: ExecutionContext): Promise<RollbackOutcome> {
+  async execute(job: ExecutionContext): Promise<RollbackOutcome> {
+    const context = startRollback(job, this.#policy);
     const target = context.target;
     if (target.kind !== 'cloud-run') throw new Error(`${target.name} is not a Cloud Run target`);
     const name = serviceName(target);
@@ -195,6 +167,9 @@ export class CloudRunExecutor implements RollbackExecutor {
       plan === null && context.requestedRevision === null ? this.#lkgEvidence(context, name) : null;
     // Awaited only once the service is read; until then a failure must not count as an unhandled rejection.
     evidence?.catch(() => {});
+    // The judgement's own reads (one Monitoring call, the other targets' incidents) run alongside GetService too.
+    const reads =
+      evidence === null ? null : startEvidenceReads(context, this.#monitoring, target, this.#policy);
     for (let conflicts = 0; ; conflicts++) {
       const service = await this.#getService(context, name);
       const before = snapshotOf(service);
@@ -210,7 +185,7 @@ export class CloudRunExecutor implements RollbackExecutor {
         await Promise.all([...recordReading(), context.progress('already_on_lkg', { revision: plan.to })]);
         return this.#verify(context, name, plan);
       }
-      if (plan !== null && before.serving !== plan.from) {
+      if (plan !== null && !stillAsPlanned(plan, before)) {
         await Promise.all(recordReading());
         // Someone else moved traffic since lastgood planned: their change stands.
         return outcomeWithoutChange(
@@ -222,7 +197,11 @@ export class CloudRunExecutor implements RollbackExecutor {
       }
       let recordChoice: () => Promise<void> = async () => {};
       if (plan === null) {
-        const chosen = await this.#plan(context, service, before, evidence);
+        const chosen = await this.#plan(context, service, before, evidence, reads);
+        if ('held' in chosen) {
+          await Promise.all(recordReading());
+          return heldOutcome(chosen.held, { fromRevision: chosen.held.summary.suspect ?? before.serving });
+        }
         if ('noLkg' in chosen) {
           await Promise.all([
             ...recordReading(),
@@ -252,10 +231,10 @@ export class CloudRunExecutor implements RollbackExecutor {
       if (!owner) throw new LeaseLostError(context.decisionId);
       let operationName: string;
       try {
-        const [operation] = await this.#call(context, 'UpdateService', () =>
+        const [operation] = await this.#call(context, 'UpdateService', (options) =>
           this.#clients.services.updateService(
             { service: { name, traffic, etag: before.etag }, updateMask: { paths: ['traffic'] } },
-            callOptions(this.#policy),
+            options,
           ),
         );
         if (!operation.name) throw new Error('UpdateService returned an operation without a name');
@@ -265,21 +244,49 @@ export class CloudRunExecutor implements RollbackExecutor {
           await context.progress('etag_conflict', { etag: before.etag, action: 're-read and re-decide' });
           continue;
         }
-        throw error;
+        return this.#afterFailedUpdate(context, name, plan, error);
       }
       const failure = await this.#awaitOperation(context, operationName);
       if (failure !== null) {
-        return outcomeWithoutChange('failed', 'OPERATION_FAILED', failure, {
-          fromRevision: plan.from,
-          toRevision: plan.to,
-          lkgRule: plan.rule,
-        });
+        // Google's word that the operation failed is recorded only once the service agrees.
+        return this.#readTruth(
+          context,
+          name,
+          plan,
+          outcomeWithoutChange('failed', 'OPERATION_FAILED', failure, {
+            fromRevision: plan.from,
+            toRevision: plan.to,
+            lkgRule: plan.rule,
+          }),
+        );
       }
       return this.#verify(context, name, plan);
     }
   }
 
-  #lkgEvidence(context: ExecutionContext, name: string): Promise<LkgEvidence> {
+  /**
+   * An UpdateService that failed may still have changed traffic (an answer lost, a call given up at its deadline
+   * that Cloud Run still carries out), so what is recorded is what the service shows: followed until the
+   * rollback timeout when the call's fate is in doubt, read once when Google refused it outright.
+   */
+  async #afterFailedUpdate(
+    context: RollbackJob,
+    name: string,
+    plan: Plan,
+    error: unknown,
+  ): Promise<RollbackOutcome> {
+    const { doubtful, message } = await recordFailedMutation(context, 'UpdateService', error);
+    const failed = outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', message, {
+      fromRevision: plan.from,
+      toRevision: plan.to,
+      lkgRule: plan.rule,
+    });
+    return doubtful
+      ? this.#verify(context, name, plan, failed)
+      : this.#readTruth(context, name, plan, failed);
+  }
+
+  #lkgEvidence(context: RollbackJob, name: string): Promise<LkgEvidence> {
     return Promise.all([this.#listRevisions(context, name), context.trafficHistory(), context.incidents()]);
   }
 
@@ -288,12 +295,14 @@ export class CloudRunExecutor implements RollbackExecutor {
    * records the choice together with the other steps before the call, in one commit.
    */
   async #plan(
-    context: ExecutionContext,
+    context: RollbackJob,
     service: Service,
     before: TrafficSnapshot,
     /** Fetched by `execute` unless a revision was requested. */
     evidence: Promise<LkgEvidence> | null,
-  ): Promise<(Plan & { explanation: string }) | { noLkg: string }> {
+    /** Started by `execute` when the alert's evidence is to be judged. */
+    reads: EvidenceReads | null,
+  ): Promise<(Plan & { explanation: string }) | { noLkg: string } | { held: Judgement }> {
     const from = before.serving ?? '';
     if (context.requestedRevision !== null) {
       await this.checkRequestedRevision(context.target, context.requestedRevision);
@@ -312,26 +321,67 @@ export class CloudRunExecutor implements RollbackExecutor {
     const tagged = (service.traffic ?? []).find(
       (entry) => entry.tag === settings.stableTag && entry.revision,
     );
+    const recent = history.filter((observation) => observation.observedAt >= since);
     const choice = findLastKnownGood({
       revisions,
       servingRevision: before.serving,
       taggedRevision: tagged ? shortName(tagged.revision) : null,
-      history: history.filter((observation) => observation.observedAt >= since),
+      history: recent,
       incidents,
       minHealthyServingMs: settings.minHealthyServingMs,
     });
+    const own = {
+      revisions,
+      traffic: before.split,
+      trafficRecords: recent,
+      rollout: null,
+      lastKnownGood: choice.revision,
+    };
+    let split: SuspectSelection | null = null;
+    if (reads !== null) {
+      const judgement = await judgeAndRecord(context, await gatheredEvidence(context, reads, own));
+      // No revision to go back to is not a hold: the bad release serves on and a person must act now.
+      if (judgement.reason === 'NO_LAST_KNOWN_GOOD') return { noLkg: choice.explanation };
+      if (judgement.action === 'hold') return { held: judgement };
+      const { summary } = judgement;
+      if (summary.split) split = { ...summary, changeTime: summary.change };
+    } else if (Object.keys(before.split).length > 1) {
+      split = selectSuspect(
+        {
+          ...own,
+          incident: context.incident ?? unjudgedIncident(context.now()),
+          telemetry: { status: 'off' },
+          correlated: [],
+        },
+        null,
+        0,
+      );
+    }
+    // In a canary split, the suspect is the newest revision to gain traffic, whatever its share: all traffic goes
+    // to the baseline serving beside it.
+    if (split?.suspect && split.baseline) {
+      return {
+        from: split.suspect,
+        to: split.baseline,
+        rule: 'split_baseline',
+        explanation: `${split.suspect} is the newest revision in the split; ${split.baseline} serves beside it`,
+      };
+    }
     if (choice.revision === null) return { noLkg: choice.explanation };
     return { from, to: choice.revision, rule: choice.rule, explanation: choice.explanation };
   }
 
-  /** Polls the operation until done; returns its error message, or null when it succeeded. */
-  #awaitOperation(context: ExecutionContext, operationName: string): Promise<string | null> {
+  /**
+   * Polls the operation until done; returns its error message, or null when it succeeded or did not finish in
+   * time (then the service itself says whether traffic moved).
+   */
+  #awaitOperation(context: RollbackJob, operationName: string): Promise<string | null> {
     return pollUntil(
       this.#policy,
-      context.now,
+      context,
       async () => {
-        const operation = await this.#call(context, 'GetOperation', () =>
-          this.#clients.services.checkUpdateServiceProgress(operationName),
+        const operation = await this.#call(context, 'GetOperation', (options) =>
+          getOperation(this.#clients.services.operationsClient, operationName, options),
         );
         if (!operation.done) return undefined;
         const error = operation.error as { code?: number; message?: string } | undefined;
@@ -348,44 +398,87 @@ export class CloudRunExecutor implements RollbackExecutor {
       },
       async () => {
         await context.progress('operation_timeout', { operation: operationName });
-        return `UpdateService operation did not finish within ${this.#policy.completionTimeoutMs} ms`;
+        return null;
       },
     );
   }
 
-  /** Proves the rollback landed: all traffic on the LKG, not reconciling, terminal condition succeeded. */
+  /**
+   * Proves the rollback landed: all traffic on the LKG, not reconciling, terminal condition succeeded. Polls until
+   * the rollback timeout, then reads once more and records what it finds: `failure` (by default VERIFY_TIMEOUT)
+   * unless the rollback landed after all.
+   */
   #verify(
-    context: ExecutionContext,
+    context: RollbackJob,
     name: string,
-    plan: { from: string; to: string; rule: string },
+    plan: Plan,
+    failure?: RollbackOutcome,
   ): Promise<RollbackOutcome> {
-    const known = { fromRevision: plan.from, toRevision: plan.to, lkgRule: plan.rule };
-    let last: { split: Record<string, number>; reconciling: boolean } = { split: {}, reconciling: true };
     return pollUntil<RollbackOutcome>(
       this.#policy,
-      context.now,
-      async () => {
-        const service = await this.#getService(context, name);
-        const after = snapshotOf(service);
-        last = { split: after.split, reconciling: service.reconciling ?? false };
-        if (service.reconciling || !succeeded(service.terminalCondition?.state) || after.full !== plan.to) {
-          return undefined;
-        }
-        await Promise.all([
-          context.observeTraffic({ observedAt: context.now(), fullRevision: after.full }),
-          context.progress('verified', { traffic: after.split }),
-        ]);
-        return { state: 'succeeded', ...known, errorCode: null, errorMessage: null };
-      },
-      async () => {
-        await context.progress('verify_timeout', last);
-        return outcomeWithoutChange(
-          'failed',
-          'VERIFY_TIMEOUT',
-          `Traffic is ${JSON.stringify(last.split)}, not 100% on ${plan.to}, after ${this.#policy.completionTimeoutMs} ms`,
-          known,
-        );
-      },
+      context,
+      async () => (await this.#landed(context, name, plan)).outcome ?? undefined,
+      () => this.#readTruth(context, name, plan, failure),
     );
+  }
+
+  /** One last bounded read of the service before a terminal state is recorded: success if the rollback landed. */
+  async #readTruth(
+    context: RollbackJob,
+    name: string,
+    plan: Plan,
+    failure: RollbackOutcome | undefined,
+  ): Promise<RollbackOutcome> {
+    let seen: { split?: Record<string, number>; reconciling?: boolean; unreadable?: string };
+    try {
+      const read = await this.#landed(context, name, plan);
+      if (read.outcome !== null) return read.outcome;
+      seen = read.seen;
+    } catch (error) {
+      // Given up at shutdown: another worker takes the job over and reads for itself.
+      if (error instanceof LeaseLostError) throw error;
+      seen = { unreadable: error instanceof Error ? error.message : String(error) };
+    }
+    // A failure already known (the call or operation failed) is confirmed by this read; else verifying ran out.
+    await context.progress(failure ? 'truth_read' : 'verify_timeout', seen);
+    return (
+      failure ??
+      outcomeWithoutChange(
+        'failed',
+        'VERIFY_TIMEOUT',
+        `Traffic is ${seen.split ? JSON.stringify(seen.split) : 'unreadable'}, not 100% on ${plan.to}, after ${this.#policy.completionTimeoutMs} ms`,
+        { fromRevision: plan.from, toRevision: plan.to, lkgRule: plan.rule },
+      )
+    );
+  }
+
+  /** Reads the service: the succeeded outcome when all traffic is settled on the LKG, and what was seen. */
+  async #landed(
+    context: RollbackJob,
+    name: string,
+    plan: Plan,
+  ): Promise<{
+    outcome: RollbackOutcome | null;
+    seen: { split: Record<string, number>; reconciling: boolean };
+  }> {
+    const service = await this.#getService(context, name);
+    const after = snapshotOf(service);
+    const seen = { split: after.split, reconciling: service.reconciling ?? false };
+    if (service.reconciling || !succeeded(service.terminalCondition?.state) || after.full !== plan.to) {
+      return { outcome: null, seen };
+    }
+    await Promise.all([
+      context.observeTraffic({ observedAt: context.now(), fullRevision: after.full }),
+      context.progress('verified', { traffic: after.split }),
+    ]);
+    const outcome: RollbackOutcome = {
+      state: 'succeeded',
+      fromRevision: plan.from,
+      toRevision: plan.to,
+      lkgRule: plan.rule,
+      errorCode: null,
+      errorMessage: null,
+    };
+    return { outcome, seen };
   }
 }

@@ -1,3 +1,4 @@
+import type { CorrelatedIncident, IncidentEvidence } from '../domain/evidence.ts';
 import type { IncidentWindow, TrafficObservation } from '../domain/last-known-good.ts';
 import type { RollbackOutcome, RollbackProgress } from '../domain/rollback.ts';
 import type { TargetConfig } from '../domain/target.ts';
@@ -8,6 +9,11 @@ export interface ExecutionContext {
   target: TargetConfig;
   /** A revision (Cloud Run) or release (Cloud Deploy) named in a manual request. */
   requestedRevision: string | null;
+  /**
+   * The incident an automatic rollback answers, whose evidence is judged before production changes; null for a
+   * manual request, which a person has judged already.
+   */
+  incident: IncidentEvidence | null;
   /** What an earlier attempt already chose, so a retry or a takeover finishes the same rollback. */
   previous: RollbackProgress;
   now(): Date;
@@ -24,6 +30,8 @@ export interface ExecutionContext {
   trafficHistory(): Promise<TrafficObservation[]>;
   incidents(): Promise<IncidentWindow[]>;
   observeTraffic(observation: TrafficObservation): Promise<void>;
+  /** Other targets' incidents that began within `windowMs` of `around`, and whether each had changed recently. */
+  correlatedIncidents(around: Date, windowMs: number): Promise<CorrelatedIncident[]>;
 }
 
 /** Puts a target's last known good release back. One implementation per target kind, in this folder. */
@@ -32,8 +40,8 @@ export interface RollbackExecutor {
   execute(context: ExecutionContext): Promise<RollbackOutcome>;
   /** For a manual request: throws LASTGOOD_ERR_REVISION_UNUSABLE unless the named revision exists and is ready. */
   checkRequestedRevision(target: TargetConfig, revision: string): Promise<void>;
-  /** Lifts the freeze a rollback put on the target's pipeline, where the kind has one. */
-  unfreeze?(target: TargetConfig): Promise<void>;
+  /** Lifts the freeze a rollback put on the target's pipeline, where the kind has one; false if none was on. */
+  unfreeze?(target: TargetConfig): Promise<boolean>;
 }
 
 /** The executor stopped before a mutation because another worker now owns the job. */

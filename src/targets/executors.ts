@@ -6,7 +6,7 @@ import { CloudDeployExecutor } from './cloud-deploy.ts';
 import { CloudRunExecutor } from './cloud-run.ts';
 import type { RollbackExecutor } from './executor.ts';
 import type { GoogleCallPolicy } from './google-call.ts';
-import { createCloudDeployClient, createCloudRunClients } from './google-clients.ts';
+import { createCloudDeployClient, createCloudRunClients, createMonitoringClient } from './google-clients.ts';
 
 export interface Executors {
   byKind: Partial<Record<TargetKind, RollbackExecutor>>;
@@ -27,17 +27,26 @@ export function createExecutors(
     sleep: (ms) => sleep(ms),
     ...(observe === undefined ? {} : { observe }),
   };
-  const kinds = new Set([...config.targets.values()].map((target) => target.kind));
+  const targets = [...config.targets.values()];
+  const kinds = new Set(targets.map((target) => target.kind));
   const byKind: Partial<Record<TargetKind, RollbackExecutor>> = {};
   const closers: (() => Promise<void>)[] = [];
+  // Read telemetry only for targets that judge with it: a Cloud Deploy target needs its Cloud Run `service`.
+  const readsTelemetry = targets.some(
+    (target) =>
+      target.execution.judgement.evidence !== 'off' &&
+      (target.kind === 'cloud-run' || target.service !== null),
+  );
+  const monitoring = readsTelemetry ? createMonitoringClient(config.emulators.monitoring) : null;
+  if (monitoring !== null) closers.push(() => monitoring.close());
   if (kinds.has('cloud-run')) {
     const clients = createCloudRunClients(config.emulators.cloudRun);
-    byKind['cloud-run'] = new CloudRunExecutor(clients, policy);
+    byKind['cloud-run'] = new CloudRunExecutor(clients, policy, monitoring);
     closers.push(() => clients.close());
   }
   if (kinds.has('cloud-deploy')) {
     const client = createCloudDeployClient(config.emulators.cloudDeploy);
-    byKind['cloud-deploy'] = new CloudDeployExecutor(client, policy);
+    byKind['cloud-deploy'] = new CloudDeployExecutor(client, policy, monitoring);
     closers.push(() => client.close());
   }
   return {

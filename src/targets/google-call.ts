@@ -1,11 +1,12 @@
-import { listedBackoff } from '../domain/backoff.ts';
+import { type Backoff, listedBackoff } from '../domain/backoff.ts';
 import { LastgoodError } from '../errors.ts';
 import type { GoogleCallObservation } from '../metrics.ts';
 import { retry } from '../retry.ts';
-import { LeaseLostError } from './executor.ts';
+import { type ExecutionContext, LeaseLostError } from './executor.ts';
 
 /** gRPC status codes lastgood reacts to. */
 export const GRPC = {
+  CANCELLED: 1,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
   ALREADY_EXISTS: 6,
@@ -31,15 +32,59 @@ export interface GoogleCallPolicy {
   observe?: (observation: GoogleCallObservation) => void;
 }
 
+/** The longest a call may take under `policy`, every attempt and wait included: after that it can no longer land. */
+export function callHorizonMs(policy: Pick<GoogleCallPolicy, 'deadlineMs' | 'retryDelaysMs'>): number {
+  const waits = policy.retryDelaysMs.reduce((sum, delay) => sum + delay, 0);
+  return policy.deadlineMs * (policy.retryDelaysMs.length + 1) + waits;
+}
+
 export function grpcCode(error: unknown): number | null {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : null;
 }
 
-/** gax call options: our own deadline, and no gax retries, so every retry is ours and lands in the timeline. */
-export function callOptions(policy: GoogleCallPolicy) {
-  return { timeout: policy.deadlineMs, retry: null };
+/**
+ * When a rollback's time runs out (LASTGOOD_ROLLBACK_TIMEOUT from its start): every call and poll of the rollback
+ * is cut to it, so the timeout bounds the whole job.
+ */
+export interface CallBudget {
+  now(): Date;
+  /** Epoch milliseconds. */
+  endsAt: number;
 }
+
+/** A budget of the policy's rollback timeout, starting now. */
+export function startBudget(policy: GoogleCallPolicy, now: () => Date): CallBudget {
+  return { now, endsAt: now().getTime() + policy.completionTimeoutMs };
+}
+
+/** A rollback under way: its context, and the budget every call and poll it makes is cut to. */
+export type RollbackJob = ExecutionContext & CallBudget;
+
+/** The rollback starting now, with a budget of the policy's rollback timeout. */
+export function startRollback(context: ExecutionContext, policy: GoogleCallPolicy): RollbackJob {
+  return { ...context, ...startBudget(policy, context.now) };
+}
+
+function timeLeft(budget: CallBudget | null): number {
+  return budget === null ? Number.POSITIVE_INFINITY : budget.endsAt - budget.now().getTime();
+}
+
+/**
+ * gax call options: our own deadline, and no gax retries, so every retry is ours and lands in the timeline. Within
+ * a budget the deadline is cut to the time left; once it has run out a call gets the whole deadline, because the
+ * only calls made then are the last reads of the truth before it is recorded.
+ */
+export function callOptions(policy: GoogleCallPolicy, budget: CallBudget | null = null) {
+  const left = timeLeft(budget);
+  return {
+    timeout: left > 0 ? Math.min(policy.deadlineMs, Math.ceil(left)) : policy.deadlineMs,
+    retry: null,
+  };
+}
+
+/** The gax options one attempt is made with. */
+export type GoogleCallOptions = ReturnType<typeof callOptions>;
 
 /**
  * Calls Google with the policy's retries of transient failures. Other errors, and the last transient one, are
@@ -48,13 +93,14 @@ export function callOptions(policy: GoogleCallPolicy) {
 export async function callGoogle<T>(
   method: string,
   policy: GoogleCallPolicy,
-  call: () => Promise<T>,
+  call: (options: GoogleCallOptions) => Promise<T>,
   onRetry: (attempt: number, code: number, delayMs: number) => Promise<void>,
+  budget: CallBudget | null = null,
 ): Promise<T> {
   const observed = async () => {
     const startedAt = performance.now();
     try {
-      const result = await call();
+      const result = await call(callOptions(policy, budget));
       policy.observe?.({ method, grpcCode: 0, durationMs: performance.now() - startedAt });
       return result;
     } catch (error) {
@@ -64,7 +110,7 @@ export async function callGoogle<T>(
   };
   try {
     return await retry(observed, {
-      backoff: listedBackoff(policy.retryDelaysMs),
+      backoff: withinBudget(listedBackoff(policy.retryDelaysMs), budget),
       sleep: (ms) => policy.sleep(ms),
       retryable: (error) => RETRYABLE.has(grpcCode(error) ?? -1),
       onRetry: (attempt, error, delayMs) => onRetry(attempt, grpcCode(error)!, delayMs),
@@ -74,6 +120,34 @@ export async function callGoogle<T>(
   }
 }
 
+/** No retry whose wait would end past the budget: the time left is for reading the truth, not for more retries. */
+function withinBudget(backoff: Backoff, budget: CallBudget | null): Backoff {
+  return (retry) => {
+    const delayMs = backoff(retry);
+    return delayMs !== null && delayMs < timeLeft(budget) ? delayMs : null;
+  };
+}
+
+/** What lastgood reads of a long-running operation. */
+export interface OperationStatus {
+  done?: boolean | null;
+  error?: { code?: number | null; message?: string | null } | null;
+}
+
+/**
+ * GetOperation through a client's operations client, with our call options: the generated
+ * `check...Progress` helpers take none, so they wait out the library's own 60 s timeout instead of our deadline.
+ */
+export async function getOperation<Request>(
+  operations: { getOperation(request: Request, options: GoogleCallOptions): Promise<[OperationStatus]> },
+  name: string,
+  options: GoogleCallOptions,
+): Promise<OperationStatus> {
+  // gax types the request as its protobuf class, but encodes a plain object just the same.
+  const [operation] = await operations.getOperation({ name } as Request, options);
+  return operation;
+}
+
 /** Something that records a rollback's steps; retries are recorded as `google_retry` steps. */
 export interface StepRecorder {
   decisionId: string;
@@ -81,12 +155,18 @@ export interface StepRecorder {
   progress(step: string, detail: Record<string, unknown>): Promise<void>;
 }
 
-/** `callGoogle` with each retry recorded in the rollback's timeline (when there is a rollback to record it in). */
+/** A rollback under way: where its steps are recorded, and the budget its calls are cut to. */
+export type RollbackCalls = StepRecorder & CallBudget;
+
+/**
+ * `callGoogle` with each retry recorded in the rollback's timeline (when there is one), and cut to the rollback's
+ * budget when the recorder carries one; other calls get the plain deadline and retries.
+ */
 export function callGoogleRecorded<T>(
-  recorder: StepRecorder | null,
+  recorder: StepRecorder | RollbackCalls | null,
   method: string,
   policy: GoogleCallPolicy,
-  call: () => Promise<T>,
+  call: (options: GoogleCallOptions) => Promise<T>,
 ): Promise<T> {
   // A job given up at shutdown keeps running until its current await settles; it must not start new calls, whose
   // clients are being closed (another worker takes the job over).
@@ -95,9 +175,15 @@ export function callGoogleRecorded<T>(
       new LeaseLostError(recorder.decisionId, 'the worker gave it up while shutting down'),
     );
   }
-  return callGoogle(method, policy, call, async (attempt, code, delayMs) => {
-    await recorder?.progress('google_retry', { method, attempt, grpcCode: code, delayMs });
-  });
+  return callGoogle(
+    method,
+    policy,
+    call,
+    async (attempt, code, delayMs) => {
+      await recorder?.progress('google_retry', { method, attempt, grpcCode: code, delayMs });
+    },
+    recorder !== null && 'endsAt' in recorder ? recorder : null,
+  );
 }
 
 export function googleApiError(method: string, error: unknown): LastgoodError {
@@ -118,20 +204,59 @@ export function googleErrorCode(error: unknown): number | null {
 }
 
 /**
- * Asks `probe` every `pollMs` until it answers, or until the policy's completion timeout has passed; then
- * `timedOut` gives the answer. Operations, rollouts and serving state all settle this way.
+ * Records a mutating call that failed: `mutation_unanswered` when it may still land (so the target must be
+ * followed, not assumed unchanged), else `mutation_refused`. Returns which, and the message to record.
+ */
+export async function recordFailedMutation(
+  recorder: StepRecorder,
+  method: string,
+  error: unknown,
+): Promise<{ doubtful: boolean; message: string }> {
+  const doubtful = inDoubt(error);
+  const message = error instanceof Error ? error.message : String(error);
+  await recorder.progress(doubtful ? 'mutation_unanswered' : 'mutation_refused', {
+    method,
+    grpcCode: googleErrorCode(error),
+    error: message,
+  });
+  return { doubtful, message };
+}
+
+/**
+ * Whether a failed call may have been cut short rather than refused: a read that may answer next time, or a
+ * mutation that may still land. The other failures are Google's definite answer.
+ */
+export function inDoubt(error: unknown): boolean {
+  return RETRYABLE.has(googleErrorCode(error) ?? -1) || googleErrorCode(error) === GRPC.CANCELLED;
+}
+
+/**
+ * Asks `probe` every `pollMs` until it answers or the budget runs out; then `timedOut` gives the answer (its own
+ * last read of the truth). A probe failing in doubt (DEADLINE_EXCEEDED, UNAVAILABLE) is recorded as `poll_error`
+ * and asked again: Google's trouble answering says nothing about the operation or rollout being followed.
  */
 export async function pollUntil<T>(
   policy: GoogleCallPolicy,
-  now: () => Date,
+  job: CallBudget & { progress?: StepRecorder['progress'] },
   probe: () => Promise<T | undefined>,
   timedOut: () => Promise<T>,
 ): Promise<T> {
-  const deadline = now().getTime() + policy.completionTimeoutMs;
   for (;;) {
-    const answer = await probe();
-    if (answer !== undefined) return answer;
-    if (now().getTime() > deadline) return timedOut();
-    await policy.sleep(policy.pollMs);
+    if (timeLeft(job) <= 0) return timedOut();
+    try {
+      const answer = await probe();
+      if (answer !== undefined) return answer;
+    } catch (error) {
+      if (!inDoubt(error)) throw error;
+      await job.progress?.('poll_error', pollErrorDetail(error));
+    }
+    const left = timeLeft(job);
+    if (left > 0) await policy.sleep(Math.min(policy.pollMs, left));
   }
+}
+
+function pollErrorDetail(error: unknown): Record<string, unknown> {
+  const method =
+    error instanceof LastgoodError ? (error.details as { method?: string } | undefined)?.method : undefined;
+  return { method: method ?? null, grpcCode: googleErrorCode(error) };
 }

@@ -12,11 +12,17 @@ function ms(value) {
   return Number.isFinite(at) ? at : null;
 }
 
-/** One revision's minutes as `{at, ratio}`, from `{minuteStart|at, total|requests, errors}` or `{at, ratio}`. */
+/**
+ * One revision's minutes as `{at, ratio}`: from the status API's compact `[minuteStart, requests, errors]`, or from
+ * `{minuteStart|at, total|requests, errors}` or `{at, ratio}` objects.
+ */
 function points(minutes) {
   if (!Array.isArray(minutes)) return [];
   return minutes
-    .map((minute) => {
+    .map((entry) => {
+      const minute = Array.isArray(entry)
+        ? { minuteStart: entry[0], total: entry[1], errors: entry[2] }
+        : entry;
       const at = ms(minute?.minuteStart ?? minute?.at ?? minute?.minute);
       const total = minute?.total ?? minute?.requests;
       const ratio =
@@ -119,9 +125,10 @@ export function errorRatioChart(series, marks) {
 }
 
 export function judgementSection(status) {
-  const judged = status.timeline.find((step) => step.step === 'judged');
-  if (judged === undefined && status.rollback?.state !== 'held') return null;
-  const detail = judged?.detail ?? {};
+  // The status API's `judgement` when it has one; else the judged timeline step itself, as far as it reads.
+  const judged = status.timeline.findLast((step) => step.step === 'judged');
+  if (!status.judgement && judged === undefined && status.rollback?.state !== 'held') return null;
+  const detail = status.judgement ?? judged?.detail ?? {};
   const summary = detail.summary;
   const facts = typeof summary === 'object' && summary !== null ? summary : {};
   const verdict = detail.verdict ?? detail.action ?? (status.rollback?.state === 'held' ? 'hold' : null);
@@ -155,6 +162,17 @@ export function judgementSection(status) {
       ? h('p', {}, `Suspect ${facts.suspect ?? '—'}, baseline ${facts.baseline ?? '—'}.`)
       : null,
     typeof series === 'object' && series !== null ? errorRatioChart(series, marks) : null,
+    Array.isArray(detail.factors) && detail.factors.length > 0
+      ? table(
+          'What the judgement weighed',
+          ['Factor', 'Value', 'Effect'],
+          detail.factors.map((factor) => [
+            String(factor?.name ?? '—'),
+            factor?.value === null || factor?.value === undefined ? '—' : String(factor.value),
+            String(factor?.effect ?? ''),
+          ]),
+        )
+      : null,
     windows.length === 0 ? null : h('h3', {}, 'Windows measured'),
     windows.length === 0
       ? null

@@ -6,7 +6,7 @@ import { actionButton, api, badge, canAct, h, notice, percent, rollbackBadge, ta
 
 const REFRESH_MS = 3_000;
 /** The judged step's evidence is drawn in its own section; in the timeline it would be a wall of JSON. */
-const HIDDEN_DETAIL = new Set(['summary', 'series', 'windows']);
+const HIDDEN_DETAIL = new Set(['summary', 'series', 'windows', 'evidence', 'factors']);
 /** Longer values are cut, with the whole value on hover. */
 const MAX_VALUE_CHARS = 240;
 

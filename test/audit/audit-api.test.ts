@@ -1,19 +1,17 @@
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startEmulator } from '../../src/emulator/emulator.ts';
-import { loadFixtureFile } from '../../src/emulator/fixture.ts';
-import { burnRateAlert } from '../fixtures/alerts.ts';
 import {
   bearer,
+  fireAlert,
   OPERATOR_TOKEN,
   startTestApp,
   type TestApp,
   type TestAppOptions,
   VIEWER_TOKEN,
   waitForRollback,
-  webhookUrl,
 } from '../helpers/app.ts';
+import { startExampleEmulator } from '../helpers/emulator.ts';
 import { createTestSchema } from '../helpers/postgres.ts';
 
 /** A store the audit log can live on: the options that select it, and a way to edit it behind lastgood's back. */
@@ -67,20 +65,11 @@ async function get(app: TestApp, url: string, token = VIEWER_TOKEN) {
   return app.app.server.inject({ method: 'GET', url, headers: bearer(token) });
 }
 
-async function fire(app: TestApp, options: Parameters<typeof burnRateAlert>[0] = {}) {
-  const response = await app.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert(options),
-  });
-  return response.json() as { alertId: string; decisionId: string };
-}
-
 describe('GET /v1/audit', () => {
   it('pages through the log newest first, each row linked to the one before', async () => {
     t = await startTestApp();
-    const first = await fire(t);
-    await fire(t, { burnRate: 1 });
+    const first = await fireAlert(t);
+    await fireAlert(t, { burnRate: 1 });
     await t.app.server.inject({
       method: 'POST',
       url: `/alerts/${first.alertId}/acknowledge`,
@@ -121,7 +110,7 @@ describe.each(STORES)('GET /v1/audit/verify on %s', (_name, openStore) => {
     const store = await openStore();
     drop = store.drop;
     t = await startTestApp(store.options);
-    for (let i = 0; i < 3; i++) await fire(t, { burnRate: 1 });
+    for (let i = 0; i < 3; i++) await fireAlert(t, { burnRate: 1 });
     expect((await get(t, '/v1/audit/verify')).json()).toEqual({ ok: true, rows: 3 });
 
     await store.edit(t, "UPDATE audit_log SET actor = 'mallory' WHERE seq = 2");
@@ -138,15 +127,14 @@ describe.each(STORES)('GET /v1/audit/verify on %s', (_name, openStore) => {
 
 describe('Google mutations in the audit log', () => {
   it('records the rollback call and the pipeline freeze, and who unfroze it', async () => {
-    const emulator = await startEmulator({
-      fixture: await loadFixtureFile('examples/emulator-fixture.yaml'),
+    const emulator = await startExampleEmulator({
       adminPort: null,
       operationDelayMs: 10,
       rolloutPhaseDelayMs: 20,
     });
     try {
       t = await startTestApp({ emulatorHost: emulator.host });
-      const accepted = await fire(t, { target: 'storefront', service: 'storefront', burnRate: 30 });
+      const accepted = await fireAlert(t, { target: 'storefront', service: 'storefront', burnRate: 30 });
       expect((await waitForRollback(t.store, accepted.decisionId)).rollback?.state).toBe('succeeded');
       const unfrozen = await t.app.server.inject({
         method: 'POST',

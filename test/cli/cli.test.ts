@@ -1,41 +1,21 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
-import { burnRateAlert } from '../fixtures/alerts.ts';
-import { startTestApp, type TestApp, VIEWER_TOKEN, waitForRollback, webhookUrl } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { listen, runLastgood } from './harness.ts';
+import { type TestApp, VIEWER_TOKEN } from '../helpers/app.ts';
+import { CHECKOUT } from '../helpers/emulator.ts';
+import { rollBack, runLastgood, useCliApp } from './harness.ts';
 
-const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
 const LAUNCHER = new URL('../../bin/lastgood.js', import.meta.url).pathname;
 
 let emulator: Emulator;
 let t: TestApp;
 let env: Record<string, string>;
 
-useExampleEmulator((started) => {
-  emulator = started;
+useCliApp((app) => {
+  ({ emulator, t, env } = app);
 });
-beforeEach(async () => {
-  t = await startTestApp({ emulatorHost: emulator.host });
-  env = await listen(t);
-});
-afterEach(async () => {
-  await t.close();
-});
-
-async function fireAlert() {
-  const response = await t.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert({ burnRate: 18.2 }),
-  });
-  const accepted = response.json() as { alertId: string; decisionId: string };
-  await waitForRollback(t.store, accepted.decisionId);
-  return accepted;
-}
 
 /** Runs bin/lastgood.js as `npx lastgood` would, in a process of its own. */
 function runLauncher(argv: readonly string[], extraEnv: Record<string, string>) {
@@ -59,7 +39,7 @@ function runLauncher(argv: readonly string[], extraEnv: Record<string, string>) 
 
 describe('lastgood CLI against a running lastgood', () => {
   it('lists recent decisions as a table, and as the API answer with --json', async () => {
-    const accepted = await fireAlert();
+    const accepted = await rollBack(t);
     const listed = await runLastgood(['recent', '--hours', '1'], env);
     expect(listed).toMatchObject({ code: 0, stderr: '' });
     const [header, row] = listed.stdout.split('\n');
@@ -74,7 +54,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('shows one decision with its factors and timeline', async () => {
-    const accepted = await fireAlert();
+    const accepted = await rollBack(t);
     const shown = await runLastgood(['status', accepted.alertId], env);
     expect(shown.code).toBe(0);
     expect(shown.stdout).toMatch(/^outcome\s+rollback \/ ROLLBACK\s+\(confidence 0\.\d{3}\)$/m);
@@ -86,7 +66,7 @@ describe('lastgood CLI against a running lastgood', () => {
 
   it('rolls a target back and waits for the outcome', async () => {
     const done = await runLastgood(['rollback', 'checkout', '--wait'], env);
-    expect(done.stderr).toBe('');
+    expect(done.stderr).not.toMatch(/LASTGOOD_ERR_/);
     expect(done.code).toBe(0);
     expect(done.stdout).toMatch(/^outcome\s+rollback \/ MANUAL/m);
     expect(done.stdout).toMatch(/^requested by\s+alice$/m);
@@ -97,7 +77,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('acknowledges an alert in the name of the token', async () => {
-    const accepted = await fireAlert();
+    const accepted = await rollBack(t);
     const acked = await runLastgood(['ack', accepted.alertId], env);
     expect(acked.code).toBe(0);
     expect(acked.stdout).toMatch(
@@ -106,7 +86,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('verifies the audit chain, and exits 1 naming the first row edited behind its back', async () => {
-    await fireAlert();
+    await rollBack(t);
     const intact = await runLastgood(['audit-verify'], env);
     expect(intact.code).toBe(0);
     expect(intact.stdout).toMatch(/^audit chain intact: \d+ rows$/);
@@ -137,7 +117,7 @@ describe('lastgood CLI against a running lastgood', () => {
   });
 
   it('runs as bin/lastgood.js, exiting with the outcome', async () => {
-    const accepted = await fireAlert();
+    const accepted = await rollBack(t);
     const listed = await runLauncher(['recent'], env);
     expect(listed.stdout).toContain(accepted.decisionId);
     expect(listed.code).toBe(0);

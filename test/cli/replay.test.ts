@@ -11,8 +11,10 @@ import {
   OPERATOR_TOKEN,
   startTestApp,
   type TestApp,
+  waitForRollback,
   webhookUrl,
 } from '../helpers/app.ts';
+import { useExampleEmulator } from '../helpers/emulator.ts';
 import { createTestSchema, TEST_DATABASE_URL, type TestSchema } from '../helpers/postgres.ts';
 import { runLastgood } from './harness.ts';
 
@@ -139,9 +141,60 @@ describe.each(STORES)('lastgood replay on %s', (_name, openStore) => {
     const lines = table.stdout.split('\n');
     expect(lines[0]).toMatch(/^replayed 6 decisions from 2026-11-23 11:59:00Z to /);
     expect(lines.filter((line) => line.endsWith('*'))).toHaveLength(4);
-    expect(lines).toContainEqual(expect.stringMatching(/\s+payments\s+DRY_RUN\s+ROLLBACK\s+0\.\d\d\s+\*$/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/\s+payments\s+DRY_RUN\s+ROLLBACK\s+0\.\d\d\s+-\s+\*$/),
+    );
     expect(lines).toContainEqual(expect.stringMatching(/^RATE_LIMITED\s+0\s+1$/));
     expect(lines.at(-1)).toBe('rollbacks: then 2, now 5; 4 of 6 decisions change (* above)');
+  });
+});
+
+describe('lastgood replay judges recorded evidence again', () => {
+  let emulatorHost: string;
+  useExampleEmulator((started) => {
+    emulatorHost = started.host;
+  });
+
+  it('re-runs the judgement of a real rollback under the policy in force now, and says where it differs', async () => {
+    workDir = mkdtempSync(join(tmpdir(), 'lastgood-replay-'));
+    const dataDir = join(workDir, 'data');
+    const t = await startTestApp({ dataDir, emulatorHost });
+    const response = await t.app.server.inject({
+      method: 'POST',
+      url: webhookUrl(),
+      payload: burnRateAlert({ burnRate: 18.2 }),
+    });
+    const { decisionId } = response.json() as { decisionId: string };
+    expect((await waitForRollback(t.store, decisionId)).rollback?.state).toBe('succeeded');
+    await t.close({ keepData: true });
+    const replay = async (policyText: string, extra: string[] = ['--json']) => {
+      const policy = join(workDir, 'policy.yaml');
+      writeFileSync(policy, policyText);
+      return runLastgood(['replay', '--config', policy, '--data-dir', dataDir, '--since', '1h', ...extra]);
+    };
+
+    const same = JSON.parse((await replay(EXAMPLE_POLICY)).stdout) as ReplayResult;
+    expect(same.rows.map((row) => [row.judgement, row.changed])).toEqual([
+      [{ recorded: 'ROLLBACK', replayed: 'ROLLBACK' }, false],
+    ]);
+
+    // The bad revision fails about 24 times as often as its baseline. Asking for a 100x rise, the series shows none,
+    // so the baseline's 0.8% 5xx from the first minute on counts as errors under way before the deploy: a hold.
+    const stricter = EXAMPLE_POLICY.replace(
+      'defaults:\n',
+      'defaults:\n  judgement:\n    ratioMultiple: 100\n',
+    );
+    const held = JSON.parse((await replay(stricter)).stdout) as ReplayResult;
+    expect(held.rows.map((row) => [row.replayed.reason, row.judgement, row.changed])).toEqual([
+      ['ROLLBACK', { recorded: 'ROLLBACK', replayed: 'CHANGE_AFTER_ONSET' }, true],
+    ]);
+    expect(held.judgements).toEqual({ replayed: 1, changed: 1, holds: { recorded: 0, replayed: 1 } });
+
+    const table = await replay(stricter, ['--changed']);
+    expect(table.stdout).toMatch(/\s+ROLLBACK -> CHANGE_AFTER_ONSET\s+\*$/m);
+    expect(table.stdout).toContain(
+      'judgements on recorded evidence: 1 judged again, 1 differ; holds then 0, now 1',
+    );
   });
 });
 

@@ -3,12 +3,15 @@ import { describe, expect, it } from 'vitest';
 import {
   detectOnset,
   parseLookbackMs,
+  reviveEvidence,
   selectSuspect,
   serviceMinutes,
   servingSince,
   significantlyAbove,
   windowRatio,
 } from '../../src/domain/evidence.ts';
+import { judge } from '../../src/domain/judge.ts';
+import { DEFAULT_JUDGEMENT_POLICY } from '../../src/domain/judgement-policy.ts';
 import { at, evidenceOf, minutes } from './evidence-builder.ts';
 
 const thresholds = { ratioMultiple: 2, minRatioIncrease: 0.005 };
@@ -301,5 +304,35 @@ describe('servingSince with a preview tag', () => {
       },
     });
     expect(servingSince('tagged', evidence)).toEqual({ at: at(-12), source: 'monitoring' });
+  });
+});
+
+describe('reviveEvidence', () => {
+  it('gives back, from its JSON, the evidence that was recorded, judged alike', () => {
+    const evidence = evidenceOf({
+      startedAt: -5,
+      revisions: [
+        { name: 'a', createdAt: -600 },
+        { name: 'b', createdAt: -12 },
+      ],
+      traffic: { b: 100 },
+      series: {
+        a: minutes([{ from: -120, to: -10, rpm: 500, errorRate: 0.002 }]),
+        b: minutes([{ from: -10, to: -1, rpm: 500, errorRate: 0.1 }]),
+      },
+      records: [{ observedAt: at(-30), fullRevision: 'a' }],
+      rollout: { deployEnd: -10, revision: 'b' },
+      correlated: [{ target: 'other', startedAt: at(-4), changedRecently: 'unknown' }],
+      lastKnownGood: 'a',
+    });
+    const revived = reviveEvidence(JSON.parse(JSON.stringify(evidence)));
+    expect(revived).toEqual(evidence);
+    expect(judge(revived, DEFAULT_JUDGEMENT_POLICY)).toEqual(judge(evidence, DEFAULT_JUDGEMENT_POLICY));
+  });
+
+  it('turns a time that does not parse into a hold, never a rollback', () => {
+    const stored = JSON.parse(JSON.stringify(evidenceOf({ startedAt: -5, revisions: [], traffic: {} })));
+    stored.incident.startedAt = 'yesterday-ish';
+    expect(judge(reviveEvidence(stored), DEFAULT_JUDGEMENT_POLICY).reason).toBe('INVALID_EVIDENCE');
   });
 });

@@ -10,6 +10,8 @@ function rollout(release: string, state: string, rolledBack = false): RolloutInf
     release,
     state,
     rolledBack,
+    deployedAt: new Date('2026-12-01T10:00:00Z'),
+    revision: null,
   };
 }
 

@@ -8,17 +8,15 @@ import {
   EXAMPLE_POLICY,
   fireAlert,
   OPERATOR_TOKEN,
+  requestManualRollback,
   startTestApp,
   type TestApp,
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { type Receiver, startReceiver } from '../notify/receiver.ts';
-
-const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
-/** What production runs in the example fixture. */
-const REL_002_ROLLOUT = `${PIPELINE}/releases/rel-002/rollouts/rel-002-to-production-0001`;
+import { PIPELINE, REL_002_ROLLOUT, useExampleEmulator } from '../helpers/emulator.ts';
+import { sleep } from '../helpers/poll.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const TIMINGS = { operationDelayMs: 10, rolloutPhaseDelayMs: 20 };
 
@@ -85,15 +83,6 @@ function productionRelease(
     images: { storefront: `us-docker.pkg.dev/demo-project/apps/storefront:${id}` },
     rollouts: [{ id: `${id}-to-production-0001`, target: 'production', createTime: at, state }],
   };
-}
-
-/** A manual rollback of storefront, to `release` or, without one, to its last known good. */
-function manualRollback(app: TestApp, release?: string) {
-  return app.app.server.inject({
-    method: 'POST',
-    url: `/v1/rollback/manual/storefront${release === undefined ? '' : `?target_revision=${release}`}`,
-    headers: bearer(OPERATOR_TOKEN),
-  });
 }
 
 function unfreeze(app: TestApp, target = 'storefront') {
@@ -177,7 +166,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
     expect(job.takenOverFrom).toBeNull();
 
     // A new process on the same store takes the expired job over.
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await sleep(250);
     t = await startTestApp({ emulatorHost: emulator.host, dataDir: first.dataDir });
     const status = await waitForRollback(t.store, accepted.decisionId);
     expect(status.rollback).toMatchObject({ state: 'succeeded', toRevision: 'rel-001' });
@@ -340,10 +329,10 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
 
   it('rolls back by hand to a named earlier release rather than the previous one', async () => {
     await withReleases(
-      (releases) => [...releases, productionRelease('rel-003', '2025-06-05T10:00:00Z', 'SUCCEEDED')],
+      (releases) => [...releases, productionRelease('rel-003', '-2m', 'SUCCEEDED')],
       async (other) => {
         t = await startTestApp({ emulatorHost: other.host });
-        const response = await manualRollback(t, 'rel-001');
+        const response = await requestManualRollback(t, 'storefront', 'rel-001');
         expect(response.statusCode).toBe(202);
         expect(response.json()).toMatchObject({
           target: 'storefront',
@@ -375,7 +364,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
 
   it('refuses a manual rollback to a release that does not exist with 409 and calls nothing', async () => {
     t = await startTestApp({ emulatorHost: emulator.host });
-    const response = await manualRollback(t, 'rel-099');
+    const response = await requestManualRollback(t, 'storefront', 'rel-099');
     expect(response.statusCode).toBe(409);
     expect(response.json()).toMatchObject({
       code: 'LASTGOOD_ERR_REVISION_UNUSABLE',
@@ -387,7 +376,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
 
   it('rolls back what is deployed, not a newer release whose rollout failed', async () => {
     await withReleases(
-      (releases) => [...releases, productionRelease('rel-003', '2025-06-05T10:00:00Z', 'FAILED')],
+      (releases) => [...releases, productionRelease('rel-003', '-2m', 'FAILED')],
       async (other) => {
         t = await startTestApp({ emulatorHost: other.host });
         const accepted = await fireAlert(t, STOREFRONT_ALERT);
@@ -408,7 +397,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
 
   it('steps back past a release it already rolled back, never onto it', async () => {
     await withReleases(
-      (releases) => [...releases, productionRelease('rel-003', '2025-06-05T10:00:00Z', 'SUCCEEDED')],
+      (releases) => [...releases, productionRelease('rel-003', '-2m', 'SUCCEEDED')],
       async (other) => {
         t = await startTestApp({ emulatorHost: other.host });
         const first = await fireAlert(t, STOREFRONT_ALERT);
@@ -420,7 +409,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
         expect((await unfreeze(t)).statusCode).toBe(200);
 
         // rel-003's rollout succeeded too, and is newer than rel-001's; only the rollback marks it bad.
-        const second = await manualRollback(t);
+        const second = await requestManualRollback(t, 'storefront');
         expect(second.statusCode).toBe(202);
         expect((await waitForRollback(t.store, second.json().decisionId)).rollback).toMatchObject({
           state: 'succeeded',
@@ -435,7 +424,7 @@ describe('Cloud Deploy rollback through rollbackTarget', () => {
 
   it('refuses to race a rollout still in progress on the target, and pages', async () => {
     await withReleases(
-      (releases) => [...releases, productionRelease('rel-003', '2025-06-05T10:00:00Z', 'IN_PROGRESS')],
+      (releases) => [...releases, productionRelease('rel-003', '-2m', 'IN_PROGRESS')],
       async (other) => {
         t = await startTestApp({ emulatorHost: other.host });
         const accepted = await fireAlert(t, STOREFRONT_ALERT);

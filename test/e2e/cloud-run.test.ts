@@ -1,38 +1,27 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
 import {
   bearer,
   fireAlert,
-  OPERATOR_TOKEN,
+  requestManualRollback,
   startTestApp,
   type TestApp,
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-
-const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
-const PAYMENTS = 'projects/demo-project/locations/us-central1/services/payments';
+import { CHECKOUT, PAYMENTS, servingSplit, useAppOnExampleEmulator } from '../helpers/emulator.ts';
+import { sleep } from '../helpers/poll.ts';
 
 let emulator: Emulator;
 let t: TestApp;
 
-useExampleEmulator((started) => {
+useAppOnExampleEmulator((started, app) => {
   emulator = started;
-});
-beforeEach(async () => {
-  t = await startTestApp({ emulatorHost: emulator.host });
-});
-afterEach(async () => {
-  await t.close();
+  t = app;
 });
 
 function trafficOf(service: string, on: Emulator = emulator): Record<string, number> {
-  const split: Record<string, number> = {};
-  for (const entry of on.state.cloudRun.service(service)?.trafficStatuses ?? []) {
-    if (entry.percent > 0) split[entry.revision] = entry.percent;
-  }
-  return split;
+  return servingSplit(on, service);
 }
 
 function steps(status: { timeline: { step: string }[] }): string[] {
@@ -57,6 +46,7 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
       'alert_received',
       'decided',
       'job_claimed',
+      'judged',
       'service_read',
       'lkg_selected',
       'api_call_issued',
@@ -73,11 +63,7 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
   });
 
   it('keeps every existing tag, at 0%, when it moves traffic', async () => {
-    const accepted = await t.app.server.inject({
-      method: 'POST',
-      url: '/rollback/manual/payments?target_revision=payments-00007-kpm',
-      headers: bearer(OPERATOR_TOKEN),
-    });
+    const accepted = await requestManualRollback(t, 'payments', 'payments-00007-kpm');
     expect(accepted.statusCode).toBe(202);
     await waitForRollback(t.store, accepted.json().decisionId);
     const traffic = emulator.state.cloudRun.service(PAYMENTS)?.traffic ?? [];
@@ -156,17 +142,13 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
     const status = await t.store.getStatus(accepted.decisionId);
     expect(status?.decision.wouldRollback).toBe(true);
     expect(status?.rollback).toBeNull();
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sleep(200);
     expect(emulator.calls.count('UpdateService')).toBe(0);
     expect(trafficOf(PAYMENTS)).toEqual(before);
   });
 
   it('rolls back to a named revision on a manual request, recording who asked', async () => {
-    const accepted = await t.app.server.inject({
-      method: 'POST',
-      url: '/v1/rollback/manual/checkout?target_revision=checkout-00001-abc',
-      headers: bearer(OPERATOR_TOKEN),
-    });
+    const accepted = await requestManualRollback(t, 'checkout', 'checkout-00001-abc');
     expect(accepted.statusCode).toBe(202);
     const status = await waitForRollback(t.store, accepted.json().decisionId);
     expect(status.decision).toMatchObject({ reason: 'MANUAL', requestedBy: 'alice' });
@@ -183,11 +165,7 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
     ['a revision that is not Ready', 'payments-00009-wqd', 'not_ready'],
   ])('refuses a manual rollback to %s with 409', async (_name, revision, problem) => {
     const service = revision.startsWith('payments') ? 'payments' : 'checkout';
-    const response = await t.app.server.inject({
-      method: 'POST',
-      url: `/rollback/manual/${service}?target_revision=${revision}`,
-      headers: bearer(OPERATOR_TOKEN),
-    });
+    const response = await requestManualRollback(t, service, revision);
     expect(response.statusCode).toBe(409);
     expect(response.json()).toMatchObject({
       code: 'LASTGOOD_ERR_REVISION_UNUSABLE',
@@ -200,11 +178,7 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
 describe('GET /rollback/metrics after real rollbacks', () => {
   it('reports the success rate and p50/p95 time to rollback that the timelines show', async () => {
     const automatic = await fireAlert(t);
-    const manual = await t.app.server.inject({
-      method: 'POST',
-      url: '/rollback/manual/payments?target_revision=payments-00007-kpm',
-      headers: bearer(OPERATOR_TOKEN),
-    });
+    const manual = await requestManualRollback(t, 'payments', 'payments-00007-kpm');
     expect(manual.statusCode).toBe(202);
     const statuses = await Promise.all(
       [automatic.decisionId, manual.json().decisionId].map((id) => waitForRollback(t.store, id)),
@@ -247,7 +221,9 @@ describe('Cloud Run rollback with no last known good revision', () => {
               name: CHECKOUT,
               revisions: [
                 { name: 'checkout-00001-abc', createTime: '2025-06-02T09:00:00Z', ready: false },
-                { name: 'checkout-00002-xyz', createTime: '2025-06-03T14:20:00Z' },
+                // Deployed minutes before the alert: the change timing blames it, so only the lack of a revision
+                // to go back to stops the rollback.
+                { name: 'checkout-00002-xyz', createTime: '-5m' },
               ],
               traffic: [{ revision: 'checkout-00002-xyz', percent: 100 }],
             },

@@ -6,14 +6,16 @@ import {
   fireAlert,
   ManualClock,
   OPERATOR_TOKEN,
+  requestManualRollback,
   startTestApp,
   type TestApp,
   VIEWER_TOKEN,
   waitForRollback,
 } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
+import { sleep, until } from '../helpers/poll.ts';
 import { createTestSchema, type TestSchema } from '../helpers/postgres.ts';
-import { type Receiver, startReceiver } from '../notify/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const MINUTE = 60_000;
 const ROUTING_KEY = 'R0UTING-KEY-VERIFICATION-TEST';
@@ -63,14 +65,6 @@ async function status(app: TestApp, id: string) {
     headers: bearer(VIEWER_TOKEN),
   });
   return response.json();
-}
-
-async function until(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 async function resume(app: TestApp, token = OPERATOR_TOKEN) {
@@ -164,11 +158,15 @@ describe.each(STORES)('a rollback that does not heal, on %s', (_name, openStore)
     const accepted = await fireAlert(app, { startedAt: clock.now() });
     expect((await waitForRollback(app.store, accepted.decisionId)).rollback?.state).toBe('succeeded');
     clock.advance(15 * MINUTE);
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await sleep(150);
     expect((await status(app, accepted.decisionId)).rollback.verification).toBe('pending');
 
     clock.advance(1_000);
-    await until(async () => (await status(app, accepted.decisionId)).rollback.verification === 'not_healed');
+    await until(
+      async () => (await status(app, accepted.decisionId)).rollback.verification === 'not_healed',
+      'the rollback to be marked not healed',
+      { everyMs: 10 },
+    );
     const [page] = await pagerDuty.waitFor(1);
     expect(page!.json).toMatchObject({
       event_action: 'trigger',
@@ -182,11 +180,7 @@ describe.each(STORES)('a rollback that does not heal, on %s', (_name, openStore)
     expect((await fireAlert(app, { startedAt: clock.now() })).reason).toBe('NEEDS_PERSON');
     expect(emulator.calls.count('UpdateService')).toBe(1);
     // A person may still step back further by hand.
-    const manual = await app.app.server.inject({
-      method: 'POST',
-      url: '/v1/rollback/manual/checkout?target_revision=checkout-00001-abc',
-      headers: bearer(OPERATOR_TOKEN),
-    });
+    const manual = await requestManualRollback(app, 'checkout', 'checkout-00001-abc');
     expect(manual.statusCode).toBe(202);
     await waitForRollback(app.store, manual.json().decisionId);
     expect((await resume(app)).json().cleared).toEqual([accepted.decisionId]);

@@ -1,31 +1,32 @@
 import type { v1 } from '@google-cloud/deploy';
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { createCloudDeployClient } from '../../src/targets/google-clients.ts';
-import { FAST_POLLING, startExampleEmulator } from './helpers.ts';
+import {
+  FAST_POLLING,
+  PIPELINE,
+  REL_001,
+  REL_002,
+  REL_002_ROLLOUT,
+  useExampleEmulator,
+} from '../helpers/emulator.ts';
+import { eventually } from '../helpers/poll.ts';
 
-const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
 const PRODUCTION = 'projects/demo-project/locations/us-central1/targets/production';
-const REL_001 = `${PIPELINE}/releases/rel-001`;
-const REL_002 = `${PIPELINE}/releases/rel-002`;
-const BAD_ROLLOUT = `${REL_002}/rollouts/rel-002-to-production-0001`;
 const GOOD_ROLLOUT = `${REL_001}/rollouts/rel-001-to-production-0001`;
 
 let emu: Emulator;
 let deploy: v1.CloudDeployClient;
 
-beforeAll(async () => {
-  emu = await startExampleEmulator({ rolloutPhaseDelayMs: 30 });
-  deploy = createCloudDeployClient(emu.host);
-});
-
-afterAll(async () => {
-  await deploy.close();
-  await emu.stop();
-});
-
-beforeEach(() => emu.reset());
+useExampleEmulator(
+  (started) => {
+    emu = started;
+    deploy = createCloudDeployClient(emu.host);
+  },
+  { rolloutPhaseDelayMs: 30 },
+);
+afterAll(() => deploy.close());
 
 function currentReleaseOnProduction(): string | undefined {
   return emu.state.cloudDeploy.pipeline(PIPELINE)?.targets.find((target) => target.targetId === 'production')
@@ -35,14 +36,15 @@ function currentReleaseOnProduction(): string | undefined {
 /** Polls GetRollout until it leaves PENDING and IN_PROGRESS, returning every state it was seen in. */
 async function watchRollout(name: string): Promise<string[]> {
   const seen: string[] = [];
-  for (let polls = 0; polls < 400; polls++) {
-    const [rollout] = await deploy.getRollout({ name });
-    const state = String(rollout.state);
-    if (seen.at(-1) !== state) seen.push(state);
-    if (state !== 'PENDING' && state !== 'IN_PROGRESS') return seen;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`rollout ${name} never finished: ${seen.join(' -> ')}`);
+  return eventually(
+    async () => {
+      const [rollout] = await deploy.getRollout({ name });
+      const state = String(rollout.state);
+      if (seen.at(-1) !== state) seen.push(state);
+      return state !== 'PENDING' && state !== 'IN_PROGRESS' ? seen : undefined;
+    },
+    () => `rollout ${name} to finish: ${seen.join(' -> ')}`,
+  );
 }
 
 async function suspendPipeline(suspended: boolean) {
@@ -95,7 +97,7 @@ describe('Cloud Deploy v1 emulator through the real @google-cloud/deploy client'
       name: PIPELINE,
       targetId: 'production',
       rolloutId: 'lastgood-rollback-1',
-      rolloutToRollBack: BAD_ROLLOUT,
+      rolloutToRollBack: REL_002_ROLLOUT,
     });
 
     const rollout = response.rollbackConfig?.rollout;
@@ -103,11 +105,11 @@ describe('Cloud Deploy v1 emulator through the real @google-cloud/deploy client'
       name: `${REL_001}/rollouts/lastgood-rollback-1`,
       state: 'PENDING',
       targetId: 'production',
-      rollbackOfRollout: BAD_ROLLOUT,
+      rollbackOfRollout: REL_002_ROLLOUT,
     });
     expect(await watchRollout(rollout?.name ?? '')).toEqual(['PENDING', 'IN_PROGRESS', 'SUCCEEDED']);
     expect(currentReleaseOnProduction()).toBe(REL_001);
-    const [rolledBack] = await deploy.getRollout({ name: BAD_ROLLOUT });
+    const [rolledBack] = await deploy.getRollout({ name: REL_002_ROLLOUT });
     expect(rolledBack.rolledBackByRollouts).toEqual([rollout?.name]);
   });
 
@@ -117,7 +119,7 @@ describe('Cloud Deploy v1 emulator through the real @google-cloud/deploy client'
       targetId: 'production',
       rolloutId: 'lastgood-rollback-1',
       releaseId: 'rel-001',
-      rolloutToRollBack: BAD_ROLLOUT,
+      rolloutToRollBack: REL_002_ROLLOUT,
     };
     await deploy.rollbackTarget(request);
 
@@ -202,9 +204,17 @@ describe('Cloud Deploy v1 emulator through the real @google-cloud/deploy client'
     ).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
 
     await (await suspendPipeline(false)).promise();
-    await expect(
-      deploy.rollbackTarget({ name: PIPELINE, targetId: 'production', rolloutId: 'lastgood-rollback-1' }),
-    ).resolves.toBeDefined();
+    const [response] = await deploy.rollbackTarget({
+      name: PIPELINE,
+      targetId: 'production',
+      rolloutId: 'lastgood-rollback-1',
+    });
+    expect(response.rollbackConfig?.rollout).toMatchObject({
+      name: `${REL_001}/rollouts/lastgood-rollback-1`,
+      rollbackOfRollout: REL_002_ROLLOUT,
+    });
+    const [rollouts] = await deploy.listRollouts({ parent: REL_001 });
+    expect(rollouts.map((rollout) => rollout.name)).toContain(`${REL_001}/rollouts/lastgood-rollback-1`);
   });
 
   it('refuses a pipeline update with a stale etag as ABORTED', async () => {

@@ -1,46 +1,31 @@
 import type { protos } from '@google-cloud/run';
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { type CloudRunClients, createCloudRunClients } from '../../src/targets/google-clients.ts';
-import { CHECKOUT, FAST_POLLING, LEGACY_API, PAYMENTS, startExampleEmulator } from './helpers.ts';
+import {
+  BAD_REVISION,
+  CHECKOUT,
+  FAST_POLLING,
+  GOOD_REVISION,
+  LEGACY_API,
+  PAYMENTS,
+  shiftCheckoutTo,
+  startExampleEmulator,
+  useExampleEmulator,
+} from '../helpers/emulator.ts';
 
 const REVISION = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION' as const;
 const LATEST = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST' as const;
-const GOOD = 'checkout-00001-abc';
-const BAD = 'checkout-00002-xyz';
 
 let emu: Emulator;
 let run: CloudRunClients;
 
-beforeAll(async () => {
-  emu = await startExampleEmulator();
+useExampleEmulator((started) => {
+  emu = started;
   run = createCloudRunClients(emu.host);
 });
-
-afterAll(async () => {
-  await run.close();
-  await emu.stop();
-});
-
-beforeEach(() => emu.reset());
-
-/** Reads checkout and sends its traffic to `revision`, as lastgood's rollback does. */
-async function shiftCheckoutTo(revision: string) {
-  const [service] = await run.services.getService({ name: CHECKOUT });
-  const [operation] = await run.services.updateService(
-    {
-      service: {
-        name: CHECKOUT,
-        etag: service.etag ?? null,
-        traffic: [{ type: REVISION, revision, percent: 100 }],
-      },
-      updateMask: { paths: ['traffic'] },
-    },
-    FAST_POLLING,
-  );
-  return { before: service, operation };
-}
+afterAll(() => run.close());
 
 type Operation = protos.google.longrunning.IOperation;
 
@@ -63,13 +48,15 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
     const [service] = await run.services.getService({ name: CHECKOUT });
 
     expect(service.traffic).toEqual([
-      expect.objectContaining({ type: REVISION, revision: BAD, percent: 100 }),
+      expect.objectContaining({ type: REVISION, revision: BAD_REVISION, percent: 100 }),
     ]);
-    expect(service.trafficStatuses).toEqual([expect.objectContaining({ revision: BAD, percent: 100 })]);
+    expect(service.trafficStatuses).toEqual([
+      expect.objectContaining({ revision: BAD_REVISION, percent: 100 }),
+    ]);
     expect(service.etag).toMatch(/.+/);
     expect(service.reconciling).toBe(false);
     expect(service.terminalCondition).toMatchObject({ type: 'Ready', state: 'CONDITION_SUCCEEDED' });
-    expect(service.latestReadyRevision).toBe(`${CHECKOUT}/revisions/${BAD}`);
+    expect(service.latestReadyRevision).toBe(`${CHECKOUT}/revisions/${BAD_REVISION}`);
   });
 
   it('answers NOT_FOUND for an unknown service and INVALID_ARGUMENT for a malformed name', async () => {
@@ -118,7 +105,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
   });
 
   it('gets one revision by its full name', async () => {
-    const [revision] = await run.revisions.getRevision({ name: `${CHECKOUT}/revisions/${GOOD}` });
+    const [revision] = await run.revisions.getRevision({ name: `${CHECKOUT}/revisions/${GOOD_REVISION}` });
 
     expect(revision.conditions).toEqual([
       expect.objectContaining({ type: 'Ready', state: 'CONDITION_SUCCEEDED' }),
@@ -127,40 +114,40 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
   });
 
   it('shifts traffic through an operation that is not done at once, and reconciles before it completes', async () => {
-    const { before, operation } = await shiftCheckoutTo(GOOD);
+    const { before, operation } = await shiftCheckoutTo(run, GOOD_REVISION);
 
     expect(operation.done).toBe(false);
     const reconciling = emu.state.cloudRun.service(CHECKOUT);
     expect(reconciling?.reconciling).toBe(true);
-    expect(reconciling?.trafficStatuses.map((target) => target.revision)).toEqual([BAD]);
+    expect(reconciling?.trafficStatuses.map((target) => target.revision)).toEqual([BAD_REVISION]);
 
     const [service] = await operation.promise();
 
     expect(service.trafficStatuses?.map((target) => [target.revision, target.percent])).toEqual([
-      [GOOD, 100],
+      [GOOD_REVISION, 100],
     ]);
     expect(service.reconciling).toBe(false);
     expect(Number(service.generation)).toBe(Number(before.generation) + 1);
     expect(service.etag).not.toBe(before.etag);
     const after = emu.state.cloudRun.service(CHECKOUT);
     expect(after).toMatchObject({ reconciling: false, terminalCondition: { state: 'CONDITION_SUCCEEDED' } });
-    expect(after?.traffic).toEqual([{ type: REVISION, revision: GOOD, percent: 100, tag: '' }]);
+    expect(after?.traffic).toEqual([{ type: REVISION, revision: GOOD_REVISION, percent: 100, tag: '' }]);
     expect(emu.calls.count('UpdateService')).toBe(1);
   });
 
   it('reports progress through checkUpdateServiceProgress, the way a restarted poller resumes', async () => {
-    const { operation } = await shiftCheckoutTo(GOOD);
+    const { operation } = await shiftCheckoutTo(run, GOOD_REVISION);
     await operation.promise();
 
     const resumed = await run.services.checkUpdateServiceProgress(operation.name ?? '');
 
     expect(resumed.done).toBe(true);
     const [service] = await resumed.promise();
-    expect(service.trafficStatuses?.[0]?.revision).toBe(GOOD);
+    expect(service.trafficStatuses?.[0]?.revision).toBe(GOOD_REVISION);
   });
 
   it('answers WaitOperation once the update is done, with the service as its response', async () => {
-    const { operation } = await shiftCheckoutTo(GOOD);
+    const { operation } = await shiftCheckoutTo(run, GOOD_REVISION);
     expect(operation.done).toBe(false);
 
     const waited = await waitOperation(run, operation.name ?? '', 5_000);
@@ -171,7 +158,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
       expect.objectContaining({ name: operation.name, done: true, error: null }),
     ]);
     expect(emu.state.cloudRun.service(CHECKOUT)?.trafficStatuses.map((target) => target.revision)).toEqual([
-      GOOD,
+      GOOD_REVISION,
     ]);
   });
 
@@ -184,7 +171,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
         service: {
           name: CHECKOUT,
           etag: service.etag ?? null,
-          traffic: [{ type: REVISION, revision: GOOD, percent: 100 }],
+          traffic: [{ type: REVISION, revision: GOOD_REVISION, percent: 100 }],
         },
         updateMask: { paths: ['traffic'] },
       });
@@ -196,7 +183,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
       expect(waited).toMatchObject({ name: operation.name, done: false });
       expect(slow.state.cloudRun.service(CHECKOUT)).toMatchObject({ reconciling: true });
       expect(slow.state.cloudRun.service(CHECKOUT)?.trafficStatuses.map((target) => target.revision)).toEqual(
-        [BAD],
+        [BAD_REVISION],
       );
     } finally {
       await slowRun.close();
@@ -214,29 +201,31 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
     expect(emu.state.cloudRun.service(CHECKOUT)).toMatchObject({
       labels: { owner: 'sre' },
       traffic: [{ type: LATEST, revision: '', percent: 100 }],
-      trafficStatuses: [{ type: LATEST, revision: BAD, percent: 100 }],
+      trafficStatuses: [{ type: LATEST, revision: BAD_REVISION, percent: 100 }],
     });
   });
 
   it('refuses a stale etag with ABORTED and leaves traffic alone', async () => {
     const [service] = await run.services.getService({ name: CHECKOUT });
-    await (await shiftCheckoutTo(GOOD)).operation.promise();
+    await (await shiftCheckoutTo(run, GOOD_REVISION)).operation.promise();
 
     await expect(
       run.services.updateService({
         service: {
           name: CHECKOUT,
           etag: service.etag ?? null,
-          traffic: [{ type: REVISION, revision: BAD, percent: 100 }],
+          traffic: [{ type: REVISION, revision: BAD_REVISION, percent: 100 }],
         },
         updateMask: { paths: ['traffic'] },
       }),
     ).rejects.toMatchObject({ code: status.ABORTED });
-    expect(emu.state.cloudRun.service(CHECKOUT)?.traffic.map((target) => target.revision)).toEqual([GOOD]);
+    expect(emu.state.cloudRun.service(CHECKOUT)?.traffic.map((target) => target.revision)).toEqual([
+      GOOD_REVISION,
+    ]);
   });
 
   it.each([
-    ['percents that do not add up to 100', [{ type: REVISION, revision: GOOD, percent: 90 }]],
+    ['percents that do not add up to 100', [{ type: REVISION, revision: GOOD_REVISION, percent: 90 }]],
     [
       'a revision the service does not have',
       [{ type: REVISION, revision: 'checkout-00099-zzz', percent: 100 }],
@@ -245,8 +234,8 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
     [
       'a tag used twice',
       [
-        { type: REVISION, revision: GOOD, percent: 50, tag: 'blue' },
-        { type: REVISION, revision: BAD, percent: 50, tag: 'blue' },
+        { type: REVISION, revision: GOOD_REVISION, percent: 50, tag: 'blue' },
+        { type: REVISION, revision: BAD_REVISION, percent: 50, tag: 'blue' },
       ],
     ],
   ])('refuses traffic with %s as INVALID_ARGUMENT', async (_case, traffic) => {
@@ -282,24 +271,28 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
 
   it('fails the next UpdateService operation when told to, leaving traffic unchanged', async () => {
     emu.faults.inject({ kind: 'fail-next-operation', method: 'UpdateService', code: status.INTERNAL });
-    const { operation } = await shiftCheckoutTo(GOOD);
+    const { operation } = await shiftCheckoutTo(run, GOOD_REVISION);
 
     await expect(operation.promise()).rejects.toMatchObject({ code: status.INTERNAL });
     const checkout = emu.state.cloudRun.service(CHECKOUT);
-    expect(checkout?.traffic.map((target) => target.revision)).toEqual([BAD]);
-    expect(checkout?.trafficStatuses.map((target) => target.revision)).toEqual([BAD]);
+    expect(checkout?.traffic.map((target) => target.revision)).toEqual([BAD_REVISION]);
+    expect(checkout?.trafficStatuses.map((target) => target.revision)).toEqual([BAD_REVISION]);
     expect(checkout?.terminalCondition).toMatchObject({ state: 'CONDITION_FAILED' });
     expect(emu.state.operations()).toEqual([
       expect.objectContaining({ done: true, error: expect.anything() }),
     ]);
 
-    await expect((await shiftCheckoutTo(GOOD)).operation.promise()).resolves.toBeDefined();
+    const [service] = await (await shiftCheckoutTo(run, GOOD_REVISION)).operation.promise();
+    expect(service.trafficStatuses?.map((target) => target.revision)).toEqual([GOOD_REVISION]);
+    expect(emu.state.cloudRun.service(CHECKOUT)?.traffic.map((target) => target.revision)).toEqual([
+      GOOD_REVISION,
+    ]);
   });
 
   it('answers UNAVAILABLE to UpdateService when injected; gax does not retry it and nothing changes', async () => {
     emu.faults.inject({ kind: 'unavailable', method: 'UpdateService', times: 1 });
 
-    await expect(shiftCheckoutTo(GOOD)).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    await expect(shiftCheckoutTo(run, GOOD_REVISION)).rejects.toMatchObject({ code: status.UNAVAILABLE });
     expect(emu.calls.list({ method: 'UpdateService' }).map((call) => call.code)).toEqual([
       status.UNAVAILABLE,
     ]);
@@ -346,7 +339,11 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
       });
     }
     emu.faults.clear();
-    await expect(run.revisions.listRevisions({ parent: CHECKOUT })).resolves.toBeDefined();
+    const [revisions] = await run.revisions.listRevisions({ parent: CHECKOUT });
+    expect(revisions.map((revision) => revision.name).sort()).toEqual([
+      `${CHECKOUT}/revisions/${GOOD_REVISION}`,
+      `${CHECKOUT}/revisions/${BAD_REVISION}`,
+    ]);
   });
 
   it('delays a method by the injected latency', async () => {
@@ -363,27 +360,27 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
       kind: 'concurrent-traffic-change',
       service: CHECKOUT,
       traffic: [
-        { revision: BAD, percent: 50 },
-        { revision: GOOD, percent: 50 },
+        { revision: BAD_REVISION, percent: 50 },
+        { revision: GOOD_REVISION, percent: 50 },
       ],
     });
 
-    await expect(shiftCheckoutTo(GOOD)).rejects.toMatchObject({ code: status.ABORTED });
+    await expect(shiftCheckoutTo(run, GOOD_REVISION)).rejects.toMatchObject({ code: status.ABORTED });
     const checkout = emu.state.cloudRun.service(CHECKOUT);
     expect(checkout?.traffic.map((target) => [target.revision, target.percent])).toEqual([
-      [BAD, 50],
-      [GOOD, 50],
+      [BAD_REVISION, 50],
+      [GOOD_REVISION, 50],
     ]);
 
-    const { operation } = await shiftCheckoutTo(GOOD);
+    const { operation } = await shiftCheckoutTo(run, GOOD_REVISION);
     await operation.promise();
     expect(emu.state.cloudRun.service(CHECKOUT)?.trafficStatuses.map((target) => target.revision)).toEqual([
-      GOOD,
+      GOOD_REVISION,
     ]);
   });
 
   it('logs every call with a high-resolution arrival time, its request and its status', async () => {
-    const { operation } = await shiftCheckoutTo(GOOD);
+    const { operation } = await shiftCheckoutTo(run, GOOD_REVISION);
     await operation.promise();
 
     const calls = emu.calls.list();
@@ -396,7 +393,7 @@ describe('Cloud Run v2 emulator through the real @google-cloud/run client', () =
     const update = emu.calls.list({ method: 'UpdateService' });
     expect(update).toHaveLength(1);
     expect(update[0]?.request).toMatchObject({
-      service: { name: CHECKOUT, traffic: [{ revision: GOOD, percent: 100 }] },
+      service: { name: CHECKOUT, traffic: [{ revision: GOOD_REVISION, percent: 100 }] },
       updateMask: { paths: ['traffic'] },
     });
     const times = calls.map((call) => call.at);

@@ -9,11 +9,18 @@ import {
   createCloudRunClients,
   createMonitoringClient,
 } from '../../src/targets/google-clients.ts';
-import { deployRelease, type EmulatorAdmin, emulatorAdmin, startCanary } from '../helpers/emulator.ts';
-import { CHECKOUT, PAYMENTS, startExampleEmulator } from './helpers.ts';
+import {
+  CHECKOUT,
+  deployRelease,
+  type EmulatorAdmin,
+  emulatorAdmin,
+  PAYMENTS,
+  PIPELINE,
+  REL_002_ROLLOUT,
+  startCanary,
+  startExampleEmulator,
+} from '../helpers/emulator.ts';
 
-const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
-const REL_002_PRODUCTION = `${PIPELINE}/releases/rel-002/rollouts/rel-002-to-production-0001`;
 const MINUTE = 60_000;
 
 let emu: Emulator;
@@ -76,10 +83,12 @@ describe('times the fixture gives, through the real clients', () => {
   });
 
   it("serves a rollout's deploy start and end times", async () => {
-    const [rollout] = await deploy.getRollout({ name: REL_002_PRODUCTION });
+    const [rollout] = await deploy.getRollout({ name: REL_002_ROLLOUT });
 
-    expect(rollout.deployStartTime?.seconds).toBe(String(Date.parse('2025-06-03T15:00:20Z') / 1000));
-    expect(rollout.deployEndTime?.seconds).toBe(String(Date.parse('2025-06-03T15:03:40Z') / 1000));
+    // The fixture: started 8m40s and ended 5m20s before the emulator started.
+    expect(Number(rollout.deployEndTime?.seconds) - Number(rollout.deployStartTime?.seconds)).toBe(200);
+    expect(ageMs(rollout.deployEndTime)).toBeGreaterThanOrEqual(5 * MINUTE + 20_000 - 1_000);
+    expect(ageMs(rollout.deployEndTime)).toBeLessThan(6 * MINUTE + 20_000);
   });
 });
 
@@ -118,7 +127,7 @@ describe('control calls: Cloud Deploy', () => {
         targetId: 'production',
         rolloutId: 'lastgood-rollback-1',
         releaseId: 'rel-001',
-        rolloutToRollBack: REL_002_PRODUCTION,
+        rolloutToRollBack: REL_002_ROLLOUT,
       }),
     ).rejects.toMatchObject({ code: status.FAILED_PRECONDITION });
 
@@ -158,7 +167,7 @@ describe('control calls: Cloud Deploy', () => {
       release: `${PIPELINE}/releases/rel-002`,
       rollout: { id: 'rel-002-to-qa', target: 'qa', createTime: 'now' },
     });
-    const unknown = await admin.setRolloutState({ rollout: `${REL_002_PRODUCTION}x`, state: 'FAILED' });
+    const unknown = await admin.setRolloutState({ rollout: `${REL_002_ROLLOUT}x`, state: 'FAILED' });
     const badTime = await admin.createRelease({
       pipeline: PIPELINE,
       release: { id: 'rel-009', createTime: 'soon' },

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
 import { FixtureError } from '../../src/emulator/fixture.ts';
 import { createCloudRunClients } from '../../src/targets/google-clients.ts';
-import { CHECKOUT, EXAMPLE_FIXTURE_PATH, startExampleEmulator } from './helpers.ts';
+import { CHECKOUT, EXAMPLE_FIXTURE_PATH, startExampleEmulator } from '../helpers/emulator.ts';
+import { until } from '../helpers/poll.ts';
 
 describe('emulator admin endpoint', () => {
   let emu: Emulator;
@@ -194,10 +195,14 @@ describe('npm run emulator', () => {
     });
     const exited = once(child, 'exit');
     try {
-      while (!output.includes('CLOUD_RUN_EMULATOR_HOST=')) {
-        await new Promise((resolve) => setTimeout(resolve, 20));
-        if (child.exitCode !== null) throw new Error(`emulator exited early: ${output}`);
-      }
+      await until(
+        () => {
+          if (child.exitCode !== null) throw new Error(`emulator exited early: ${output}`);
+          return output.includes('CLOUD_RUN_EMULATOR_HOST=');
+        },
+        'the emulator to print its host',
+        { timeoutMs: 20_000, everyMs: 20 },
+      );
       const adminUrl = /admin on (http:\/\/\S+)/.exec(output)?.[1];
       const state = (await (await fetch(`${adminUrl}/state`)).json()) as {
         cloudRun: { services: unknown[] };

@@ -3,14 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { startEmulator } from '../../src/emulator/emulator.ts';
 import { loadFixtureFile } from '../../src/emulator/fixture.ts';
 import { createCloudRunClients, createMonitoringClient } from '../../src/targets/google-clients.ts';
-import { CHECKOUT, EXAMPLE_FIXTURE_PATH } from './helpers.ts';
+import { BAD_REVISION, CHECKOUT, EXAMPLE_FIXTURE_PATH, GOOD_REVISION } from '../helpers/emulator.ts';
 
 const OUTAGE_FIXTURE_PATH = fileURLToPath(
   new URL('../../examples/emulator-fixture-dependency-outage.yaml', import.meta.url),
 );
 const MINUTE = 60_000;
-const OLD = 'checkout-00001-abc';
-const SERVING = 'checkout-00002-xyz';
+/** Checkout in both fixtures: the revision serving now, and the one before it. */
+const SERVING = BAD_REVISION;
+const OLD = GOOD_REVISION;
 
 interface Minute {
   end: number;

@@ -1,61 +1,40 @@
 import type { v1 } from '@google-cloud/deploy';
 import { status } from '@grpc/grpc-js';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import {
   type CloudRunClients,
   createCloudDeployClient,
   createCloudRunClients,
 } from '../../src/targets/google-clients.ts';
-import { CHECKOUT, startExampleEmulator } from './helpers.ts';
-
-const REVISION = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION' as const;
-const GOOD = 'checkout-00001-abc';
-const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
-const REL_001 = `${PIPELINE}/releases/rel-001`;
-const BAD_ROLLOUT = `${PIPELINE}/releases/rel-002/rollouts/rel-002-to-production-0001`;
+import {
+  CHECKOUT,
+  GOOD_REVISION,
+  PIPELINE,
+  REL_001,
+  REL_002_ROLLOUT,
+  shiftCheckoutTo,
+  useExampleEmulator,
+} from '../helpers/emulator.ts';
+import { sleep, until } from '../helpers/poll.ts';
 
 let emu: Emulator;
 let run: CloudRunClients;
 let deploy: v1.CloudDeployClient;
 
-beforeAll(async () => {
-  emu = await startExampleEmulator({ rolloutPhaseDelayMs: 30 });
-  run = createCloudRunClients(emu.host);
-  deploy = createCloudDeployClient(emu.host);
-});
-
+useExampleEmulator(
+  (started) => {
+    emu = started;
+    run = createCloudRunClients(emu.host);
+    deploy = createCloudDeployClient(emu.host);
+  },
+  // The last test arms a fault through the admin endpoint.
+  { adminPort: 0, rolloutPhaseDelayMs: 30 },
+);
 afterAll(async () => {
   await run.close();
   await deploy.close();
-  await emu.stop();
 });
-
-beforeEach(() => emu.reset());
-
-async function shiftCheckoutTo(revision: string) {
-  const [service] = await run.services.getService({ name: CHECKOUT });
-  const [operation] = await run.services.updateService(
-    {
-      service: {
-        name: CHECKOUT,
-        etag: service.etag ?? null,
-        traffic: [{ type: REVISION, revision, percent: 100 }],
-      },
-      updateMask: { paths: ['traffic'] },
-    },
-    { retry: null },
-  );
-  return operation;
-}
-
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 function checkoutTraffic(): string[] {
   return (emu.state.cloudRun.service(CHECKOUT)?.traffic ?? []).map((target) => target.revision);
@@ -65,19 +44,19 @@ describe('hold-response fault: the call lands, its answer waits', () => {
   it('applies UpdateService at once but answers only when the hold ends, the call still open meanwhile', async () => {
     emu.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: 30_000 });
     let answered = false;
-    const pending = shiftCheckoutTo(GOOD).finally(() => {
+    const pending = shiftCheckoutTo(run, GOOD_REVISION, { retry: null }).finally(() => {
       answered = true;
     });
 
-    await until(() => checkoutTraffic()[0] === GOOD, 'the update to land');
+    await until(() => checkoutTraffic()[0] === GOOD_REVISION, 'the update to land');
     expect(emu.calls.list({ method: 'UpdateService' })).toEqual([expect.objectContaining({ code: null })]);
     expect(emu.faults.active()).toEqual([]);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     expect(answered).toBe(false);
 
     // Clearing the faults releases the held answer, so a test never leaves a call hanging.
     emu.faults.clear();
-    const operation = await pending;
+    const { operation } = await pending;
     expect(operation.name).toMatch(/operations\//);
     expect(emu.calls.list({ method: 'UpdateService' })).toEqual([
       expect.objectContaining({ code: status.OK }),
@@ -88,19 +67,21 @@ describe('hold-response fault: the call lands, its answer waits', () => {
     emu.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: 120 });
     const started = performance.now();
 
-    await shiftCheckoutTo(GOOD);
+    await shiftCheckoutTo(run, GOOD_REVISION, { retry: null });
 
     expect(performance.now() - started).toBeGreaterThanOrEqual(115);
-    expect(checkoutTraffic()).toEqual([GOOD]);
+    expect(checkoutTraffic()).toEqual([GOOD_REVISION]);
   });
 
   it('loses the answer as UNAVAILABLE after applying the call, so the caller cannot tell it landed', async () => {
     emu.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: 10, answer: 'unavailable' });
 
-    await expect(shiftCheckoutTo(GOOD)).rejects.toMatchObject({ code: status.UNAVAILABLE });
+    await expect(shiftCheckoutTo(run, GOOD_REVISION, { retry: null })).rejects.toMatchObject({
+      code: status.UNAVAILABLE,
+    });
 
     expect(emu.state.cloudRun.service(CHECKOUT)?.generation).toBe(2);
-    expect(checkoutTraffic()).toEqual([GOOD]);
+    expect(checkoutTraffic()).toEqual([GOOD_REVISION]);
     expect(emu.calls.list({ method: 'UpdateService' }).map((call) => call.code)).toEqual([
       status.UNAVAILABLE,
     ]);
@@ -113,7 +94,7 @@ describe('hold-response fault: the call lands, its answer waits', () => {
       targetId: 'production',
       rolloutId: 'lastgood-rb-1',
       releaseId: 'rel-001',
-      rolloutToRollBack: BAD_ROLLOUT,
+      rolloutToRollBack: REL_002_ROLLOUT,
     };
 
     await deploy.rollbackTarget({ ...request, validateOnly: true }, { retry: null });

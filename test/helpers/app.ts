@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { type App, buildApp } from '../../src/app.ts';
 import type { PushVerifier } from '../../src/auth/pubsub-push.ts';
 import type { TokenSource } from '../../src/auth/token-source.ts';
@@ -17,6 +17,7 @@ import type { StatusView, Store } from '../../src/store/store.ts';
 import { createExecutors } from '../../src/targets/executors.ts';
 import { type BurnRateAlertOptions, burnRateAlert } from '../fixtures/alerts.ts';
 import { logSinkStream } from './log-sink.ts';
+import { eventually, type PollOptions } from './poll.ts';
 import { ADMIN_TOKEN, OLD_WEBHOOK_TOKEN, OPERATOR_TOKEN, VIEWER_TOKEN, WEBHOOK_TOKEN } from './tokens.ts';
 
 export {
@@ -81,6 +82,7 @@ export interface TestApp {
   config: Config;
   dataDir: string;
   logs: string[];
+  /** Stops the app; a second call waits for the first and does nothing more, so a test may close an app early. */
   close(options?: { keepData?: boolean }): Promise<void>;
 }
 
@@ -107,6 +109,7 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
         ...FAST_GOOGLE_ENV,
         CLOUD_RUN_EMULATOR_HOST: options.emulatorHost,
         CLOUD_DEPLOY_EMULATOR_HOST: options.emulatorHost,
+        MONITORING_EMULATOR_HOST: options.emulatorHost,
       }
     : {};
   const config = loadConfig(
@@ -131,19 +134,23 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   await app.server.ready();
   app.worker?.start();
   app.deliveries.start();
+  let closing: Promise<void> | null = null;
   return {
     app,
     store,
     config,
     dataDir,
     logs,
-    async close({ keepData = false } = {}) {
-      await app.worker?.stop(5_000);
-      await app.deliveries.stop();
-      await app.server.close();
-      await executors?.close();
-      await store.close();
-      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+    close({ keepData = false } = {}) {
+      closing ??= (async () => {
+        await app.worker?.stop(5_000);
+        await app.deliveries.stop();
+        await app.server.close();
+        await executors?.close();
+        await store.close();
+        if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+      })();
+      return closing;
     },
   };
 }
@@ -164,22 +171,54 @@ export function useTestApps(): (options?: TestAppOptions) => Promise<TestApp> {
   };
 }
 
-/** Waits until the decision's rollback reaches a terminal state and returns the status then. */
-export async function waitForRollback(
-  store: Store,
+/**
+ * One app for the tests of the enclosing `describe` (or file), started before the first and closed after the last:
+ * for tests that leave nothing another test reads, such as refusals. Tests that need an empty store use `useTestApps`.
+ */
+export function useSharedTestApp(options: TestAppOptions = {}): () => TestApp {
+  let shared: TestApp | null = null;
+  beforeAll(async () => {
+    shared = await startTestApp(options);
+  });
+  afterAll(async () => {
+    await shared?.close();
+  });
+  return () => {
+    if (shared === null) throw new Error('the shared test app starts in beforeAll: read it inside a test');
+    return shared;
+  };
+}
+
+/** Every decision the app's store holds: each stored alert has exactly one. */
+export async function countDecisions(t: TestApp): Promise<number> {
+  const stats = await t.store.decisionStats(new Date(0));
+  return Object.values(stats.byAction).reduce((a, b) => a + b, 0);
+}
+
+/**
+ * Reads a decision's status (from the store or over HTTP) until its rollback has left `queued` and `running`, and
+ * returns that status.
+ */
+export async function untilRollbackEnds<S extends { rollback?: { state: string } | null }>(
   decisionId: string,
-  timeoutMs = 10_000,
-): Promise<StatusView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await store.getStatus(decisionId);
-    const state = status?.rollback?.state;
-    if (status && state && state !== 'queued' && state !== 'running') return status;
-    if (Date.now() > deadline) {
-      throw new Error(`rollback of ${decisionId} still ${state ?? 'missing'} after ${timeoutMs} ms`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+  read: () => Promise<S | null>,
+  options: PollOptions,
+): Promise<S> {
+  let state: string | undefined;
+  return eventually(
+    async () => {
+      const status = await read();
+      state = status?.rollback?.state;
+      return status && state && state !== 'queued' && state !== 'running' ? status : undefined;
+    },
+    () => `the rollback of ${decisionId} to end (still ${state ?? 'missing'})`,
+    options,
+  );
+}
+
+/** Waits until the decision's rollback reaches a terminal state and returns the status then. */
+export function waitForRollback(store: Store, decisionId: string, timeoutMs = 10_000): Promise<StatusView> {
+  return untilRollbackEnds(decisionId, () => store.getStatus(decisionId), { timeoutMs, everyMs: 20 });
 }
 
 /** What the webhook answers for a stored alert. */
@@ -201,6 +240,15 @@ export async function fireAlert(t: TestApp, options: BurnRateAlertOptions = {}):
   if (response.statusCode !== 202)
     throw new Error(`the webhook answered ${response.statusCode}: ${response.body}`);
   return response.json() as AlertAccepted;
+}
+
+/** Asks, as the operator, for a manual rollback of `target` to `revision` or, without one, to its last known good. */
+export function requestManualRollback(t: TestApp, target: string, revision?: string) {
+  return t.app.server.inject({
+    method: 'POST',
+    url: `/v1/rollback/manual/${target}${revision === undefined ? '' : `?target_revision=${revision}`}`,
+    headers: bearer(OPERATOR_TOKEN),
+  });
 }
 
 export function webhookUrl(token: string = WEBHOOK_TOKEN): string {

@@ -11,8 +11,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testEnv } from './app.ts';
+import { testEnv, untilRollbackEnds } from './app.ts';
 import { recordLogLines } from './log-sink.ts';
+import { until } from './poll.ts';
 import { VIEWER_TOKEN, WEBHOOK_TOKEN } from './tokens.ts';
 
 const MAIN = fileURLToPath(new URL('../../src/main.ts', import.meta.url));
@@ -74,6 +75,8 @@ export interface StartOptions {
   env: Record<string, string>;
   /** Open file limit (`ulimit -n`) for the process, as a container's default of 1,024; default: the runner's. */
   fdLimit?: number;
+  /** Test-environment variables to leave out, e.g. `LASTGOOD_WEBHOOK_TOKENS` when the tokens come from a secret. */
+  unset?: readonly string[];
 }
 
 async function freePort(): Promise<number> {
@@ -111,6 +114,7 @@ export async function startLastgood(options: StartOptions): Promise<LastgoodProc
       ...options.env,
     }),
   };
+  for (const name of options.unset ?? []) delete env[name];
   const outputPath = join(tmpdir(), `lastgood-${options.name}-${randomBytes(4).toString('hex')}.log`);
   const outputFd = openSync(outputPath, 'w');
   // `exec` keeps the pid, so signals and kill9 still reach lastgood itself.
@@ -144,22 +148,22 @@ export async function startLastgood(options: StartOptions): Promise<LastgoodProc
     output,
     exited,
     async waitReady(timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        if (exit !== null) {
-          throw new Error(
-            `${options.name} exited (${JSON.stringify(exit)}) before it was ready:\n${output()}`,
-          );
-        }
-        try {
-          if ((await fetch(`${url}/readyz`)).status === 200) return;
-        } catch {
-          // Not listening yet.
-        }
-        if (Date.now() > deadline)
-          throw new Error(`${options.name} was not ready in ${timeoutMs} ms:\n${output()}`);
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
+      await until(
+        async () => {
+          if (exit !== null) {
+            throw new Error(
+              `${options.name} exited (${JSON.stringify(exit)}) before it was ready:\n${output()}`,
+            );
+          }
+          try {
+            return (await fetch(`${url}/readyz`)).status === 200;
+          } catch {
+            return false; // Not listening yet.
+          }
+        },
+        () => `${options.name} to be ready:\n${output()}`,
+        { timeoutMs, everyMs: 25 },
+      );
     },
     async kill9() {
       child.kill('SIGKILL');
@@ -241,41 +245,25 @@ export async function waitForTerminal(
   decisionId: string,
   timeoutMs = 15_000,
 ): Promise<StatusBody> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const status = await viewerGet<StatusBody>(baseUrl, `/rollback/status/${decisionId}`);
-    const state = status.rollback?.state;
-    if (state !== undefined && state !== 'queued' && state !== 'running') return status;
-    if (Date.now() > deadline)
-      throw new Error(`rollback of ${decisionId} still ${state} after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  return untilRollbackEnds(
+    decisionId,
+    () => viewerGet<StatusBody>(baseUrl, `/rollback/status/${decisionId}`),
+    { timeoutMs, everyMs: 25 },
+  );
 }
 
-/** Every alert id the store holds from the last hour, read through `GET /rollback/recent` page by page. */
-export async function recentAlertIds(baseUrl: string): Promise<Set<string>> {
-  const ids = new Set<string>();
+/** Every alert the store holds from the last hour, read through `GET /rollback/recent` page by page. */
+export async function recentAlerts(baseUrl: string): Promise<{ id: string; incidentId: string }[]> {
+  const alerts: { id: string; incidentId: string }[] = [];
   let cursor: string | null = null;
   do {
-    const page: { items: { alert: { id: string } | null }[]; nextCursor: string | null } = await viewerGet(
-      baseUrl,
-      `/rollback/recent?hours=1&limit=500${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
-    );
-    for (const item of page.items) if (item.alert !== null) ids.add(item.alert.id);
+    const page: { items: { alert: { id: string; incidentId: string } | null }[]; nextCursor: string | null } =
+      await viewerGet(
+        baseUrl,
+        `/rollback/recent?hours=1&limit=500${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
+      );
+    for (const item of page.items) if (item.alert !== null) alerts.push(item.alert);
     cursor = page.nextCursor;
   } while (cursor !== null);
-  return ids;
-}
-
-/** Resolves when `condition` holds, checking every few milliseconds; fails after `timeoutMs` naming `what`. */
-export async function until(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 10_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+  return alerts;
 }

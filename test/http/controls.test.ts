@@ -1,37 +1,18 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { startEmulator } from '../../src/emulator/emulator.ts';
-import { loadFixtureFile } from '../../src/emulator/fixture.ts';
-import { burnRateAlert } from '../fixtures/alerts.ts';
+import { describe, expect, it } from 'vitest';
 import {
   ADMIN_TOKEN,
   bearer,
+  fireAlert,
   OPERATOR_TOKEN,
-  startTestApp,
+  requestManualRollback,
   type TestApp,
+  useTestApps,
   VIEWER_TOKEN,
   waitForRollback,
-  webhookUrl,
 } from '../helpers/app.ts';
+import { startExampleEmulator } from '../helpers/emulator.ts';
 
-const apps: TestApp[] = [];
-afterEach(async () => {
-  for (const app of apps.splice(0)) await app.close();
-});
-
-async function start(options: Parameters<typeof startTestApp>[0] = {}) {
-  const app = await startTestApp(options);
-  apps.push(app);
-  return app;
-}
-
-async function fire(app: TestApp, options: Parameters<typeof burnRateAlert>[0] = {}) {
-  const response = await app.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert(options),
-  });
-  return response.json() as { decisionId: string; reason: string };
-}
+const start = useTestApps();
 
 function put(app: TestApp, url: string, payload: unknown, token = ADMIN_TOKEN) {
   return app.app.server.inject({ method: 'PUT', url, payload: payload as object, headers: bearer(token) });
@@ -74,18 +55,14 @@ describe('PUT /v1/kill-switch', () => {
       reason: 'INC-1 bad deploys',
       changedBy: 'root',
     });
-    expect((await fire(app)).reason).toBe('DISABLED');
-    const manual = await app.app.server.inject({
-      method: 'POST',
-      url: '/rollback/manual/checkout',
-      headers: bearer(OPERATOR_TOKEN),
-    });
+    expect((await fireAlert(app)).reason).toBe('DISABLED');
+    const manual = await requestManualRollback(app, 'checkout');
     expect(manual.statusCode).toBe(409);
     expect(manual.json().details.reason).toBe('DISABLED');
 
     const back = await put(app, '/v1/kill-switch', { enabled: null, reason: 'INC-1 closed' });
     expect(back.json()).toMatchObject({ enabled: true, source: 'environment', reason: null });
-    expect((await fire(app)).reason).toBe('ROLLBACK');
+    expect((await fireAlert(app)).reason).toBe('ROLLBACK');
     const [, change] = (await app.store.listAudit(null, 10)).filter((event) => event.type !== 'decision');
     expect(change).toMatchObject({
       type: 'kill_switch_changed',
@@ -116,15 +93,15 @@ describe('PUT /v1/targets/:name/mode', () => {
     const set = await put(app, '/v1/targets/checkout/mode', { mode: 'dry-run', reason: 'watch first' });
     expect(set.statusCode).toBe(200);
     expect(set.json()).toMatchObject({ name: 'checkout', mode: 'dry-run', source: 'api', changedBy: 'root' });
-    const dryRun = await fire(app);
+    const dryRun = await fireAlert(app);
     expect(dryRun.reason).toBe('DRY_RUN');
     expect((await app.store.getStatus(dryRun.decisionId))?.decision.mode).toBe('dry-run');
-    expect((await fire(app, { service: 'legacy-api', target: 'legacy-errors', burnRate: 0.05 })).reason).toBe(
-      'ROLLBACK',
-    );
+    expect(
+      (await fireAlert(app, { service: 'legacy-api', target: 'legacy-errors', burnRate: 0.05 })).reason,
+    ).toBe('ROLLBACK');
     const back = await put(app, '/v1/targets/checkout/mode', { mode: null, reason: 'looks fine' });
     expect(back.json()).toMatchObject({ mode: 'auto', source: 'policy' });
-    expect((await fire(app)).reason).toBe('ROLLBACK');
+    expect((await fireAlert(app)).reason).toBe('ROLLBACK');
     const [change] = (await app.store.listAudit(null, 10)).filter((event) => event.type === 'mode_changed');
     expect(change).toMatchObject({
       target: 'checkout',
@@ -145,16 +122,12 @@ describe('PUT /v1/targets/:name/mode', () => {
 describe('the worker', () => {
   it('reads the kill switch set over the API before a queued rollback runs', async () => {
     const deciding = await start();
-    const queued = await fire(deciding);
+    const queued = await fireAlert(deciding);
     expect(queued.reason).toBe('ROLLBACK');
     await put(deciding, '/v1/kill-switch', { enabled: false, reason: 'stop everything' });
     await deciding.close({ keepData: true });
-    apps.splice(apps.indexOf(deciding), 1);
 
-    const emulator = await startEmulator({
-      fixture: await loadFixtureFile('examples/emulator-fixture.yaml'),
-      adminPort: null,
-    });
+    const emulator = await startExampleEmulator({ adminPort: null });
     try {
       const running = await start({ dataDir: deciding.dataDir, emulatorHost: emulator.host });
       const status = await waitForRollback(running.store, queued.decisionId);

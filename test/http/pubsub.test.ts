@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import { type TestApp, type TestAppOptions, useTestApps, webhookUrl } from '../helpers/app.ts';
+import {
+  countDecisions,
+  type TestApp,
+  type TestAppOptions,
+  useSharedTestApp,
+  useTestApps,
+  webhookUrl,
+} from '../helpers/app.ts';
 import { createSigner, pushEnvelope, signPushToken, testPushVerifier } from '../helpers/oidc.ts';
 
 const google = createSigner('google-key-1');
@@ -21,12 +28,10 @@ function push(t: TestApp, payload: unknown, token: string | null = signPushToken
   });
 }
 
-async function storedAlerts(t: TestApp): Promise<number> {
-  const stats = await t.store.decisionStats(new Date(0));
-  return Object.values(stats.byAction).reduce((a, b) => a + b, 0);
-}
-
 describe('POST /webhook/pubsub', () => {
+  // Refusals store nothing, so they share one app; its store stays empty and each can assert that.
+  const refusing = useSharedTestApp({ pushVerifier: testPushVerifier([google]) });
+
   it('stores and decides the notification carried in message.data, keeping its decoded text', async () => {
     const t = await start();
     const alert = burnRateAlert({ burnRate: 18.2 });
@@ -45,7 +50,7 @@ describe('POST /webhook/pubsub', () => {
     expect(first.statusCode).toBe(202);
     expect(second.statusCode).toBe(200);
     expect(second.json()).toMatchObject({ alertId: first.json().alertId, duplicate: true });
-    expect(await storedAlerts(t)).toBe(1);
+    expect(await countDecisions(t)).toBe(1);
   });
 
   it('answers a Pub/Sub redelivery with 200 and the original ids', async () => {
@@ -73,15 +78,15 @@ describe('POST /webhook/pubsub', () => {
     ['an unsigned token', () => `${signPushToken(google).split('.').slice(0, 2).join('.')}.`],
     ['a webhook token', () => 'wh-test-token-0123456789abcdef0123456789'],
   ])('refuses %s with 401 and stores nothing', async (_name, token) => {
-    const t = await start();
+    const t = refusing();
     const response = await push(t, pushEnvelope(burnRateAlert()), token());
     expect(response.statusCode).toBe(401);
     expect(response.json().code).toBe('LASTGOOD_ERR_UNAUTHORIZED');
-    expect(await storedAlerts(t)).toBe(0);
+    expect(await countDecisions(t)).toBe(0);
   });
 
   it('never answers with, or logs, the reason google-auth-library gives (it quotes the token)', async () => {
-    const t = await start();
+    const t = refusing();
     const forged = signPushToken(stranger);
     const response = await push(t, pushEnvelope(burnRateAlert()), forged);
     expect(response.body).not.toContain(forged.split('.')[2]);
@@ -116,11 +121,11 @@ describe('POST /webhook/pubsub', () => {
       'LASTGOOD_ERR_VALIDATION',
     ],
   ])('refuses %s with 400 and stores nothing', async (_name, envelope, code) => {
-    const t = await start();
+    const t = refusing();
     const response = await push(t, envelope);
     expect(response.statusCode).toBe(400);
     expect(response.json().code).toBe(code);
-    expect(await storedAlerts(t)).toBe(0);
+    expect(await countDecisions(t)).toBe(0);
   });
 
   it('answers 503 when Google signing certificates cannot be fetched, so Pub/Sub redelivers', async () => {

@@ -1,29 +1,21 @@
 import { describe, expect, it } from 'vitest';
-import { burnRateAlert } from '../fixtures/alerts.ts';
 import {
   bearer,
+  fireAlert,
   OPERATOR_TOKEN,
-  type TestApp,
+  useSharedTestApp,
   useTestApps,
   VIEWER_TOKEN,
-  webhookUrl,
 } from '../helpers/app.ts';
 
 const start = useTestApps();
 
-async function postAlert(t: TestApp, options: Parameters<typeof burnRateAlert>[0] = {}) {
-  const response = await t.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert(options),
-  });
-  return response.json() as { alertId: string; decisionId: string; reason: string };
-}
-
 describe('GET /rollback/status/:id', () => {
+  const shared = useSharedTestApp();
+
   it('shows the decision, its factors, the alert and the timeline', async () => {
-    const t = await start();
-    const accepted = await postAlert(t, { burnRate: 18.2 });
+    const t = shared();
+    const accepted = await fireAlert(t, { burnRate: 18.2 });
     for (const url of [
       `/rollback/status/${accepted.decisionId}`,
       `/v1/rollback/status/${accepted.alertId}`,
@@ -41,12 +33,14 @@ describe('GET /rollback/status/:id', () => {
       expect(body.alert).toMatchObject({ id: accepted.alertId, observedValue: 18.2, thresholdValue: 14.4 });
       expect(body.rollback).toMatchObject({ state: 'queued', target: 'checkout' });
       expect(body.timeline.map((e: { step: string }) => e.step)).toEqual(['alert_received', 'decided']);
-      expect(body.timeline[1].sincePreviousMs).toBeGreaterThanOrEqual(0);
+      const stored = (await t.store.getStatus(accepted.decisionId))!.timeline;
+      expect(body.timeline[0].sincePreviousMs).toBeNull();
+      expect(body.timeline[1].sincePreviousMs).toBe(stored[1]!.at.getTime() - stored[0]!.at.getTime());
     }
   });
 
   it('answers 404 for an unknown id and 400 for something that is not an id', async () => {
-    const t = await start();
+    const t = shared();
     const unknown = await t.app.server.inject({
       method: 'GET',
       url: '/rollback/status/dec_00000000000000000000000000',
@@ -64,7 +58,7 @@ describe('GET /rollback/status/:id', () => {
   });
 
   it('needs an operator or viewer token', async () => {
-    const t = await start();
+    const t = shared();
     const missing = await t.app.server.inject({
       method: 'GET',
       url: '/rollback/status/dec_00000000000000000000000000',
@@ -80,11 +74,13 @@ describe('GET /rollback/status/:id', () => {
 });
 
 describe('GET /rollback/recent', () => {
+  const shared = useSharedTestApp();
+
   it('pages through decisions newest first and filters by action', async () => {
     const t = await start();
     const ids = [];
-    for (let i = 0; i < 5; i++) ids.push((await postAlert(t, { burnRate: 0.5 })).decisionId);
-    await postAlert(t, { target: 'legacy-errors', service: 'legacy-api', burnRate: 0.2 });
+    for (let i = 0; i < 5; i++) ids.push((await fireAlert(t, { burnRate: 0.5 })).decisionId);
+    await fireAlert(t, { target: 'legacy-errors', service: 'legacy-api', burnRate: 0.2 });
     const page1 = await t.app.server.inject({
       method: 'GET',
       url: '/rollback/recent?limit=4',
@@ -114,7 +110,7 @@ describe('GET /rollback/recent', () => {
   it.each(['hours=0', 'hours=10000', 'limit=501', 'action=maybe', 'cursor=bm9wZQ'])(
     'refuses %s with 400',
     async (query) => {
-      const t = await start();
+      const t = shared();
       const response = await t.app.server.inject({
         method: 'GET',
         url: `/rollback/recent?${query}`,
@@ -127,11 +123,13 @@ describe('GET /rollback/recent', () => {
 });
 
 describe('GET /rollback/metrics', () => {
+  const shared = useSharedTestApp();
+
   it('counts decisions by action and reason', async () => {
     const t = await start();
-    await postAlert(t, { burnRate: 50 });
-    await postAlert(t, { burnRate: 50 });
-    await postAlert(t, { burnRate: 0.5 });
+    await fireAlert(t, { burnRate: 50 });
+    await fireAlert(t, { burnRate: 50 });
+    await fireAlert(t, { burnRate: 0.5 });
     const response = await t.app.server.inject({
       method: 'GET',
       url: '/rollback/metrics?hours=1',
@@ -155,7 +153,7 @@ describe('GET /rollback/metrics', () => {
   });
 
   it.each(['hours=0', 'hours=abc', 'hours=721', 'window=24'])('refuses %s with 400', async (query) => {
-    const t = await start();
+    const t = shared();
     const response = await t.app.server.inject({
       method: 'GET',
       url: `/rollback/metrics?${query}`,
@@ -167,9 +165,11 @@ describe('GET /rollback/metrics', () => {
 });
 
 describe('POST /alerts/:id/acknowledge', () => {
+  const shared = useSharedTestApp();
+
   it('records who acknowledged the alert', async () => {
-    const t = await start();
-    const accepted = await postAlert(t);
+    const t = shared();
+    const accepted = await fireAlert(t);
     const response = await t.app.server.inject({
       method: 'POST',
       url: `/alerts/${accepted.alertId}/acknowledge`,
@@ -180,8 +180,8 @@ describe('POST /alerts/:id/acknowledge', () => {
   });
 
   it('is refused to a viewer', async () => {
-    const t = await start();
-    const accepted = await postAlert(t);
+    const t = shared();
+    const accepted = await fireAlert(t);
     const response = await t.app.server.inject({
       method: 'POST',
       url: `/v1/alerts/${accepted.alertId}/acknowledge`,
@@ -192,7 +192,7 @@ describe('POST /alerts/:id/acknowledge', () => {
   });
 
   it('answers 404 for an unknown alert and 400 for a decision id', async () => {
-    const t = await start();
+    const t = shared();
     const unknown = await t.app.server.inject({
       method: 'POST',
       url: '/alerts/alt_00000000000000000000000000/acknowledge',
@@ -209,6 +209,8 @@ describe('POST /alerts/:id/acknowledge', () => {
 });
 
 describe('POST /rollback/manual/:service', () => {
+  const shared = useSharedTestApp();
+
   it('records a manual rollback with who asked and the revision', async () => {
     const t = await start();
     const response = await t.app.server.inject({
@@ -279,14 +281,14 @@ describe('POST /rollback/manual/:service', () => {
     ],
     ['a malformed target', '/rollback/manual/CHECKOUT', 400, 'LASTGOOD_ERR_VALIDATION'],
   ])('refuses %s', async (_name, url, status, code) => {
-    const t = await start();
+    const t = shared();
     const response = await t.app.server.inject({ method: 'POST', url, headers: bearer(OPERATOR_TOKEN) });
     expect(response.statusCode).toBe(status);
     expect(response.json().code).toBe(code);
   });
 
   it('is refused to a viewer and to anonymous callers', async () => {
-    const t = await start();
+    const t = shared();
     expect(
       (
         await t.app.server.inject({
@@ -306,8 +308,10 @@ describe('POST /rollback/manual/:service', () => {
 });
 
 describe('health', () => {
+  const shared = useSharedTestApp();
+
   it('answers /healthz and /readyz', async () => {
-    const t = await start();
+    const t = shared();
     expect((await t.app.server.inject({ method: 'GET', url: '/healthz' })).json()).toEqual({ status: 'ok' });
     const ready = await t.app.server.inject({ method: 'GET', url: '/readyz' });
     expect(ready.statusCode).toBe(200);
@@ -323,7 +327,7 @@ describe('health', () => {
   });
 
   it('answers an unknown route with 404 and a code', async () => {
-    const t = await start();
+    const t = shared();
     const response = await t.app.server.inject({ method: 'GET', url: '/nope?auth_token=secret' });
     expect(response.statusCode).toBe(404);
     expect(response.json()).toEqual({

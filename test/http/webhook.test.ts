@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { burnRateAlert, testNotification } from '../fixtures/alerts.ts';
 import {
   bearer,
+  countDecisions,
   OLD_WEBHOOK_TOKEN,
   OPERATOR_TOKEN,
   startTestApp,
-  type TestApp,
+  useSharedTestApp,
   useTestApps,
   WEBHOOK_TOKEN,
   webhookUrl,
@@ -13,12 +14,10 @@ import {
 
 const start = useTestApps();
 
-async function countDecisions(t: TestApp): Promise<number> {
-  const stats = await t.store.decisionStats(new Date(0));
-  return Object.values(stats.byAction).reduce((a, b) => a + b, 0);
-}
-
 describe('POST /webhook/error-budget-alert', () => {
+  // Refusals store nothing, so they share one app; its store stays empty and each can assert that.
+  const refusing = useSharedTestApp();
+
   it('stores a fast-burn alert, decides to roll back and answers 202 with the ids', async () => {
     const t = await start();
     const response = await t.app.server.inject({
@@ -113,7 +112,7 @@ describe('POST /webhook/error-budget-alert', () => {
     ],
     ['an operator token', '/webhook/error-budget-alert', bearer(OPERATOR_TOKEN)],
   ])('refuses %s with 401 and stores nothing', async (_name, url, headers) => {
-    const t = await start();
+    const t = refusing();
     const response = await t.app.server.inject({ method: 'POST', url, headers, payload: burnRateAlert() });
     expect(response.statusCode).toBe(401);
     expect(response.json().code).toBe('LASTGOOD_ERR_UNAUTHORIZED');
@@ -121,7 +120,7 @@ describe('POST /webhook/error-budget-alert', () => {
   });
 
   it('refuses bad JSON with 400 LASTGOOD_ERR_BAD_JSON', async () => {
-    const t = await start();
+    const t = refusing();
     const response = await t.app.server.inject({
       method: 'POST',
       url: webhookUrl(),
@@ -134,7 +133,7 @@ describe('POST /webhook/error-budget-alert', () => {
   });
 
   it('refuses a body that is not a Cloud Monitoring notification, listing the issues', async () => {
-    const t = await start();
+    const t = refusing();
     const response = await t.app.server.inject({
       method: 'POST',
       url: webhookUrl(),
@@ -148,7 +147,7 @@ describe('POST /webhook/error-budget-alert', () => {
   });
 
   it('refuses a body over 256 KiB with 413', async () => {
-    const t = await start();
+    const t = refusing();
     const payload = burnRateAlert();
     payload.incident.summary = 'x'.repeat(300 * 1024);
     const response = await t.app.server.inject({ method: 'POST', url: webhookUrl(), payload });
@@ -157,7 +156,7 @@ describe('POST /webhook/error-budget-alert', () => {
   });
 
   it('refuses a body that is not JSON with 415', async () => {
-    const t = await start();
+    const t = refusing();
     const response = await t.app.server.inject({
       method: 'POST',
       url: webhookUrl(),
@@ -169,7 +168,7 @@ describe('POST /webhook/error-budget-alert', () => {
   });
 
   it('refuses a missing body with 400', async () => {
-    const t = await start();
+    const t = refusing();
     const response = await t.app.server.inject({ method: 'POST', url: webhookUrl() });
     expect(response.statusCode).toBe(400);
   });

@@ -9,15 +9,15 @@ import { openStore } from '../../src/store/index.ts';
 import type { Store } from '../../src/store/store.ts';
 import { CloudDeployExecutor } from '../../src/targets/cloud-deploy.ts';
 import { CloudRunExecutor } from '../../src/targets/cloud-run.ts';
+import { callHorizonMs } from '../../src/targets/google-call.ts';
 import {
   type CloudRunClients,
   createCloudDeployClient,
   createCloudRunClients,
 } from '../../src/targets/google-clients.ts';
 import { waitForRollback } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { until } from '../helpers/process.ts';
-import { BAD_REVISION, GOOD_REVISION, servingSplit } from '../replicas/support.ts';
+import { BAD_REVISION, GOOD_REVISION, servingSplit, useExampleEmulator } from '../helpers/emulator.ts';
+import { until } from '../helpers/poll.ts';
 import { EXAMPLE_CONFIG, fastPolicy } from '../targets/execution-context.ts';
 
 const OWNER = 'worker-under-test';
@@ -67,6 +67,7 @@ function startWorker(overrides: Partial<WorkerOptions> = {}): RollbackWorker {
     logger: createLogger('silent'),
     owner: OWNER,
     leaseMs: 5_000,
+    callHorizonMs: callHorizonMs(fastPolicy()),
     pollMs: 20,
     concurrency: 2,
     metrics: {
@@ -80,8 +81,15 @@ function startWorker(overrides: Partial<WorkerOptions> = {}): RollbackWorker {
   return worker;
 }
 
-/** Queues a manual rollback of `target` (to `requestedRevision`, if given); returns its decision id. */
-async function queueRollback(target: string, requestedRevision: string | null = null): Promise<string> {
+/**
+ * Queues a manual rollback of `target` (to `requestedRevision`, if given), or an automatic one when `requestedBy` is
+ * null; returns its decision id.
+ */
+async function queueRollback(
+  target: string,
+  requestedRevision: string | null = null,
+  requestedBy: string | null = 'alice',
+): Promise<string> {
   const now = new Date();
   const outcome = await store.recordDecision({
     alert: null,
@@ -90,14 +98,14 @@ async function queueRollback(target: string, requestedRevision: string | null = 
     now,
     decide: () => ({
       action: 'rollback',
-      reason: 'MANUAL',
+      reason: requestedBy === null ? 'ROLLBACK' : 'MANUAL',
       confidence: 0,
       factors: [],
       target,
       nextEligibleAt: null,
       wouldRollback: true,
       mode: 'auto',
-      requestedBy: 'alice',
+      requestedBy,
       requestedRevision,
     }),
   });
@@ -147,6 +155,27 @@ describe('RollbackWorker over a SQLite store, with real executors against the em
     expect(status.rollback).toMatchObject({ state: 'skipped', errorCode: 'KILL_SWITCH' });
     expect(emulator.calls.count('GetService')).toBe(0);
     expect(servingSplit(emulator)).toEqual({ [BAD_REVISION]: 100 });
+  });
+
+  it('skips an automatic rollback whose target was set to dry-run after the decision, not a manual one', async () => {
+    const automatic = await queueRollback('checkout', null, null);
+    await store.changeControl({
+      kind: 'mode',
+      target: 'checkout',
+      mode: 'dry-run',
+      reason: 'watch it',
+      actor: 'alice',
+      at: new Date(),
+    });
+    startWorker();
+    const skipped = await waitForRollback(store, automatic);
+    expect(skipped.rollback).toMatchObject({ state: 'skipped', errorCode: 'KILL_SWITCH' });
+    expect(skipped.rollback?.errorMessage).toContain('target mode is dry-run');
+    expect(emulator.calls.count('UpdateService')).toBe(0);
+
+    const manual = await queueRollback('checkout');
+    expect((await waitForRollback(store, manual)).rollback).toMatchObject({ state: 'succeeded' });
+    expect(servingSplit(emulator)).toEqual({ [GOOD_REVISION]: 100 });
   });
 
   it('skips with UNKNOWN_TARGET when the target left the configuration', async () => {

@@ -5,17 +5,20 @@ import {
   bearer,
   EXAMPLE_POLICY,
   OPERATOR_TOKEN,
+  requestManualRollback,
   startTestApp,
   type TestApp,
   type TestAppOptions,
+  useTestApps,
   WRONG_TOKEN,
   waitForRollback,
   webhookUrl,
 } from '../helpers/app.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
+import { useAppOnExampleEmulator } from '../helpers/emulator.ts';
 import { createSigner, pushEnvelope, signPushToken, testPushVerifier } from '../helpers/oidc.ts';
+import { eventually, until } from '../helpers/poll.ts';
 import { createTestSchema } from '../helpers/postgres.ts';
-import { type Receiver, startReceiver } from '../notify/receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 import { sampleValue, scrape } from './scrape.ts';
 
 const google = createSigner('google-key-1');
@@ -80,11 +83,7 @@ describe.each(STORES)('GET /metrics on %s', (_name, openStore) => {
     // Built without executors, so queued rollbacks stay queued.
     expect(sampleValue(await scrape(t), 'lastgood_job_queue_depth')).toBe(0);
     await t.app.server.inject({ method: 'POST', url: webhookUrl(), payload: burnRateAlert() });
-    const manual = await t.app.server.inject({
-      method: 'POST',
-      url: '/rollback/manual/legacy-errors',
-      headers: bearer(OPERATOR_TOKEN),
-    });
+    const manual = await requestManualRollback(t, 'legacy-errors');
     expect(manual.statusCode).toBe(202);
     const text = await scrape(t);
     expect(sampleValue(text, 'lastgood_job_queue_depth')).toBe(2);
@@ -143,15 +142,6 @@ describe('the outbox backlog, against a local webhook receiver', () => {
     await receiver.close();
   });
 
-  /** Asks `probe` until it answers something, for up to 5 s. */
-  async function eventually<T>(probe: () => Promise<T | undefined>): Promise<T> {
-    for (const deadline = Date.now() + 5_000; ; ) {
-      const answer = await probe();
-      if (answer !== undefined) return answer;
-      if (Date.now() > deadline) throw new Error('gave up waiting');
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
   const backlog = async () => sampleValue(await scrape(t), 'lastgood_outbox_backlog');
 
   it('counts a dead letter until a person retries it and it is delivered', async () => {
@@ -159,14 +149,19 @@ describe('the outbox backlog, against a local webhook receiver', () => {
     // The receiver refuses the request itself: dead-lettered at once.
     receiver.defaultStatus = 400;
     await t.app.server.inject({ method: 'POST', url: webhookUrl(), payload: burnRateAlert() });
-    const letter = await eventually(async () => {
-      const dead = await t.app.server.inject({
-        method: 'GET',
-        url: '/v1/notifications/dead-letters',
-        headers: bearer(OPERATOR_TOKEN),
-      });
-      return (dead.json().items as { id: string }[])[0];
-    });
+    // Asked every 20 ms: at the default 5 ms the operator rate limit (120 a minute) refuses within a second.
+    const letter = await eventually(
+      async () => {
+        const dead = await t.app.server.inject({
+          method: 'GET',
+          url: '/v1/notifications/dead-letters',
+          headers: bearer(OPERATOR_TOKEN),
+        });
+        return (dead.json().items as { id: string }[])[0];
+      },
+      'a dead letter',
+      { everyMs: 20 },
+    );
     expect(await backlog()).toBe(1);
     receiver.defaultStatus = 200;
     const retried = await t.app.server.inject({
@@ -175,7 +170,7 @@ describe('the outbox backlog, against a local webhook receiver', () => {
       headers: bearer(OPERATOR_TOKEN),
     });
     expect(retried.statusCode).toBe(200);
-    await eventually(async () => ((await backlog()) === 0 ? true : undefined));
+    await until(async () => (await backlog()) === 0, 'an empty outbox', { everyMs: 20 });
     expect(receiver.received).toHaveLength(2);
   });
 });
@@ -183,15 +178,11 @@ describe('the outbox backlog, against a local webhook receiver', () => {
 describe('rollback and Google API metrics, through the emulator', () => {
   let emulator: Emulator;
   let t: TestApp;
-  useExampleEmulator((started) => {
+  useAppOnExampleEmulator((started, app) => {
     emulator = started;
+    t = app;
   });
-  beforeEach(async () => {
-    t = await startTestApp({ emulatorHost: emulator.host });
-  });
-  afterEach(async () => {
-    await t.close();
-  });
+  const restart = useTestApps();
 
   async function rollBack() {
     const accepted = await t.app.server.inject({
@@ -220,16 +211,17 @@ describe('rollback and Google API metrics, through the emulator', () => {
 
   it('counts a rollback whose incident did not close in time as not healed', async () => {
     await t.close();
-    t = await startTestApp({
+    t = await restart({
       emulatorHost: emulator.host,
       policy: EXAMPLE_POLICY.replace('maxAlertAge: 15m', 'maxAlertAge: 15m\n  verificationWindow: 100ms'),
     });
     expect(sampleValue(await scrape(t), 'lastgood_rollbacks_not_healed_total')).toBe(0);
     expect((await rollBack()).rollback?.state).toBe('succeeded');
-    for (const deadline = Date.now() + 5_000; Date.now() < deadline; ) {
-      if (sampleValue(await scrape(t), 'lastgood_rollbacks_not_healed_total') === 1) break;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+    await until(
+      async () => sampleValue(await scrape(t), 'lastgood_rollbacks_not_healed_total') === 1,
+      'the rollback to be counted as not healed',
+      { everyMs: 20 },
+    );
     expect(sampleValue(await scrape(t), 'lastgood_rollbacks_not_healed_total')).toBe(1);
   });
 

@@ -10,7 +10,7 @@ import {
   verifyWebhookSignature,
   webhookChannel,
 } from '../../src/notify/webhook.ts';
-import { type Receiver, startReceiver } from './receiver.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
 
 const AT = new Date('2026-11-23T12:00:00Z');
 const SECRET = 'whsec-test-0123456789abcdef';

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.ts';
 import { EXAMPLE_POLICY } from '../helpers/app.ts';
+import { errorOf } from '../helpers/errors.ts';
 
 const load = (env: Record<string, string>) =>
   loadConfig({ LASTGOOD_CONFIG: 'x.yaml', ...env }, () => EXAMPLE_POLICY);
-
-function errorOf(run: () => unknown): string {
-  try {
-    run();
-  } catch (error) {
-    return (error as Error).message;
-  }
-  throw new Error('expected the configuration to be refused');
-}
 
 describe('notification settings', () => {
   it('turns no channel on by default and keeps 8 attempts of 5 s', () => {

@@ -2,9 +2,10 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { exponentialBackoff } from '../../src/domain/backoff.ts';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { verifyWebhookSignature } from '../../src/notify/webhook.ts';
-import { burnRateAlert } from '../fixtures/alerts.ts';
+import type { burnRateAlert } from '../fixtures/alerts.ts';
 import {
   bearer,
+  fireAlert,
   ManualClock,
   OPERATOR_TOKEN,
   startTestApp,
@@ -12,12 +13,12 @@ import {
   type TestAppOptions,
   VIEWER_TOKEN,
   waitForRollback,
-  webhookUrl,
 } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
 import { registerSecret } from '../helpers/log-sink.ts';
-import { postgresUnderTest, type StoreUnderTest, sqliteUnderTest } from '../replicas/support.ts';
-import { type Receiver, startReceiver } from './receiver.ts';
+import { sleep, until } from '../helpers/poll.ts';
+import { type Receiver, startReceiver } from '../helpers/receiver.ts';
+import { postgresUnderTest, type StoreUnderTest, sqliteUnderTest } from '../helpers/store-under-test.ts';
 
 const ROUTING_KEY = 'pd-routing-key-test-0123456789abcdef';
 const WEBHOOK_SECRET = 'webhook-secret-test-0123456789abcdef';
@@ -90,25 +91,13 @@ async function start(options: { maxAttempts?: number; emulatorHost?: string } = 
   return t;
 }
 
-async function fire(app: TestApp, options: Parameters<typeof burnRateAlert>[0] = {}) {
-  const response = await app.app.server.inject({
-    method: 'POST',
-    url: webhookUrl(),
-    payload: burnRateAlert({ startedAt: clock.now(), ...options }),
-  });
-  return response.json() as { decisionId: string; reason: string };
+/** Fires an alert that started now on the test's clock. */
+function fire(app: TestApp, options: Parameters<typeof burnRateAlert>[0] = {}) {
+  return fireAlert(app, { startedAt: clock.now(), ...options });
 }
 
 /** Lets the delivery worker poll a few times, to show that nothing more arrives. */
-const settle = () => new Promise((resolve) => setTimeout(resolve, 150));
-
-async function until(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+const settle = () => sleep(150);
 
 /** Whether the Slack notification's attempt `n` has been recorded (its lease handed back), read from the store. */
 async function attemptRecorded(n: number): Promise<boolean> {
@@ -162,20 +151,20 @@ describe.each(STORES)('on %s', (_name, openStore) => {
       await fire(app);
       await slack.waitFor(1);
       await webhook.waitFor(1);
-      await until(() => attemptRecorded(1));
+      await until(() => attemptRecorded(1), 'attempt 1 to be recorded');
       clock.advance(999);
       await settle();
       expect(slack.received).toHaveLength(1);
       clock.advance(1);
       await slack.waitFor(2);
-      await until(() => attemptRecorded(2));
+      await until(() => attemptRecorded(2), 'attempt 2 to be recorded');
       // The second wait is twice the first.
       clock.advance(1_999);
       await settle();
       expect(slack.received).toHaveLength(2);
       clock.advance(1);
       await slack.waitFor(3);
-      await until(async () => (await app.store.outboxBacklog()) === 0);
+      await until(async () => (await app.store.outboxBacklog()) === 0, 'an empty outbox');
       expect(webhook.received).toHaveLength(1);
       expect(slack.received.map((request) => request.body)).toEqual(Array(3).fill(slack.received[0]!.body));
     });
@@ -185,10 +174,10 @@ describe.each(STORES)('on %s', (_name, openStore) => {
       slack.defaultStatus = 500;
       await fire(app);
       await slack.waitFor(1);
-      await until(() => attemptRecorded(1));
+      await until(() => attemptRecorded(1), 'attempt 1 to be recorded');
       clock.advance(1_000);
       await slack.waitFor(2);
-      await until(async () => (await app.store.listDeadLetters(null, 10)).length === 1);
+      await until(async () => (await app.store.listDeadLetters(null, 10)).length === 1, 'one dead letter');
       await settle();
       clock.advance(60_000);
       await settle();
@@ -225,7 +214,7 @@ describe.each(STORES)('on %s', (_name, openStore) => {
       expect(retried.statusCode).toBe(200);
       expect(retried.json()).toMatchObject({ state: 'pending', attempts: 0 });
       await slack.waitFor(3);
-      await until(async () => (await app.store.outboxBacklog()) === 0);
+      await until(async () => (await app.store.outboxBacklog()) === 0, 'an empty outbox');
       expect(webhook.received).toHaveLength(1);
       const again = await app.app.server.inject({
         method: 'POST',
@@ -246,7 +235,7 @@ describe.each(STORES)('on %s', (_name, openStore) => {
       slack.defaultStatus = 404;
       await fire(app);
       await slack.waitFor(1);
-      await until(async () => (await app.store.listDeadLetters(null, 10)).length === 1);
+      await until(async () => (await app.store.listDeadLetters(null, 10)).length === 1, 'one dead letter');
       const [dead] = await app.store.listDeadLetters(null, 10);
       expect(dead).toMatchObject({ attempts: 1, lastError: 'slack: HTTP 404' });
     });

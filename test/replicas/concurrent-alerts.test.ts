@@ -1,7 +1,10 @@
 import { describe, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
+import { GOOD_REVISION, servingSplit } from '../helpers/emulator.ts';
+import { sleep } from '../helpers/poll.ts';
 import { type AlertResult, postAlert, viewerGet, waitForTerminal } from '../helpers/process.ts';
-import { GOOD_REVISION, postgresUnderTest, replicaWorld, servingSplit } from './support.ts';
+import { postgresUnderTest } from '../helpers/store-under-test.ts';
+import { replicaWorld } from './support.ts';
 
 const DISTINCT_INCIDENTS = 60;
 const REDELIVERED = 40;
@@ -60,7 +63,7 @@ describe('two lastgood processes on one PostgreSQL database, no load balancer', 
     const done = await waitForTerminal(replicas[0]!.url, decisionId);
     expect(done.rollback).toMatchObject({ state: 'succeeded', toRevision: GOOD_REVISION });
     // A few job polls more, so a second job (there must be none) would have been picked up by now.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await sleep(300);
     expect(emulator.calls.count('UpdateService')).toBe(1);
     expect(servingSplit(emulator)).toEqual({ [GOOD_REVISION]: 100 });
 

@@ -2,8 +2,10 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import { postAlert, until } from '../helpers/process.ts';
-import { replicaWorld, sqliteUnderTest } from './support.ts';
+import { sleep, until } from '../helpers/poll.ts';
+import { postAlert } from '../helpers/process.ts';
+import { sqliteUnderTest } from '../helpers/store-under-test.ts';
+import { replicaWorld } from './support.ts';
 
 const HELD = 1_000;
 /** A container's usual open-file limit: with it, about 1,000 held connections once made every real alert fail. */
@@ -66,7 +68,7 @@ describe('connections held open by an unauthenticated client', () => {
       );
     }
     // Let the server read what was sent, answer what it can, and run into its limits.
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
 
     const sentAt = performance.now();
     const alert = await postAlert(lastgood.url, burnRateAlert({ incidentId: '0.real-under-siege' }));
@@ -78,9 +80,13 @@ describe('connections held open by an unauthenticated client', () => {
     // A refused request's connection is closed once its 401 is sent, though its body never ended.
     const answered = held.filter((h) => h.answer.startsWith('HTTP/1.1 401'));
     expect(answered.length).toBeGreaterThan(0);
-    await until(() => answered.every((h) => h.closed), 'every 401 connection to be closed', 3_000);
+    await until(() => answered.every((h) => h.closed), 'every 401 connection to be closed', {
+      timeoutMs: 3_000,
+    });
     expect(answered.every((h) => /\r\nconnection: close\r\n/i.test(h.answer))).toBe(true);
     // Headers that never end are cut off by the request timeout (default 10 s, checked every second).
-    await until(() => held.every((h) => h.closed), 'every held connection to be closed', 15_000);
+    await until(() => held.every((h) => h.closed), 'every held connection to be closed', {
+      timeoutMs: 15_000,
+    });
   }, 60_000);
 });

@@ -1,7 +1,9 @@
 import { describe, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import { type AlertResult, postAlert, recentAlertIds, until } from '../helpers/process.ts';
-import { postgresUnderTest, replicaWorld, sqliteUnderTest } from './support.ts';
+import { until } from '../helpers/poll.ts';
+import { type AlertResult, postAlert, recentAlerts } from '../helpers/process.ts';
+import { postgresUnderTest, sqliteUnderTest } from '../helpers/store-under-test.ts';
+import { replicaWorld } from './support.ts';
 
 /** Requests kept in flight at once, so the kill always lands on some of them. */
 const CONCURRENCY = 16;
@@ -50,7 +52,7 @@ describe.concurrent.each([
     expect(cutOff.length).toBeGreaterThanOrEqual(1);
 
     const second = await world.start('intake-2');
-    const stored = await recentAlertIds(second.url);
+    const stored = new Set((await recentAlerts(second.url)).map((alert) => alert.id));
     const missing = acked.map((result) => result.body!.alertId!).filter((id) => !stored.has(id));
     expect(missing).toEqual([]);
     // Alert and decision are one transaction: the crash left no alert without its decision.

@@ -1,16 +1,18 @@
 import { describe, type ExpectStatic, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
+import { GOOD_REVISION, servingSplit } from '../helpers/emulator.ts';
+import { sleep, until } from '../helpers/poll.ts';
 import {
   type AlertResult,
   type LastgoodProcess,
   type ProcessExit,
   postAlert,
   REPLICA_ENV,
-  until,
-  viewerGet,
+  recentAlerts,
   waitForTerminal,
 } from '../helpers/process.ts';
-import { GOOD_REVISION, postgresUnderTest, replicaWorld, servingSplit, sqliteUnderTest } from './support.ts';
+import { postgresUnderTest, sqliteUnderTest } from '../helpers/store-under-test.ts';
+import { replicaWorld } from './support.ts';
 
 const GRACE_MS = 3_000;
 /** How late, at most, a loaded test machine may report an exit that lastgood made on time. */
@@ -32,7 +34,7 @@ function startLoad(target: LastgoodProcess) {
       const result = await postAlert(target.url, burnRateAlert({ incidentId, target: 'payments' }));
       results.push({ ...result, incidentId });
       // Refused: back off a little rather than spin on refusals until the process is gone.
-      if (result.status !== 202) await new Promise((resolve) => setTimeout(resolve, 10));
+      if (result.status !== 202) await sleep(10);
     }
   };
   const senders = Promise.all(Array.from({ length: CONCURRENCY }, sender));
@@ -61,7 +63,7 @@ function pollReadiness(target: LastgoodProcess) {
         status = null;
       }
       polls.push({ at: performance.now(), status });
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await sleep(5);
     }
   })();
   return { polls, done };
@@ -86,21 +88,6 @@ function expectStoppedWithinGrace(
   expect(lastLine, stopped.output().slice(-2_000)).toBeDefined();
   expect(JSON.parse(lastLine!).tookMs).toBeLessThanOrEqual(GRACE_MS);
   expect(exit.at - signalAt).toBeLessThanOrEqual(GRACE_MS + SCHEDULING_SLACK_MS);
-}
-
-async function storedIncidents(baseUrl: string): Promise<Set<string>> {
-  const incidents = new Set<string>();
-  let cursor: string | null = null;
-  do {
-    const page: { items: { alert: { incidentId: string } | null }[]; nextCursor: string | null } =
-      await viewerGet(
-        baseUrl,
-        `/rollback/recent?hours=1&limit=500${cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`}`,
-      );
-    for (const item of page.items) if (item.alert !== null) incidents.add(item.alert.incidentId);
-    cursor = page.nextCursor;
-  } while (cursor !== null);
-  return incidents;
 }
 
 describe.concurrent.each([
@@ -186,7 +173,7 @@ describe.concurrent.each([
     const second = await world.start('restarted');
 
     // Accepted means stored and answered 2xx; refused means neither. Never one without the other.
-    const stored = await storedIncidents(second.url);
+    const stored = new Set((await recentAlerts(second.url)).map((alert) => alert.incidentId));
     const accepted = results.filter((result) => result.status === 202).map((result) => result.incidentId);
     const refused = results.filter((result) => result.status !== 202);
     expect(accepted.filter((incident) => !stored.has(incident))).toEqual([]);

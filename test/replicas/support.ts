@@ -1,47 +1,23 @@
 /**
- * What the replica tests share: the emulator they run in-process, the example targets' names, and the stores the
- * lastgood processes under test are pointed at (a PostgreSQL schema of their own, or a SQLite data dir).
+ * What the replica tests share: the emulator they run in-process and a world of lastgood processes on one store
+ * (test/helpers/store-under-test.ts).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
-import { fileURLToPath } from 'node:url';
-import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
-import { loadFixtureFile } from '../../src/emulator/fixture.ts';
-import { numberPlaceholders } from '../../src/store/postgres.ts';
-import { createTestSchema, TEST_DATABASE_URL, type TestSchema } from '../helpers/postgres.ts';
-import { type LastgoodProcess, schemaUrl, startLastgood } from '../helpers/process.ts';
-
-export const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
-export const GOOD_REVISION = 'checkout-00001-abc';
-/** What checkout serves in the example fixture: the revision a rollback moves off. */
-export const BAD_REVISION = 'checkout-00002-xyz';
-export const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
+import type { Emulator } from '../../src/emulator/emulator.ts';
+import { PIPELINE, startExampleEmulator } from '../helpers/emulator.ts';
+import { type LastgoodProcess, startLastgood } from '../helpers/process.ts';
+import type { StoreUnderTest } from '../helpers/store-under-test.ts';
 
 /** The example fixture's emulator with fast operations and rollouts; its host goes to both `*_EMULATOR_HOST`. */
 export async function startReplicaEmulator(): Promise<Emulator> {
-  return startEmulator({
-    fixture: await loadFixtureFile(
-      fileURLToPath(new URL('../../examples/emulator-fixture.yaml', import.meta.url)),
-    ),
-    adminPort: null,
-    operationDelayMs: 20,
-    rolloutPhaseDelayMs: 30,
-  });
+  return startExampleEmulator({ adminPort: null, rolloutPhaseDelayMs: 30 });
 }
 
 export function emulatorEnv(emulator: Emulator): Record<string, string> {
-  return { CLOUD_RUN_EMULATOR_HOST: emulator.host, CLOUD_DEPLOY_EMULATOR_HOST: emulator.host };
-}
-
-/** Where traffic goes now, by revision, from the service's `traffic_statuses`. */
-export function servingSplit(emulator: Emulator, service = CHECKOUT): Record<string, number> {
-  const split: Record<string, number> = {};
-  for (const entry of emulator.state.cloudRun.service(service)?.trafficStatuses ?? []) {
-    if (entry.percent > 0) split[entry.revision] = entry.percent;
-  }
-  return split;
+  return {
+    CLOUD_RUN_EMULATOR_HOST: emulator.host,
+    CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+    MONITORING_EMULATOR_HOST: emulator.host,
+  };
 }
 
 /** The calls of a method that could change something: `validate_only` ones are left out. */
@@ -56,64 +32,6 @@ export function lastgoodRollouts(emulator: Emulator) {
   return (emulator.state.cloudDeploy.pipeline(PIPELINE)?.releases ?? [])
     .flatMap((release) => release.rollouts)
     .filter((rollout) => rollout.name.split('/').at(-1)!.startsWith('lastgood-rb-'));
-}
-
-/** A job's row as the store holds it. */
-export interface JobRow {
-  state: string;
-  leaseOwner: string | null;
-}
-
-/** A store lastgood processes are pointed at, and a way for the test to look at it directly. */
-export interface StoreUnderTest {
-  kind: 'postgres' | 'sqlite';
-  /** What to add to a process's environment so it uses this store. */
-  env: Record<string, string>;
-  /** Runs a read-only query directly against the store, past lastgood. */
-  query(sql: string, params?: (string | number)[]): Promise<Record<string, unknown>[]>;
-  job(decisionId: string): Promise<JobRow>;
-  dispose(): Promise<void>;
-}
-
-/** A fresh PostgreSQL schema, selected by the connection string's `options=-c search_path=`. */
-export async function postgresUnderTest(): Promise<StoreUnderTest & { schema: TestSchema }> {
-  const schema = await createTestSchema();
-  const store: StoreUnderTest & { schema: TestSchema } = {
-    kind: 'postgres',
-    schema,
-    env: { DATABASE_URL: schemaUrl(TEST_DATABASE_URL, schema.schema) },
-    query: (sql, params = []) => schema.query(numberPlaceholders(sql), params),
-    job: (decisionId) => jobOf(store, decisionId),
-    dispose: () => schema.drop(),
-  };
-  return store;
-}
-
-/** A fresh SQLite data dir, read directly through `node:sqlite` (WAL lets it read while lastgood writes). */
-export function sqliteUnderTest(): StoreUnderTest & { dataDir: string } {
-  const dataDir = mkdtempSync(join(tmpdir(), 'lastgood-replica-'));
-  const store: StoreUnderTest & { dataDir: string } = {
-    kind: 'sqlite',
-    dataDir,
-    env: { LASTGOOD_DATA_DIR: dataDir },
-    async query(sql, params = []) {
-      const db = new DatabaseSync(join(dataDir, 'lastgood.db'), { readOnly: true });
-      try {
-        return db.prepare(sql).all(...params) as Record<string, unknown>[];
-      } finally {
-        db.close();
-      }
-    },
-    job: (decisionId) => jobOf(store, decisionId),
-    dispose: async () => rmSync(dataDir, { recursive: true, force: true }),
-  };
-  return store;
-}
-
-async function jobOf(store: StoreUnderTest, decisionId: string): Promise<JobRow> {
-  const [row] = await store.query('SELECT state, lease_owner FROM jobs WHERE decision_id = ?', [decisionId]);
-  if (row === undefined) throw new Error(`no job for ${decisionId}`);
-  return { state: String(row.state), leaseOwner: row.lease_owner === null ? null : String(row.lease_owner) };
 }
 
 /** One test's own world: an emulator, a store, and the lastgood processes it starts, all gone when it ends. */

@@ -1,28 +1,23 @@
 import { status as grpcStatus } from '@grpc/grpc-js';
-import { describe, it } from 'vitest';
+import { describe, it, vi } from 'vitest';
 import { rolloutIdFor } from '../../src/targets/cloud-deploy.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import {
-  type LastgoodProcess,
-  postAlert,
-  type StatusBody,
-  until,
-  waitForTerminal,
-} from '../helpers/process.ts';
-import {
-  CHECKOUT,
-  GOOD_REVISION,
-  lastgoodRollouts,
-  mutatingCalls,
-  PIPELINE,
-  postgresUnderTest,
-  type ReplicaWorld,
-  replicaWorld,
-  servingSplit,
-} from './support.ts';
+import { CHECKOUT, GOOD_REVISION, PIPELINE, servingSplit } from '../helpers/emulator.ts';
+import { until } from '../helpers/poll.ts';
+import { type LastgoodProcess, postAlert, type StatusBody, waitForTerminal } from '../helpers/process.ts';
+import { postgresUnderTest } from '../helpers/store-under-test.ts';
+import { lastgoodRollouts, mutatingCalls, type ReplicaWorld, replicaWorld } from './support.ts';
 
 /** Longer than the test: the answer only comes if the dead process's successor asked again (it must not). */
 const HOLD_MS = 30_000;
+/**
+ * A sender's announced call holds the job for every attempt it may make (4 with the test retries): with a 2 s
+ * deadline the survivor may take over about 8 s after the call was sent.
+ */
+const SHORT_DEADLINE = { LASTGOOD_GOOGLE_DEADLINE: '2s' };
+
+// Two process starts, that hold, and the successor's run, on a loaded machine.
+vi.setConfig({ testTimeout: 60_000 });
 
 async function fireRollback(replica: LastgoodProcess, target: 'checkout' | 'storefront'): Promise<string> {
   const answer = await postAlert(replica.url, burnRateAlert({ target, service: target, burnRate: 18.2 }));
@@ -73,7 +68,10 @@ describe.concurrent('a Google mutation that landed while its answer never reache
   }) => {
     const world = await replicaWorld({ onTestFinished }, postgresUnderTest);
     const { emulator } = world;
-    const replicas = await Promise.all([world.start('replica-a'), world.start('replica-b')]);
+    const replicas = await Promise.all([
+      world.start('replica-a', SHORT_DEADLINE),
+      world.start('replica-b', SHORT_DEADLINE),
+    ]);
     emulator.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: HOLD_MS });
     const decisionId = await fireRollback(replicas[0]!, 'checkout');
 
@@ -109,7 +107,10 @@ describe.concurrent('a Google mutation that landed while its answer never reache
   }) => {
     const world = await replicaWorld({ onTestFinished }, postgresUnderTest);
     const { emulator } = world;
-    const replicas = await Promise.all([world.start('replica-a'), world.start('replica-b')]);
+    const replicas = await Promise.all([
+      world.start('replica-a', SHORT_DEADLINE),
+      world.start('replica-b', SHORT_DEADLINE),
+    ]);
     emulator.faults.inject({ kind: 'hold-response', method: 'RollbackTarget', ms: HOLD_MS });
     const decisionId = await fireRollback(replicas[1]!, 'storefront');
 

@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import type { LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Store } from '../../src/store/store.ts';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import type { TestApp } from '../helpers/app.ts';
+import { countDecisions, startTestApp, type TestApp, webhookUrl } from '../helpers/app.ts';
 
 /** One generated request body, and whether it can possibly be a valid alert. */
 export interface HostileBody {
@@ -11,6 +12,11 @@ export interface HostileBody {
   text: string;
   /** False when no server may accept it (not JSON, not an object, poisoning keys, over the limit...). */
   mayBeValid: boolean;
+}
+
+/** A body sent as `application/json`. */
+function jsonBody(kind: string, text: string, mayBeValid: boolean): HostileBody {
+  return { kind, contentType: 'application/json', text, mayBeValid };
 }
 
 const LONE_SURROGATES = ['\ud800', '\udfff', 'a\ud83dz'];
@@ -89,12 +95,7 @@ const mutatedAlert = fc
   .map(({ id, path, value }): HostileBody => {
     const alert = burnRateAlert({ incidentId: id }) as unknown as Record<string, unknown>;
     setPath(alert, path, value);
-    return {
-      kind: 'mutated alert',
-      contentType: 'application/json',
-      text: JSON.stringify(alert),
-      mayBeValid: true,
-    };
+    return jsonBody('mutated alert', JSON.stringify(alert), true);
   });
 
 /** Text fields of a valid alert with a control character spliced in: PostgreSQL refuses a NUL that SQLite keeps. */
@@ -121,12 +122,7 @@ const controlCharacters = fc
     for (const key of path) node = (node as Record<string, unknown>)[key];
     const text = String(node);
     setPath(alert, path, `${text.slice(0, at)}${char}${text.slice(at)}`);
-    return {
-      kind: 'control character',
-      contentType: 'application/json',
-      text: JSON.stringify(alert),
-      mayBeValid: true,
-    };
+    return jsonBody('control character', JSON.stringify(alert), true);
   });
 
 /** A valid alert with `__proto__` or `constructor.prototype` spliced into one of its objects. */
@@ -148,7 +144,7 @@ const poisonedAlert = fc
   })
   .map(({ id, at, poison }): HostileBody => {
     const text = JSON.stringify(burnRateAlert({ incidentId: id })).replace(at, `${at}${poison}`);
-    return { kind: 'poisoned alert', contentType: 'application/json', text, mayBeValid: false };
+    return jsonBody('poisoned alert', text, false);
   });
 
 /** Text that is not JSON at all, or JSON cut short. */
@@ -176,24 +172,12 @@ const malformedJson = fc
       'NaN',
     ),
   )
-  .map(
-    (text): HostileBody => ({
-      kind: 'malformed JSON',
-      contentType: 'application/json',
-      text,
-      mayBeValid: false,
-    }),
-  );
+  .map((text) => jsonBody('malformed JSON', text, false));
 
 /** Any JSON document: arrays, scalars, objects of the wrong shape. */
-const wrongShape = fc.jsonValue({ maxDepth: 4 }).map(
-  (value): HostileBody => ({
-    kind: 'arbitrary JSON',
-    contentType: 'application/json',
-    text: JSON.stringify(value) ?? 'null',
-    mayBeValid: false,
-  }),
-);
+const wrongShape = fc
+  .jsonValue({ maxDepth: 4 })
+  .map((value) => jsonBody('arbitrary JSON', JSON.stringify(value) ?? 'null', false));
 
 /** Deep nesting, at the top or inside a valid alert, up to the size the body limit allows. */
 const deepNesting = fc
@@ -213,7 +197,7 @@ const deepNesting = fc
           `"incident":{"deep":${nested},`,
         )
       : nested;
-    return { kind: 'deep nesting', contentType: 'application/json', text, mayBeValid: inside };
+    return jsonBody('deep nesting', text, inside);
   });
 
 /** Huge strings in a field, some past the 256 KiB body limit. */
@@ -228,7 +212,7 @@ const hugeString = fc
     const alert = burnRateAlert({ incidentId: id }) as { incident: Record<string, unknown> };
     alert.incident[field] = char.repeat(Math.ceil(size / char.length));
     const text = JSON.stringify(alert);
-    return { kind: 'huge string', contentType: 'application/json', text, mayBeValid: true };
+    return jsonBody('huge string', text, true);
   });
 
 /** Valid-looking JSON sent as something else: must be a 415, never parsed. */
@@ -305,11 +289,6 @@ async function fuzz(
   return tally;
 }
 
-async function storedAlerts(t: TestApp): Promise<number> {
-  const stats = await t.store.decisionStats(new Date(0));
-  return Object.values(stats.byAction).reduce((a, b) => a + b, 0);
-}
-
 function expectUnpolluted(): void {
   const probe: Record<string, unknown> = {};
   expect(probe.polluted).toBeUndefined();
@@ -346,11 +325,40 @@ export function describeFuzz(options: {
       process.stdout.write(
         `${options.route}: ${runs} bodies in ${seconds}s; statuses ${JSON.stringify(Object.fromEntries(tally.byStatus))}\n`,
       );
-      expect(await storedAlerts(t)).toBe(tally.accepted);
+      expect(await countDecisions(t)).toBe(tally.accepted);
       expectUnpolluted();
       const after = await options.valid(t);
       expect(after.statusCode).toBe(202);
-      expect(await storedAlerts(t)).toBe(tally.accepted + 1);
+      expect(await countDecisions(t)).toBe(tally.accepted + 1);
     }, 180_000);
+  });
+}
+
+/** The webhook's fuzz suite, on SQLite in a temp dir or on the store `openStore` opens. */
+export function describeWebhookFuzz(options: {
+  route: string;
+  runs?: number;
+  openStore?: () => Promise<Store>;
+}): void {
+  const { openStore } = options;
+  describeFuzz({
+    route: options.route,
+    ...(options.runs === undefined ? {} : { runs: options.runs }),
+    arbitrary: hostileBody,
+    app: () =>
+      startTestApp({ env: { ...UNLIMITED, LOG_LEVEL: 'warn' }, ...(openStore ? { openStore } : {}) }),
+    send: (t, body) =>
+      t.app.server.inject({
+        method: 'POST',
+        url: webhookUrl(),
+        headers: body.contentType === null ? {} : { 'content-type': body.contentType },
+        payload: body.text,
+      }),
+    valid: (t) =>
+      t.app.server.inject({
+        method: 'POST',
+        url: webhookUrl(),
+        payload: burnRateAlert({ incidentId: '0.after' }),
+      }),
   });
 }

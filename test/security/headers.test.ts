@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import {
+  ADMIN_TOKEN,
   bearer,
   OPERATOR_TOKEN,
   type TestApp,
@@ -45,40 +46,61 @@ describe('response headers', () => {
 });
 
 describe('CORS', () => {
-  const preflight = (t: TestApp, origin: string) =>
+  const preflight = (t: TestApp, origin: string, method: string, url = '/rollback/recent') =>
     t.app.server.inject({
       method: 'OPTIONS',
-      url: '/rollback/recent',
+      url,
       headers: {
         origin,
-        'access-control-request-method': 'GET',
-        'access-control-request-headers': 'authorization',
+        'access-control-request-method': method,
+        'access-control-request-headers': 'authorization, content-type',
       },
     });
+  const ALLOWED = 'https://ops.example.com';
 
-  it('answers only the configured origins', async () => {
-    const t = await start({ env: { LASTGOOD_CORS_ORIGINS: 'https://ops.example.com' } });
-    const allowed = await preflight(t, 'https://ops.example.com');
-    expect(allowed.statusCode).toBe(204);
-    expect(allowed.headers).toMatchObject({
-      'access-control-allow-origin': 'https://ops.example.com',
-      'access-control-allow-headers': 'authorization, content-type',
-      vary: 'Origin',
+  it('lets an allowed origin preflight every method the API uses, PUT included', async () => {
+    const t = await start({ env: { LASTGOOD_CORS_ORIGINS: ALLOWED } });
+    const put = await preflight(t, ALLOWED, 'PUT', '/v1/kill-switch');
+    expect(put.statusCode).toBe(204);
+    expect(put.headers).toMatchObject({
+      'access-control-allow-origin': ALLOWED,
+      'access-control-max-age': '600',
     });
-    const other = await preflight(t, 'https://evil.example.com');
-    expect(other.statusCode).toBe(404);
-    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    const list = (header: unknown) => String(header).split(/,\s*/);
+    expect(list(put.headers['access-control-allow-headers'])).toEqual(['authorization', 'content-type']);
+    expect(list(put.headers['access-control-allow-methods'])).toEqual(['GET', 'POST', 'PUT']);
+    expect(put.headers.vary).toContain('Origin');
+    const mode = await preflight(t, ALLOWED, 'PUT', '/v1/targets/checkout/mode');
+    expect(mode.headers['access-control-allow-methods']).toContain('PUT');
+
+    // The real request after the preflight: the browser may read the answer.
+    const after = await t.app.server.inject({
+      method: 'PUT',
+      url: '/v1/kill-switch',
+      headers: { ...bearer(ADMIN_TOKEN), origin: ALLOWED },
+      payload: { enabled: false, reason: 'browser test' },
+    });
+    expect(after.statusCode).toBe(200);
+    expect(after.headers['access-control-allow-origin']).toBe(ALLOWED);
+  });
+
+  it('gives a refused origin no CORS grant, so the browser stops the PUT before it is sent', async () => {
+    const t = await start({ env: { LASTGOOD_CORS_ORIGINS: ALLOWED } });
+    const put = await preflight(t, 'https://evil.example.com', 'PUT', '/v1/kill-switch');
+    // Without Access-Control-Allow-Origin naming it, the browser fails the preflight whatever else is sent.
+    expect(put.headers['access-control-allow-origin']).toBeUndefined();
     const read = await t.app.server.inject({
       method: 'GET',
       url: '/rollback/recent',
-      headers: { ...bearer(OPERATOR_TOKEN), origin: 'https://ops.example.com' },
+      headers: { ...bearer(OPERATOR_TOKEN), origin: 'https://evil.example.com' },
     });
-    expect(read.headers['access-control-allow-origin']).toBe('https://ops.example.com');
+    expect(read.headers['access-control-allow-origin']).toBeUndefined();
   });
 
   it('answers no origin at all when none is configured', async () => {
     const t = await start();
-    const response = await preflight(t, 'https://ops.example.com');
+    const response = await preflight(t, ALLOWED, 'PUT', '/v1/kill-switch');
+    expect(response.statusCode).toBe(404);
     expect(response.headers['access-control-allow-origin']).toBeUndefined();
   });
 });

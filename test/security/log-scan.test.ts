@@ -4,9 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
-import { bearer, startTestApp, useTestApps } from '../helpers/app.ts';
+import { bearer, sha256Hex, startTestApp, testEnv, useTestApps } from '../helpers/app.ts';
 import { findLeaks, registerSecret, secretForms } from '../helpers/log-sink.ts';
-import { OPERATOR_TOKEN, TEST_TOKENS, WEBHOOK_TOKEN, WRONG_TOKEN } from '../helpers/tokens.ts';
+import {
+  OLD_WEBHOOK_TOKEN,
+  OPERATOR_TOKEN,
+  TEST_TOKENS,
+  WEBHOOK_TOKEN,
+  WRONG_TOKEN,
+} from '../helpers/tokens.ts';
 
 const start = useTestApps();
 
@@ -61,7 +67,16 @@ describe('the suite-wide log scan', () => {
   });
 
   it('looks for every token the tests configure', () => {
-    expect(TEST_TOKENS.length).toBeGreaterThanOrEqual(6);
+    // What every test app is configured with: webhook tokens as is, operator tokens as SHA-256 hashes.
+    const env = testEnv('/unused');
+    const webhookTokens = (env.LASTGOOD_WEBHOOK_TOKENS ?? '').split(',');
+    const operatorHashes = (env.LASTGOOD_OPERATOR_TOKENS ?? '')
+      .split(',')
+      .map((entry) => entry.split(':')[2]);
+    expect(webhookTokens).toEqual([WEBHOOK_TOKEN, OLD_WEBHOOK_TOKEN]);
+    expect(operatorHashes).toHaveLength(3);
+    expect(TEST_TOKENS).toEqual(expect.arrayContaining(webhookTokens));
+    expect(TEST_TOKENS.map(sha256Hex)).toEqual(expect.arrayContaining(operatorHashes));
     expect(new Set(TEST_TOKENS).size).toBe(TEST_TOKENS.length);
   });
 });

@@ -8,6 +8,7 @@ import {
 } from '../../src/auth/token-strength.ts';
 import { loadConfig } from '../../src/config/env.ts';
 import { EXAMPLE_POLICY, sha256Hex } from '../helpers/app.ts';
+import { thrownBy } from '../helpers/errors.ts';
 import { OPERATOR_TOKEN, WEBHOOK_TOKEN } from '../helpers/tokens.ts';
 
 /** What a safe production deployment sets. */
@@ -24,13 +25,9 @@ function load(env: Record<string, string | undefined>) {
 }
 
 function refusal(env: Record<string, string | undefined>): string {
-  try {
-    load(env);
-  } catch (error) {
-    expect((error as { code?: string }).code).toBe('LASTGOOD_ERR_CONFIG');
-    return (error as Error).message;
-  }
-  throw new Error('expected lastgood to refuse this configuration');
+  const error = thrownBy(() => load(env));
+  expect((error as { code?: string }).code).toBe('LASTGOOD_ERR_CONFIG');
+  return (error as Error).message;
 }
 
 describe('production startup', () => {

@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildContextFiles } from '../../bench/lib/image.ts';
 import { loadConfig } from '../../src/config/env.ts';
 import { ROUTE_SPECS } from '../../src/http/routes/index.ts';
 import { EXAMPLE_POLICY } from '../helpers/app.ts';
@@ -55,35 +56,7 @@ const stages = all.reduce<Instruction[][]>((result, instruction) => {
 const final = stages.at(-1)!;
 const finalOf = (keyword: string) => final.filter((instruction) => instruction.keyword === keyword);
 
-/** The paths .dockerignore lets into the build context (its `*`, `!path`, `path` lines; the last match wins). */
-function buildContext(): string[] {
-  const rules = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line.length > 0 && !line.startsWith('#'))
-    .map((line) => ({ include: line.startsWith('!'), pattern: line.replace(/^!/, '').replace(/\/$/, '') }));
-  for (const { pattern } of rules)
-    expect(pattern, 'a pattern this test understands').toMatch(/^(\*|[\w.-]+(\/[\w.-]+)*)$/);
-  // Docker matches a rule against a path and each of its parents.
-  const matches = (pattern: string, path: string) =>
-    pattern === '*' || path === pattern || path.startsWith(`${pattern}/`);
-  const files: string[] = [];
-  const walk = (dir: string) => {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      const rel = relative(ROOT, path);
-      if (entry.name === 'node_modules' || entry.name === '.git') continue;
-      if (entry.isDirectory()) walk(path);
-      else {
-        let included = true;
-        for (const rule of rules) if (matches(rule.pattern, rel)) included = rule.include;
-        if (included) files.push(rel);
-      }
-    }
-  };
-  walk(ROOT);
-  return files;
-}
+const buildContext = () => buildContextFiles(ROOT);
 
 describe('Dockerfile', () => {
   it('builds in stages on the Node 24 slim image', () => {
@@ -110,6 +83,44 @@ describe('Dockerfile', () => {
     expect(final.findIndex((instruction) => instruction.keyword === 'USER')).toBeLessThan(
       final.findIndex((instruction) => instruction.keyword === 'CMD'),
     );
+  });
+
+  it('warms the compile cache as the runtime user, in a directory that user owns', () => {
+    // Node names its cache after the uid that writes it: warmed by root, the runtime user never finds it.
+    const warmUp = final.findIndex(
+      (instruction) => instruction.keyword === 'RUN' && /\bnode src\/main\.ts\b/.test(instruction.args),
+    );
+    expect(warmUp).toBeGreaterThan(-1);
+    const before = final.slice(0, warmUp);
+    const runtimeUser = finalOf('USER').at(-1)?.args;
+    expect(before.filter((instruction) => instruction.keyword === 'USER').at(-1)?.args).toBe(runtimeUser);
+    const cacheDir = before
+      .filter((instruction) => instruction.keyword === 'ENV')
+      .map((instruction) => /\bNODE_COMPILE_CACHE=(\S+)/.exec(instruction.args)?.[1])
+      .findLast((dir) => dir !== undefined);
+    expect(cacheDir).toBeDefined();
+    const owned = before.some(
+      (instruction) =>
+        instruction.keyword === 'RUN' &&
+        new RegExp(`\\bchown ${runtimeUser}:${runtimeUser}\\b[^&]*\\s${cacheDir}(\\s|$)`).test(
+          instruction.args,
+        ),
+    );
+    expect(owned, `${cacheDir} chowned to ${runtimeUser} before the warm-up`).toBe(true);
+  });
+
+  it('labels the image with its source, revision and version, from build arguments', () => {
+    const labels = finalOf('LABEL')
+      .map((instruction) => instruction.args)
+      .join(' ');
+    for (const [label, arg] of [
+      ['org.opencontainers.image.source', 'SOURCE'],
+      ['org.opencontainers.image.revision', 'REVISION'],
+      ['org.opencontainers.image.version', 'VERSION'],
+    ]) {
+      expect(labels).toContain(`${label}="\${${arg}}"`);
+      expect(finalOf('ARG').map((instruction) => instruction.args.split('=')[0])).toContain(arg);
+    }
   });
 
   it('starts src/main.ts with node, no build step, listening on PORT', () => {
@@ -193,5 +204,15 @@ describe('the image built from this recipe', () => {
     // Every module loaded; it stopped only at the configuration, as it should with none given.
     expect(started.stderr).toContain('LASTGOOD_CONFIG');
     expect(started.status).toBe(78);
+  });
+
+  it('runs the CLI the image links as /usr/local/bin/lastgood', () => {
+    const link = finalOf('RUN').find((instruction) =>
+      /\bln -s \S+ \/usr\/local\/bin\/lastgood$/.test(instruction.args),
+    );
+    const target = /\bln -s \/app\/(\S+) /.exec(link?.args ?? '')?.[1];
+    expect(target).toBe('bin/lastgood.js');
+    const version = spawnSync(process.execPath, [target!, '--version'], { cwd: imageDir, encoding: 'utf8' });
+    expect(version.stdout).toMatch(/^lastgood \d+\.\d+\.\d+/);
   });
 });

@@ -4,13 +4,14 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { COMMANDS } from '../../src/cli/run.ts';
-import { type Emulator, startEmulator } from '../../src/emulator/emulator.ts';
-import { loadFixtureFile } from '../../src/emulator/fixture.ts';
+import type { Emulator } from '../../src/emulator/emulator.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { startExampleEmulator } from '../helpers/emulator.ts';
 
 const RUNBOOKS = new URL('../../runbooks/', import.meta.url);
 const PAGES = [
   'rollback-fired.md',
+  'rollback-held.md',
   'rollback-failed.md',
   'lastgood-down.md',
   'rotate-webhook-token.md',
@@ -139,10 +140,7 @@ describe('the demo setup of runbooks/README.md', () => {
 describe('runbooks/demo/secret-version.ts', () => {
   let emulator: Emulator;
   beforeAll(async () => {
-    emulator = await startEmulator({
-      fixture: await loadFixtureFile('examples/emulator-fixture.yaml'),
-      adminPort: null,
-    });
+    emulator = await startExampleEmulator({ adminPort: null, operationDelayMs: 30 });
   });
   afterAll(async () => {
     await emulator.stop();

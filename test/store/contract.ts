@@ -3,7 +3,16 @@ import { verifyAuditChain } from '../../src/audit/chain.ts';
 import type { StoredControls } from '../../src/domain/controls.ts';
 import type { RollbackOutcome } from '../../src/domain/rollback.ts';
 import type { TargetHistory } from '../../src/domain/types.ts';
-import type { DecisionDraft, DecisionRequest, NewAlert, Store } from '../../src/store/store.ts';
+import type {
+  ControlChange,
+  DecisionDraft,
+  DecisionRequest,
+  HeldLease,
+  JobRecord,
+  MutationFence,
+  NewAlert,
+  Store,
+} from '../../src/store/store.ts';
 
 export interface StoreHarness {
   store: Store;
@@ -81,6 +90,30 @@ function request(overrides: Partial<DecisionRequest> = {}): DecisionRequest {
     decide: () => draft(),
     ...overrides,
   };
+}
+
+const SUCCEEDED: RollbackOutcome = {
+  state: 'succeeded',
+  fromRevision: 'svc-2',
+  toRevision: 'svc-1',
+  lkgRule: 'previous_ready',
+  errorCode: null,
+  errorMessage: null,
+};
+
+/** The lease `job`'s claim holds, as `owner` claims it. */
+function lease(job: JobRecord, now: Date, leaseMs: number, owner = job.leaseOwner): HeldLease {
+  return { jobId: job.id, owner, generation: job.generation, now, leaseMs };
+}
+
+/** The fence a claim's mutation announcement passes: its lease, with controls that permit the change. */
+function fence(job: JobRecord, now: Date, leaseMs: number, owner = job.leaseOwner): MutationFence {
+  return { ...lease(job, now, leaseMs, owner), permits: () => true };
+}
+
+/** Root sets (or, with null, hands back) the kill switch at T0. */
+function killSwitch(enabled: boolean | null, reason: string): ControlChange {
+  return { kind: 'kill_switch', enabled, reason, actor: 'root', at: T0 };
 }
 
 const rollbackWhenNoHistory = (history: TargetHistory) =>
@@ -357,14 +390,14 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
           queued.decision.id,
           { toRevision: `svc-by-${owner}` },
           [{ at, step: 'api_call_issued', detail: { by: owner } }],
-          { jobId: first.id, owner, now: at, leaseMs: 1_000 },
+          fence(first, at, 1_000, owner),
         );
-      expect(await announce('w1', new Date(T0.getTime() + 500))).toBe(true);
+      expect(await announce('w1', new Date(T0.getTime() + 500))).toBe('written');
       // The write renewed the lease, so it has not expired at T0 + 1.2 s.
       expect(await store.claimJob('w2', new Date(T0.getTime() + 1_200), 1_000)).toBeNull();
       const later = new Date(T0.getTime() + 3_000);
       expect(await store.claimJob('w2', later, 1_000)).toMatchObject({ takenOverFrom: 'w1' });
-      expect(await announce('w1', later)).toBe(false);
+      expect(await announce('w1', later)).toBe('lease_lost');
       const status = await store.getStatus(queued.decision.id);
       expect(status?.rollback?.toRevision).toBe('svc-by-w1');
       expect(status?.timeline.filter((event) => event.step === 'api_call_issued')).toHaveLength(1);
@@ -377,20 +410,12 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
       const later = new Date(T0.getTime() + 1_500);
       const second = (await store.claimJob('w2', later, 1_000))!;
       expect(second).toMatchObject({ id: first.id, attempts: 2, takenOverFrom: 'w1' });
-      expect(await store.renewLease(first.id, 'w1', later, 1_000)).toBe(false);
-      const outcome = {
-        state: 'succeeded' as const,
-        fromRevision: 'svc-2',
-        toRevision: 'svc-1',
-        lkgRule: 'previous_ready',
-        errorCode: null,
-        errorMessage: null,
-      };
+      expect(await store.renewLease(lease(first, later, 1_000))).toBe(false);
       expect(
-        await store.completeJob(first, outcome, { at: later, step: 'succeeded', detail: {} }, WINDOW),
+        await store.completeJob(first, SUCCEEDED, { at: later, step: 'succeeded', detail: {} }, WINDOW),
       ).toBe(false);
       expect(
-        await store.completeJob(second, outcome, { at: later, step: 'succeeded', detail: {} }, WINDOW),
+        await store.completeJob(second, SUCCEEDED, { at: later, step: 'succeeded', detail: {} }, WINDOW),
       ).toBe(true);
       const status = await store.getStatus(first.decisionId);
       expect(status?.rollback).toMatchObject({ state: 'succeeded', toRevision: 'svc-1', finishedAt: later });
@@ -403,6 +428,129 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
       ]);
       expect(await store.pendingJobCount()).toBe(0);
       expect(await store.claimJob('w3', new Date(T0.getTime() + 60_000), 1_000)).toBeNull();
+    });
+
+    it('fences out the earlier claim when the same owner claims its own job again', async () => {
+      const queued = await store.recordDecision(request({ decide: rollbackWhenNoHistory }));
+      const first = (await store.claimJob('w1', T0, 1_000))!;
+      const later = new Date(T0.getTime() + 1_500);
+      const second = (await store.claimJob('w1', later, 1_000))!;
+      expect(second).toMatchObject({ id: first.id, attempts: 2, leaseOwner: 'w1', takenOverFrom: 'w1' });
+      expect(second.generation).toBeGreaterThan(first.generation);
+
+      // Same owner, same job: only the token tells the stale claim from the live one.
+      expect(await store.renewLease(lease(first, later, 1_000))).toBe(false);
+      expect(
+        await store.recordProgress(
+          queued.decision.id,
+          { toRevision: 'svc-stale' },
+          [{ at: later, step: 'api_call_issued', detail: { method: 'UpdateService' } }],
+          fence(first, later, 1_000),
+        ),
+      ).toBe('lease_lost');
+      expect(
+        await store.completeJob(first, SUCCEEDED, { at: later, step: 'succeeded', detail: {} }, WINDOW),
+      ).toBe(false);
+      let status = await store.getStatus(queued.decision.id);
+      expect(status?.rollback).toMatchObject({ state: 'running', toRevision: null });
+      expect(status?.timeline.map((event) => event.step)).toEqual([
+        'alert_received',
+        'decided',
+        'job_claimed',
+        'job_taken_over',
+      ]);
+      expect((await store.listAudit(null, 10)).map((event) => event.type)).toEqual(['decision']);
+
+      expect(await store.renewLease(lease(second, later, 1_000))).toBe(true);
+      expect(
+        await store.completeJob(second, SUCCEEDED, { at: later, step: 'succeeded', detail: {} }, WINDOW),
+      ).toBe(true);
+      status = await store.getStatus(queued.decision.id);
+      expect(status?.rollback).toMatchObject({ state: 'succeeded', toRevision: 'svc-1' });
+    });
+
+    it('never overwrites an outcome already recorded', async () => {
+      const queued = await store.recordDecision(request({ decide: rollbackWhenNoHistory }));
+      const job = (await store.claimJob('w1', T0, 30_000))!;
+      const end = new Date(T0.getTime() + 1_000);
+      expect(
+        await store.completeJob(job, SUCCEEDED, { at: end, step: 'succeeded', detail: {} }, WINDOW),
+      ).toBe(true);
+      const after = new Date(T0.getTime() + 2_000);
+      // A stale run's late steps: neither its progress nor a second outcome lands on the ended rollback.
+      expect(
+        await store.recordProgress(queued.decision.id, { toRevision: 'svc-9' }, [
+          { at: after, step: 'etag_conflict', detail: {} },
+          { at: after, step: 'verified', detail: {} },
+        ]),
+      ).toBe('finished');
+      const failed: RollbackOutcome = {
+        ...SUCCEEDED,
+        state: 'failed',
+        errorCode: 'INTERNAL',
+        errorMessage: 'late',
+      };
+      expect(await store.completeJob(job, failed, { at: after, step: 'failed', detail: {} }, WINDOW)).toBe(
+        false,
+      );
+      const status = await store.getStatus(queued.decision.id);
+      expect(status?.rollback).toMatchObject({
+        state: 'succeeded',
+        toRevision: 'svc-1',
+        errorCode: null,
+        finishedAt: end,
+      });
+      expect(status?.timeline.at(-1)?.step).toBe('succeeded');
+      expect(status?.timeline.map((event) => event.step)).not.toContain('verified');
+    });
+
+    it('does not overwrite an ended rollback even for the claim that holds its job', async () => {
+      const queued = await store.recordDecision(request({ decide: rollbackWhenNoHistory }));
+      const job = (await store.claimJob('w1', T0, 30_000))!;
+      await harness.sql(
+        "UPDATE rollbacks SET state = 'skipped', error_code = 'KILL_SWITCH' WHERE decision_id = ?",
+        [queued.decision.id],
+      );
+      expect(await store.completeJob(job, SUCCEEDED, { at: T0, step: 'succeeded', detail: {} }, WINDOW)).toBe(
+        false,
+      );
+      expect((await store.getStatus(queued.decision.id))?.rollback).toMatchObject({
+        state: 'skipped',
+        errorCode: 'KILL_SWITCH',
+        toRevision: null,
+      });
+    });
+
+    it('refuses the fenced announcement when the controls read with it forbid the change', async () => {
+      const queued = await store.recordDecision(request({ decide: rollbackWhenNoHistory }));
+      const job = (await store.claimJob('w1', T0, 30_000))!;
+      await store.changeControl(killSwitch(false, 'INC-9'));
+      const seen: StoredControls[] = [];
+      const announce = () =>
+        store.recordProgress(
+          queued.decision.id,
+          { toRevision: 'svc-1' },
+          [{ at: T0, step: 'api_call_issued', detail: { method: 'UpdateService' } }],
+          {
+            ...fence(job, T0, 30_000),
+            permits: (controls) => {
+              seen.push(controls);
+              return controls.enabled?.value !== false;
+            },
+          },
+        );
+      expect(await announce()).toBe('refused');
+      expect(seen[0]?.enabled).toMatchObject({ value: false, reason: 'INC-9' });
+      let status = await store.getStatus(queued.decision.id);
+      expect(status?.rollback?.toRevision).toBeNull();
+      expect(status?.timeline.map((event) => event.step)).not.toContain('api_call_issued');
+      expect((await store.listAudit(null, 10)).map((event) => event.type)).not.toContain('google_mutation');
+
+      await store.changeControl(killSwitch(null, 'over'));
+      expect(await announce()).toBe('written');
+      status = await store.getStatus(queued.decision.id);
+      expect(status?.rollback?.toRevision).toBe('svc-1');
+      expect((await store.listAudit(null, 10)).map((event) => event.type)).toContain('google_mutation');
     });
 
     it('keeps what a rollback learnt when its outcome does not repeat it', async () => {
@@ -495,19 +643,7 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
           { at: T0, step: 'service_read', detail: {} },
           { at: T0, step: 'api_call_issued', detail: { method: 'UpdateService', etag: 'e1' } },
         ]);
-        await store.completeJob(
-          job,
-          {
-            state: 'succeeded',
-            fromRevision: 'svc-2',
-            toRevision: 'svc-1',
-            lkgRule: 'previous_ready',
-            errorCode: null,
-            errorMessage: null,
-          },
-          { at: T0, step: 'succeeded', detail: {} },
-          WINDOW,
-        );
+        await store.completeJob(job, SUCCEEDED, { at: T0, step: 'succeeded', detail: {} }, WINDOW);
         await store.recordDecision(request({ alert: null, decide: () => draft({ requestedBy: 'carol' }) }));
         return first;
       }
@@ -958,13 +1094,7 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
         expect((await controlsSeen(null)).enabled?.value).toBe(false);
         expect(await store.controls('checkout')).toEqual(await controlsSeen('checkout'));
 
-        await store.changeControl({
-          kind: 'kill_switch',
-          enabled: null,
-          reason: 'over',
-          actor: 'root',
-          at: T0,
-        });
+        await store.changeControl(killSwitch(null, 'over'));
         expect((await controlsSeen('checkout')).enabled).toBeNull();
         const overview = await store.controlOverview();
         expect(overview.enabled).toBeNull();

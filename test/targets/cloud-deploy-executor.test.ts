@@ -7,8 +7,8 @@ import { isLastgoodError } from '../../src/errors.ts';
 import { CloudDeployExecutor, rolloutIdFor } from '../../src/targets/cloud-deploy.ts';
 import { LeaseLostError } from '../../src/targets/executor.ts';
 import { createCloudDeployClient } from '../../src/targets/google-clients.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { lastgoodRollouts, mutatingCalls, PIPELINE } from '../replicas/support.ts';
+import { PIPELINE, useExampleEmulator } from '../helpers/emulator.ts';
+import { lastgoodRollouts, mutatingCalls } from '../replicas/support.ts';
 import { exampleTarget, type FakeContext, fakeContext, fastPolicy } from './execution-context.ts';
 
 const storefront = exampleTarget('storefront');
@@ -164,7 +164,8 @@ describe('CloudDeployExecutor against the emulator, with a fake execution contex
   it('ends VERIFY_TIMEOUT when the rollout does not finish within the completion timeout', async () => {
     const impatient = new CloudDeployExecutor(
       client,
-      fastPolicy({ completionTimeoutMs: ROLLOUT_PHASE_MS / 2 }),
+      // The timeout bounds the whole job, planning included: enough to plan, too little for two rollout phases.
+      fastPolicy({ completionTimeoutMs: ROLLOUT_PHASE_MS * 1.5 }),
     );
     const fake = fakeContext(storefront);
     const outcome = await impatient.execute(fake.context);

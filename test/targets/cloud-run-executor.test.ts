@@ -4,9 +4,15 @@ import { isLastgoodError } from '../../src/errors.ts';
 import { CloudRunExecutor } from '../../src/targets/cloud-run.ts';
 import { LeaseLostError } from '../../src/targets/executor.ts';
 import { type CloudRunClients, createCloudRunClients } from '../../src/targets/google-clients.ts';
-import { FAST_POLLING } from '../emulator/helpers.ts';
-import { useExampleEmulator } from '../helpers/emulator.ts';
-import { BAD_REVISION, CHECKOUT, GOOD_REVISION, mutatingCalls, servingSplit } from '../replicas/support.ts';
+import {
+  BAD_REVISION,
+  CHECKOUT,
+  GOOD_REVISION,
+  servingSplit,
+  shiftCheckoutTo,
+  useExampleEmulator,
+} from '../helpers/emulator.ts';
+import { mutatingCalls } from '../replicas/support.ts';
 import { exampleTarget, fakeContext, fastPolicy } from './execution-context.ts';
 
 const checkout = exampleTarget('checkout');
@@ -29,16 +35,7 @@ afterAll(async () => {
 
 /** Someone else sends all of checkout's traffic to `revision`, and the change lands. */
 async function moveTraffic(revision: string): Promise<void> {
-  const [operation] = await clients.services.updateService(
-    {
-      service: {
-        name: CHECKOUT,
-        traffic: [{ type: 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION', revision, percent: 100 }],
-      },
-      updateMask: { paths: ['traffic'] },
-    },
-    FAST_POLLING,
-  );
+  const { operation } = await shiftCheckoutTo(clients, revision);
   await operation.promise();
 }
 
@@ -165,7 +162,7 @@ describe('CloudRunExecutor against the emulator, with a fake execution context',
     const outcome = await executor.execute(fake.context);
     expect(outcome).toMatchObject({ state: 'failed', errorCode: 'OPERATION_FAILED', ...PLAN });
     expect(outcome.errorMessage).toContain('quota exceeded');
-    expect(fake.names().at(-1)).toBe('operation_failed');
+    expect(fake.names().slice(-2)).toEqual(['operation_failed', 'truth_read']);
     expect(servingSplit(emulator)).toEqual({ [BAD_REVISION]: 100 });
   });
 

@@ -2,6 +2,7 @@ import { tmpdir } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { loadConfig } from '../../src/config/env.ts';
 import type { Config } from '../../src/config/types.ts';
+import type { CorrelatedIncident, IncidentEvidence } from '../../src/domain/evidence.ts';
 import type { IncidentWindow, TrafficObservation } from '../../src/domain/last-known-good.ts';
 import type { RollbackProgress } from '../../src/domain/rollback.ts';
 import type { TargetConfig } from '../../src/domain/target.ts';
@@ -39,6 +40,9 @@ export interface FakeContextOptions {
   holdsLease?: boolean;
   history?: TrafficObservation[];
   incidents?: IncidentWindow[];
+  /** The alert's incident, whose evidence is judged; absent: a manual request, judged by a person. */
+  incident?: IncidentEvidence | null;
+  correlated?: CorrelatedIncident[];
   /** Runs after each step is recorded, to change the world at that moment (or throw, as a dying worker would). */
   onStep?: (step: RecordedStep) => Promise<void> | void;
 }
@@ -77,6 +81,7 @@ export function fakeContext(target: TargetConfig, options: FakeContextOptions = 
     decisionId: options.decisionId ?? `dec_fake${Date.now().toString(36)}${sequence}`,
     target,
     requestedRevision: options.requestedRevision ?? null,
+    incident: options.incident ?? null,
     previous: { ...options.previous },
     now: () => new Date(),
     signal: new AbortController().signal,
@@ -89,6 +94,7 @@ export function fakeContext(target: TargetConfig, options: FakeContextOptions = 
     },
     trafficHistory: async () => options.history ?? [],
     incidents: async () => options.incidents ?? [],
+    correlatedIncidents: async () => options.correlated ?? [],
     observeTraffic: async (observation) => {
       observations.push(observation);
     },

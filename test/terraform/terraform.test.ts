@@ -110,6 +110,9 @@ describe('terraform module conventions', () => {
 
   it('describes every variable and output', () => {
     for (const dir of allDirs) {
+      // Every directory declares both: an empty parse would otherwise pass.
+      expect(dir.variables.size, dir.path).toBeGreaterThan(0);
+      expect(dir.outputs.size, dir.path).toBeGreaterThan(0);
       for (const [kind, declared] of [
         ['variable', dir.variables],
         ['output', dir.outputs],
@@ -164,27 +167,44 @@ describe('terraform module conventions', () => {
     const readme = readFileSync(join(TERRAFORM_ROOT, 'README.md'), 'utf8');
     for (const name of MODULE_NAMES) {
       const section = readme.split(`\n### ${name}\n`)[1]?.split('\n### ')[0] ?? '';
-      for (const documented of [...modules[name].variables.keys(), ...modules[name].outputs.keys()]) {
+      const declared = [...modules[name].variables.keys(), ...modules[name].outputs.keys()];
+      expect(section, `README section for ${name}`).not.toBe('');
+      expect(declared.length, name).toBeGreaterThan(0);
+      for (const documented of declared) {
         expect(section, `${name}: ${documented}`).toContain(`| \`${documented}\` |`);
       }
     }
   });
 
   it('references only declared variables, locals, resources and module outputs', () => {
+    const checked = { var: 0, local: 0, resource: 0 };
     for (const dir of allDirs) {
       for (const [, name] of dir.text.matchAll(/\bvar\.([a-z_][a-z0-9_]*)/g)) {
         expect(dir.variables.has(name!), `${dir.path}: var.${name}`).toBe(true);
+        checked.var++;
       }
       for (const [, name] of dir.text.matchAll(/\blocal\.([a-z_][a-z0-9_]*)/g)) {
         expect(name! in dir.locals, `${dir.path}: local.${name}`).toBe(true);
+        checked.local++;
       }
       for (const [, address] of dir.text.matchAll(/\b((?:google|random)_[a-z0-9_]+\.[a-z0-9_]+)\./g)) {
         expect(dir.resources.has(address!), `${dir.path}: ${address}`).toBe(true);
+        checked.resource++;
       }
     }
+    // Each kind of reference occurs somewhere: an empty read of the files would otherwise pass.
+    expect(checked.var).toBeGreaterThan(0);
+    expect(checked.local).toBeGreaterThan(0);
+    expect(checked.resource).toBeGreaterThan(0);
   });
 
   it('calls modules with declared variables only, every required one, and existing outputs', async () => {
+    expect([...example.moduleCalls.keys()].sort()).toEqual([
+      'lastgood',
+      'storefront_pipeline',
+      'storefront_protection',
+    ]);
+    let outputsRead = 0;
     for (const [callName, call] of example.moduleCalls) {
       const called = await loadTerraformDir(join(EXAMPLE_PATH, String(call.source)));
       const passed = Object.keys(call).filter((key) => key !== 'source');
@@ -196,8 +216,10 @@ describe('terraform module conventions', () => {
         new RegExp(`\\bmodule\\.${callName}\\.([a-z0-9_]+)`, 'g'),
       )) {
         expect(called.outputs.has(output!), `module.${callName}.${output}`).toBe(true);
+        outputsRead++;
       }
     }
+    expect(outputsRead).toBeGreaterThan(0);
   });
 });
 

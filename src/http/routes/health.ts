@@ -23,7 +23,7 @@ export const readyzRoute = defineRoute({
   path: '/readyz',
   aliases: [],
   operationId: 'readyz',
-  summary: 'Readiness: the store answers and the server is not shutting down',
+  summary: 'Readiness: the store answers, a webhook token is usable, and the server is not shutting down',
   tags: ['health'],
   auth: 'public',
   responses: {
@@ -40,16 +40,17 @@ export function healthRoutes(deps: HttpDeps) {
         () => ({ ok: true, detail: deps.store.kind }),
         (error: unknown) => ({ ok: false, detail: `${deps.store.kind} unreachable: ${String(error)}` }),
       );
+      const tokens = deps.webhookTokens.health();
       // Read after the ping, so that no answer sent once shutdown began says ready, even one asked for before it.
       const checks: Record<string, { ok: boolean; detail: string }> = {
         accepting: deps.accepting()
           ? { ok: true, detail: 'accepting work' }
           : { ok: false, detail: 'shutting down' },
         store,
-        // A stale token source still serves its cached tokens, so it is reported but never makes us unready.
-        webhookTokens: deps.webhookTokens.health(),
+        webhookTokens: { ok: tokens.ok, detail: tokens.detail },
       };
-      const ready = checks.accepting!.ok && checks.store!.ok;
+      // A stale token source still serves its cached tokens, so only having no usable token makes us unready.
+      const ready = checks.accepting!.ok && checks.store!.ok && tokens.ready;
       reply.code(ready ? 200 : 503);
       return { status: ready ? ('ready' as const) : ('not_ready' as const), checks };
     }),

@@ -8,6 +8,14 @@ import {
   putModeRoute,
   resumeRoute,
 } from './controls.ts';
+import {
+  docsPageRoute,
+  docsRoutes,
+  docsScriptRoute,
+  docsStylesheetRoute,
+  openApiJsonRoute,
+  openApiYamlRoute,
+} from './docs.ts';
 import { healthRoutes, healthzRoute, readyzRoute } from './health.ts';
 import { deadLettersRoute, notificationRoutes, retryNotificationRoute } from './notifications.ts';
 import { acknowledgeRoute, manualRollbackRoute, operatorRoutes, unfreezeRoute } from './operator.ts';
@@ -40,6 +48,11 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   prometheusMetricsRoute,
   healthzRoute,
   readyzRoute,
+  openApiYamlRoute,
+  openApiJsonRoute,
+  docsPageRoute,
+  docsScriptRoute,
+  docsStylesheetRoute,
 ];
 
 export function allRoutes(deps: HttpDeps): BoundRoute[] {
@@ -54,5 +67,6 @@ export function allRoutes(deps: HttpDeps): BoundRoute[] {
     ...notificationRoutes(deps),
     ...prometheusRoutes(deps),
     ...healthRoutes(deps),
+    ...docsRoutes(),
   ];
 }

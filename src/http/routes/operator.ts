@@ -80,13 +80,14 @@ export const unfreezeRoute = defineRoute({
   summary: 'Resume a Cloud Deploy pipeline that lastgood suspended after a rollback',
   description:
     'After a successful Cloud Deploy rollback lastgood suspends the pipeline (policy `freezeAfterRollback`) so ' +
-    'the bad release is not promoted again. Call this once the fix is ready to ship.',
+    'the bad release is not promoted again. Call this once the fix is ready to ship. lastgood lifts only a ' +
+    'suspension it made itself.',
   tags: ['operator'],
   auth: 'operator',
   params: z.object({ name: z.string().regex(TARGET_NAME, 'not a target name') }),
   responses: {
     200: {
-      description: 'The pipeline is resumed.',
+      description: 'The pipeline is resumed, or was not suspended.',
       schema: z.object({
         target: z.string(),
         pipeline: z.string(),
@@ -98,6 +99,11 @@ export const unfreezeRoute = defineRoute({
     401: { description: 'Missing or wrong operator token.', schema: errorSchema },
     403: { description: 'The token is only a viewer.', schema: errorSchema },
     404: { description: 'No configured target of that name.', schema: errorSchema },
+    409: {
+      description:
+        'Someone other than lastgood suspended the pipeline (`LASTGOOD_ERR_FREEZE_NOT_OURS`); they must resume it.',
+      schema: errorSchema,
+    },
     502: { description: 'Cloud Deploy refused or failed.', schema: errorSchema },
     503: { description: 'This process has no Cloud Deploy client.', schema: errorSchema },
   },
@@ -162,17 +168,19 @@ export function operatorRoutes(deps: HttpDeps) {
           `Target "${target.name}" is not a Cloud Deploy target`,
         );
       }
-      await deps.unfreezeTarget(target);
-      request.log.info({ target: target.name, by: principal!.name }, 'pipeline unfrozen');
-      await deps.store.recordEvent({
-        type: 'google_mutation',
-        severity: 'info',
-        at: deps.clock.now(),
-        target: target.name,
-        decisionId: null,
-        actor: principal!.name,
-        data: { step: 'pipeline_unfrozen', method: 'UpdateDeliveryPipeline', pipeline: target.pipeline },
-      });
+      // Nothing to lift is no change to audit: the answer says the pipeline is not suspended, which is true.
+      if (await deps.unfreezeTarget(target)) {
+        request.log.info({ target: target.name, by: principal!.name }, 'pipeline unfrozen');
+        await deps.store.recordEvent({
+          type: 'google_mutation',
+          severity: 'info',
+          at: deps.clock.now(),
+          target: target.name,
+          decisionId: null,
+          actor: principal!.name,
+          data: { step: 'pipeline_unfrozen', method: 'UpdateDeliveryPipeline', pipeline: target.pipeline },
+        });
+      }
       return {
         target: target.name,
         pipeline: target.pipeline,

@@ -1,5 +1,6 @@
 import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
+import { MAX_WEBHOOK_TOKEN_LENGTH } from '../../auth/token-strength.ts';
 import { LastgoodError } from '../../errors.ts';
 import {
   cloudMonitoringPayloadSchema,
@@ -46,7 +47,7 @@ export const webhookRoute = defineRoute({
     'password is the token). The alert and its decision are committed before the response is sent.',
   tags: ['intake'],
   auth: 'webhook',
-  query: z.object({ auth_token: z.string().max(512).optional() }),
+  query: z.object({ auth_token: z.string().max(MAX_WEBHOOK_TOKEN_LENGTH).optional() }),
   body: cloudMonitoringPayloadSchema,
   responses: {
     ...INTAKE_RESPONSES,

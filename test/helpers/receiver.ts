@@ -1,5 +1,6 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { until } from './poll.ts';
 
 /** One request a receiver got. */
 export interface Received {
@@ -26,7 +27,10 @@ export interface Receiver {
   close(): Promise<void>;
 }
 
-export async function startReceiver(path = '/'): Promise<Receiver> {
+/** How a receiver may refuse a body the way the real service does: a status and the text it answers with. */
+export type Refusal = (json: Record<string, unknown>) => { status: number; body: string } | null;
+
+export async function startReceiver(path = '/', refuse: Refusal = () => null): Promise<Receiver> {
   const queued: number[] = [];
   const received: Received[] = [];
   const server: Server = createServer((request, response) => {
@@ -46,8 +50,9 @@ export async function startReceiver(path = '/'): Promise<Receiver> {
         json,
       });
       if (receiver.hang) return;
-      response.statusCode = queued.shift() ?? receiver.defaultStatus;
-      response.end('ok');
+      const refusal = refuse(json);
+      response.statusCode = refusal?.status ?? queued.shift() ?? receiver.defaultStatus;
+      response.end(refusal?.body ?? 'ok');
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -59,13 +64,14 @@ export async function startReceiver(path = '/'): Promise<Receiver> {
     hang: false,
     answer: (...statuses) => queued.push(...statuses),
     async waitFor(count, timeoutMs = 5_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (received.length < count) {
-        if (Date.now() > deadline) {
-          throw new Error(`receiver got ${received.length} of ${count} requests within ${timeoutMs} ms`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
+      await until(
+        () => received.length >= count,
+        () => `${count} requests (got ${received.length})`,
+        {
+          timeoutMs,
+          everyMs: 10,
+        },
+      );
       return received.slice(0, count);
     },
     close: () =>

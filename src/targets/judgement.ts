@@ -1,0 +1,87 @@
+import type { CorrelatedIncident, Evidence, Telemetry } from '../domain/evidence.ts';
+import { judge } from '../domain/judge.ts';
+import { type Judgement, monitoringWindow } from '../domain/judgement-policy.ts';
+import { outcomeWithoutChange, type RollbackOutcome, type RollbackProgress } from '../domain/rollback.ts';
+import type { ExecutionContext } from './executor.ts';
+import type { GoogleCallPolicy } from './google-call.ts';
+import type { MonitoringClient } from './google-clients.ts';
+import { readRequestCounts, type ServiceLocation } from './monitoring.ts';
+
+/** The reads the judgement needs beyond the executor's own, started together before the service is read. */
+export interface EvidenceReads {
+  telemetry: Promise<Telemetry>;
+  correlated: Promise<CorrelatedIncident[]>;
+}
+
+/**
+ * Starts the evidence reads an automatic rollback is judged on: one Monitoring read of the service's per-revision
+ * request counts (when there is a service to read and a client to read it with) and the other targets' incidents.
+ * Null when nothing is judged: a manual request (a person judged), or `evidence: off`.
+ */
+export function startEvidenceReads(
+  context: ExecutionContext,
+  monitoring: MonitoringClient | null,
+  service: ServiceLocation | null,
+  policy: GoogleCallPolicy,
+): EvidenceReads | null {
+  const judgement = context.target.execution.judgement;
+  if (context.incident === null || judgement.evidence === 'off') return null;
+  const telemetry: Promise<Telemetry> =
+    monitoring === null || service === null
+      ? Promise.resolve({ status: 'off' })
+      : readRequestCounts(
+          monitoring,
+          service,
+          monitoringWindow(context.incident, judgement, context.now()),
+          policy,
+          context,
+        );
+  const correlated = context.correlatedIncidents(context.incident.startedAt, judgement.correlationWindowMs);
+  // Awaited only once the service is read; until then a failure must not count as an unhandled rejection.
+  correlated.catch(() => {});
+  return { telemetry, correlated };
+}
+
+/** The evidence the reads gathered, completed by what the executor read itself. */
+export async function gatheredEvidence(
+  context: ExecutionContext,
+  reads: EvidenceReads,
+  own: Omit<Evidence, 'incident' | 'telemetry' | 'correlated'>,
+): Promise<Evidence> {
+  const [telemetry, correlated] = await Promise.all([reads.telemetry, reads.correlated]);
+  if (context.incident === null) throw new Error('evidence is gathered only for an alert');
+  return { ...own, incident: context.incident, telemetry, correlated };
+}
+
+/**
+ * Judges the evidence and records the verdict with everything it rests on (the `judged` step), so the status
+ * API, the CLI and a replay can show and re-run it. The step is written before any mutation.
+ */
+export async function judgeAndRecord(context: ExecutionContext, evidence: Evidence): Promise<Judgement> {
+  const judgement = judge(evidence, context.target.execution.judgement);
+  await context.progress('judged', {
+    verdict: judgement.action,
+    reason: judgement.reason,
+    factors: judgement.factors,
+    summary: judgement.summary,
+    evidence,
+  });
+  return judgement;
+}
+
+/** One sentence a person reads in the notification: why lastgood stood aside. */
+function holdExplanation(judgement: Judgement): string {
+  const decisive = judgement.factors.findLast((factor) => factor.name !== 'telemetry');
+  return decisive === undefined
+    ? `Held: ${judgement.reason}`
+    : `Held (${judgement.reason}): ${decisive.name} ${String(decisive.value)}: ${decisive.effect}`;
+}
+
+/** The outcome of a judgement that holds: nothing changed, and the reason is the hold's. */
+export function heldOutcome(judgement: Judgement, known: RollbackProgress = {}): RollbackOutcome {
+  if (judgement.reason === 'ROLLBACK') throw new Error('a judgement to roll back is not a hold');
+  return {
+    ...outcomeWithoutChange('held', judgement.reason, holdExplanation(judgement), known),
+    judgement: judgement.summary,
+  };
+}
