@@ -37,11 +37,19 @@ function points(minutes) {
     .sort((a, b) => a.at - b.at);
 }
 
-/** An inline SVG line chart: no library, no inline style, so it stands under the page's strict CSP. */
-export function errorRatioChart(series, marks) {
+/** How much of the series before the first mark the chart keeps: hours of calm would squeeze the incident. */
+const CONTEXT_MS = 20 * 60_000;
+
+/**
+ * An inline SVG line chart: no library, no inline style, so it stands under the page's strict CSP. The suspect
+ * revision comes first, drawn in the colour for trouble.
+ */
+export function errorRatioChart(series, marks, suspect) {
+  const start = marks.length === 0 ? -Infinity : Math.min(...marks.map((mark) => mark.at)) - CONTEXT_MS;
   const lines = Object.entries(series)
-    .map(([revision, minutes]) => [revision, points(minutes)])
-    .filter(([, line]) => line.length > 0);
+    .map(([revision, minutes]) => [revision, points(minutes).filter((point) => point.at >= start)])
+    .filter(([, line]) => line.length > 0)
+    .sort(([a], [b]) => Number(b === suspect) - Number(a === suspect));
   if (lines.length === 0) return null;
   const times = [
     ...lines.flatMap(([, line]) => line.map((point) => point.at)),
@@ -72,7 +80,7 @@ export function errorRatioChart(series, marks) {
       ),
       h('svg:text', { x: PAD.left, y: HEIGHT - 8, class: 'tick' }, clock(from)),
       h('svg:text', { x: WIDTH - PAD.right, y: HEIGHT - 8, class: 'tick', 'text-anchor': 'end' }, clock(to)),
-      marks.map((mark) =>
+      marks.map((mark, index) =>
         h(
           'svg:g',
           { class: `mark mark-${mark.kind}` },
@@ -81,10 +89,10 @@ export function errorRatioChart(series, marks) {
           x(mark.at) > WIDTH * 0.8
             ? h(
                 'svg:text',
-                { x: x(mark.at) - 3, y: PAD.top + 10, class: 'tick', 'text-anchor': 'end' },
+                { x: x(mark.at) - 3, y: PAD.top + 10 + index * 12, class: 'tick', 'text-anchor': 'end' },
                 mark.kind,
               )
-            : h('svg:text', { x: x(mark.at) + 3, y: PAD.top + 10, class: 'tick' }, mark.kind),
+            : h('svg:text', { x: x(mark.at) + 3, y: PAD.top + 10 + index * 12, class: 'tick' }, mark.kind),
         ),
       ),
       lines.map(([, line], index) =>
@@ -161,7 +169,7 @@ export function judgementSection(status) {
     facts.suspect || facts.baseline
       ? h('p', {}, `Suspect ${facts.suspect ?? '—'}, baseline ${facts.baseline ?? '—'}.`)
       : null,
-    typeof series === 'object' && series !== null ? errorRatioChart(series, marks) : null,
+    typeof series === 'object' && series !== null ? errorRatioChart(series, marks, facts.suspect) : null,
     Array.isArray(detail.factors) && detail.factors.length > 0
       ? table(
           'What the judgement weighed',

@@ -33,7 +33,7 @@ beforeAll(async () => {
   chromium = await launchChromium();
   operator = await chromium.newContext({ viewport: { width: 1280, height: 900 } });
   page = await operator.newPage();
-  page.setDefaultTimeout(8_000);
+  page.setDefaultTimeout(15_000);
 });
 
 afterAll(async () => {
@@ -247,7 +247,7 @@ describe('the status page', () => {
   it('shows the audit chain verifying and the latest entries', async () => {
     await page.getByRole('link', { name: 'Audit' }).click();
     await page.getByText('chain verifies').waitFor();
-    await expect(page.locator('tbody').textContent()).resolves.toContain('pipeline_unfrozen');
+    await page.locator('tbody').getByText('pipeline_unfrozen').waitFor();
     await screenshot(page, 'audit');
   });
 
