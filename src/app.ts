@@ -9,6 +9,7 @@ import type { Backoff } from './domain/backoff.ts';
 import type { Controls } from './domain/controls.ts';
 import type { TargetKind } from './domain/types.ts';
 import { LastgoodError } from './errors.ts';
+import { createOperatorAuth } from './http/auth.ts';
 import { connectionTimeouts, installConnectionLimits } from './http/connections.ts';
 import { installCors } from './http/cors.ts';
 import { answerClientError, answerFrameworkError, installErrorHandling } from './http/error-handler.ts';
@@ -16,7 +17,9 @@ import { installRateLimits, trustProxyHops } from './http/rate-limit.ts';
 import { installJsonBodyParser, OneLineRequestLog, registerRoutes } from './http/register.ts';
 import { allRoutes, ROUTE_SPECS } from './http/routes/index.ts';
 import { installSecurityHeaders } from './http/security-headers.ts';
+import { SessionSealer, Sessions } from './http/session.ts';
 import { traceLogFields } from './http/trace-context.ts';
+import { installStatusPage } from './http/ui.ts';
 import { RollbackWorker } from './jobs/rollback-worker.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -119,6 +122,13 @@ export function buildApp(deps: AppDeps): App {
   installConnectionLimits(server, config.http.maxConnectionsPerAddress);
   installJsonBodyParser(server);
   const rateLimits = installRateLimits(server, config.http.rateLimits);
+  const operatorAuth = createOperatorAuth(config.operatorTokens);
+  const sessions = new Sessions(
+    new SessionSealer(config.ui.sessionSecret, config.ui.sessionTtlMs),
+    operatorAuth,
+    deps.clock,
+  );
+  installStatusPage(server, sessions, rateLimits);
   const pushVerifier =
     deps.pushVerifier ??
     (config.pubsub === null
@@ -150,7 +160,7 @@ export function buildApp(deps: AppDeps): App {
         return executor.unfreeze(target);
       },
     }),
-    { webhookTokens, operatorTokens: config.operatorTokens, pushVerifier, rateLimits },
+    { webhookTokens, operatorAuth, sessions, pushVerifier, rateLimits },
     metrics,
   );
   return {

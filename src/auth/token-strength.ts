@@ -11,6 +11,8 @@ export const EXAMPLE_WEBHOOK_TOKENS: readonly string[] = [
 export const EXAMPLE_OPERATOR_TOKENS: readonly string[] = [
   'example-operator-token-replace-me-0123456789abcd',
 ];
+/** The session secret `examples/lastgood.env` publishes for the status page on a laptop. */
+export const EXAMPLE_SESSION_SECRET = 'example-session-secret-replace-me-0123456789abcdef';
 
 /**
  * Why a webhook token is too weak for production (published, or too short), or null. Used for the environment's

@@ -142,6 +142,8 @@ const envSchema = z.strictObject({
   LASTGOOD_NOTIFY_WEBHOOK_SECRET: z.string().min(16, 'at least 16 characters').max(512).optional(),
   LASTGOOD_NOTIFY_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
   LASTGOOD_NOTIFY_TIMEOUT: duration({ min: '100ms', max: '5m' }).default(5_000),
+  LASTGOOD_SESSION_SECRET: z.string().min(32, 'at least 32 characters').max(512).optional(),
+  LASTGOOD_SESSION_TTL: duration({ min: '1m', max: '7d' }).default(12 * 3_600_000),
 });
 
 const ENV_KEYS = new Set(Object.keys(envSchema.shape));
@@ -293,6 +295,10 @@ export function loadConfig(
           : Object.freeze({ url: e.LASTGOOD_NOTIFY_WEBHOOK_URL, secret: e.LASTGOOD_NOTIFY_WEBHOOK_SECRET }),
       maxAttempts: e.LASTGOOD_NOTIFY_MAX_ATTEMPTS,
       timeoutMs: e.LASTGOOD_NOTIFY_TIMEOUT,
+    }),
+    ui: Object.freeze({
+      sessionSecret: e.LASTGOOD_SESSION_SECRET ?? null,
+      sessionTtlMs: e.LASTGOOD_SESSION_TTL,
     }),
   };
   assertProductionSafe(config);

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { EXAMPLE_OPERATOR_TOKENS, weakTokenReason } from '../auth/token-strength.ts';
+import { EXAMPLE_OPERATOR_TOKENS, EXAMPLE_SESSION_SECRET, weakTokenReason } from '../auth/token-strength.ts';
 import { LastgoodError } from '../errors.ts';
 import type { Config } from './types.ts';
 
@@ -43,6 +43,17 @@ function problemsOf(config: Config): string[] {
     problems.push(
       'LASTGOOD_CORS_ORIGINS contains "*", which lets any web page call the operator API. Fix: list the exact ' +
         'origins of your dashboards (https://ops.example.com), or leave it unset.',
+    );
+  }
+  if (config.ui.sessionSecret === null) {
+    problems.push(
+      'LASTGOOD_SESSION_SECRET is not set, so status-page sessions would end on every restart and differ between ' +
+        `replicas. Fix: set it to at least 32 random characters; ${GENERATE}.`,
+    );
+  } else if (config.ui.sessionSecret === EXAMPLE_SESSION_SECRET) {
+    problems.push(
+      'LASTGOOD_SESSION_SECRET is the published example from examples/lastgood.env, so anyone could forge a ' +
+        `status-page session. Fix: use a secret of your own; ${GENERATE}.`,
     );
   }
   const emulators = Object.entries(config.emulators).filter(([, host]) => host !== null);

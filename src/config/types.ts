@@ -56,6 +56,8 @@ export interface Config {
     maxConnectionsPerAddress: number;
   };
   notify: NotifyConfig;
+  /** The status page's sessions (see docs/status-page.md). */
+  ui: UiConfig;
   /** Problems that do not stop a start outside production (look-alike variables): main.ts logs each. */
   warnings: readonly string[];
 }
@@ -73,6 +75,14 @@ export interface NotifyConfig {
   maxAttempts: number;
   /** Per send. */
   timeoutMs: number;
+}
+
+/** The status page's session cookie. The secret is a credential: never log it. */
+export interface UiConfig {
+  /** Keys the session cookie; null outside production means a random key per process (sessions end on restart). */
+  sessionSecret: string | null;
+  /** How long a session lasts from sign-in. */
+  sessionTtlMs: number;
 }
 
 /** Separate budgets, so a flood of bad requests cannot use up the one alerts arrive on. */

@@ -80,23 +80,41 @@ export function requireRole(principal: Principal, needed: Role): void {
   }
 }
 
+/** Resolves operator credentials: a Bearer token, or the digest of one a status-page session was signed in with. */
+export interface OperatorAuth {
+  /** The principal of the request's `Authorization: Bearer` token; throws LASTGOOD_ERR_UNAUTHORIZED otherwise. */
+  bearer(request: FastifyRequest): Principal;
+  /** The principal of a token by its SHA-256, or null once it is no longer configured. */
+  byDigest(digest: Buffer): Principal | null;
+}
+
 /**
- * Resolves an operator's `Authorization: Bearer` token against the configured SHA-256 hashes. The role is checked
- * apart (`requireRole`), so a refused call is still counted against, and logged with, the token that made it.
+ * Resolves operator tokens against the configured SHA-256 hashes. The role is checked apart (`requireRole`), so a
+ * refused call is still counted against, and logged with, the token that made it.
  */
-export function createOperatorAuth(tokens: readonly OperatorToken[]) {
+export function createOperatorAuth(tokens: readonly OperatorToken[]): OperatorAuth {
   const digests = tokens.map((token) => Buffer.from(token.sha256, 'hex'));
-  return function authenticate(request: FastifyRequest): Principal {
-    const header = request.headers.authorization;
-    if (typeof header !== 'string' || !header.startsWith('Bearer ') || header.length <= 7) {
-      throw new LastgoodError(
-        'LASTGOOD_ERR_UNAUTHORIZED',
-        'An operator token is required (Authorization: Bearer)',
-      );
-    }
-    const index = matchesAnyDigest(sha256(header.slice(7).trim()), digests);
-    if (index === -1) throw new LastgoodError('LASTGOOD_ERR_UNAUTHORIZED', 'The operator token is not valid');
+  const byDigest = (digest: Buffer): Principal | null => {
+    if (digest.length !== 32) return null;
+    const index = matchesAnyDigest(digest, digests);
+    if (index === -1) return null;
     const token = tokens[index]!;
     return { name: token.name, role: token.role };
+  };
+  return {
+    byDigest,
+    bearer(request) {
+      const header = request.headers.authorization;
+      if (typeof header !== 'string' || !header.startsWith('Bearer ') || header.length <= 7) {
+        throw new LastgoodError(
+          'LASTGOOD_ERR_UNAUTHORIZED',
+          'An operator token is required (Authorization: Bearer)',
+        );
+      }
+      const principal = byDigest(sha256(header.slice(7).trim()));
+      if (principal === null)
+        throw new LastgoodError('LASTGOOD_ERR_UNAUTHORIZED', 'The operator token is not valid');
+      return principal;
+    },
   };
 }

@@ -1,16 +1,17 @@
 import { type FastifyInstance, type FastifyReply, type FastifyRequest, LogController } from 'fastify';
 import type { PushVerifier } from '../auth/pubsub-push.ts';
-import { type OperatorToken, ROLES, type Role } from '../auth/roles.ts';
+import { ROLES, type Role } from '../auth/roles.ts';
 import type { TokenSource } from '../auth/token-source.ts';
 import type { RateLimitBudget } from '../config/types.ts';
 import type { SignalSource } from '../domain/types.ts';
 import { isLastgoodError, LastgoodError } from '../errors.ts';
 import { type Logger, redactUrl, withLogLabels } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { createOperatorAuth, type Principal, requireRole, verifyWebhookToken } from './auth.ts';
+import { type OperatorAuth, type Principal, requireRole, verifyWebhookToken } from './auth.ts';
 import { clientKey, type RateLimits } from './rate-limit.ts';
 import type { BoundRoute, RouteAuth } from './route.ts';
 import { parseInput } from './route.ts';
+import type { Sessions } from './session.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -113,7 +114,9 @@ export function bindDecisionToRequestLog(
 /** What guards the routes: the credentials each kind of route accepts, and the rate limits. */
 export interface RouteGuards {
   webhookTokens: TokenSource;
-  operatorTokens: readonly OperatorToken[];
+  operatorAuth: OperatorAuth;
+  /** The status page's sessions: a cookie stands in for the Bearer token, with a CSRF token on every change. */
+  sessions: Sessions;
   pushVerifier: PushVerifier;
   rateLimits: RateLimits;
 }
@@ -141,7 +144,16 @@ export function registerRoutes(
   metrics: Pick<Metrics, 'alertReceived'>,
 ): void {
   app.decorateRequest('principal', null);
-  const authenticateOperator = createOperatorAuth(guards.operatorTokens);
+
+  /** A Bearer token wins; without one, the status page's session cookie (and, for a change, its CSRF token). */
+  function operator(request: FastifyRequest): Principal {
+    const signedIn = request.headers.authorization === undefined ? guards.sessions.current(request) : null;
+    if (signedIn === null) return guards.operatorAuth.bearer(request);
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      guards.sessions.sealer.checkCsrf(request, signedIn.session);
+    }
+    return signedIn.principal;
+  }
 
   async function identify(request: FastifyRequest, reply: FastifyReply, auth: RouteAuth): Promise<Caller> {
     switch (auth) {
@@ -157,7 +169,7 @@ export function registerRoutes(
         return { budget: 'intake', key: `pubsub:${email}` };
       }
       default:
-        request.principal = authenticateOperator(request);
+        request.principal = operator(request);
         return { budget: 'operator', key: `operator:${request.principal.name}` };
     }
   }

@@ -9,7 +9,7 @@ export interface Notification {
   event: RecordedEvent;
   /** What the target protects, as people name it: the Cloud Run service, or the Cloud Deploy pipeline/target. */
   service: string | null;
-  /** The decision's status page (`LASTGOOD_PUBLIC_URL` + `/v1/rollback/status/:id`), when both are known. */
+  /** The decision's page for people (`LASTGOOD_PUBLIC_URL` + `/ui/decisions/:id`), when both are known. */
   statusUrl: string | null;
 }
 

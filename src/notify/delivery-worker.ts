@@ -139,7 +139,7 @@ export class DeliveryWorker {
       statusUrl:
         publicUrl === null || event.decisionId === null
           ? null
-          : `${publicUrl}/v1/rollback/status/${event.decisionId}`,
+          : `${publicUrl}/ui/decisions/${event.decisionId}`,
     };
   }
 }

@@ -7,6 +7,7 @@ import {
   AUDIT_HEAD,
   AUDIT_ROWS_AFTER,
   AUDIT_ROWS_BEFORE,
+  AUDIT_ROWS_OF_DECISION,
   auditHeadForAppend,
   auditInsert,
   UPDATE_AUDIT_HEAD,
@@ -88,6 +89,16 @@ export async function listAudit(
   limit: number,
 ): Promise<RecordedEvent[]> {
   const rows = await db.all(AUDIT_ROWS_BEFORE, [beforeSeq ?? Number.MAX_SAFE_INTEGER, limit]);
+  return rows.map((row) => toRecordedEvent(toAuditRow(row)));
+}
+
+/** One decision's events, oldest first. */
+export async function decisionAudit(
+  db: SqlDriver,
+  decisionId: string,
+  limit: number,
+): Promise<RecordedEvent[]> {
+  const rows = await db.all(AUDIT_ROWS_OF_DECISION, [decisionId, limit]);
   return rows.map((row) => toRecordedEvent(toAuditRow(row)));
 }
 

@@ -7,6 +7,7 @@ import {
   FINISH_NOTIFICATION,
   LEASE_NOTIFICATION,
   NOTIFICATION_BY_ID,
+  NOTIFICATIONS_OF_DECISION,
   OUTBOX_BACKLOG,
   RETRY_NOTIFICATION,
 } from './sql/outbox.ts';
@@ -59,6 +60,16 @@ export async function listDeadLetters(
 ): Promise<OutboxItem[]> {
   // Ids sort by creation time; '~' sorts after every id.
   const rows = await db.all(DEAD_LETTERS, [beforeId ?? '~', limit]);
+  return rows.map(toOutboxItem);
+}
+
+/** The notifications one decision's events queued, oldest first. */
+export async function decisionNotifications(
+  db: SqlDriver,
+  decisionId: string,
+  limit: number,
+): Promise<OutboxItem[]> {
+  const rows = await db.all(NOTIFICATIONS_OF_DECISION, [decisionId, limit]);
   return rows.map(toOutboxItem);
 }
 

@@ -44,11 +44,20 @@ export async function getStatus(db: SqlDriver, id: string): Promise<StatusView |
 export async function listRecent(db: SqlDriver, query: RecentQuery): Promise<RecentItem[]> {
   const params: SqlValue[] = [query.since.getTime()];
   if (query.action !== null) params.push(query.action);
+  const target = query.target ?? null;
+  const reason = query.reason ?? null;
+  if (target !== null) params.push(target);
+  if (reason !== null) params.push(reason);
   if (query.cursor !== null) {
     params.push(query.cursor.decidedAt.getTime(), query.cursor.decidedAt.getTime(), query.cursor.id);
   }
   params.push(query.limit);
-  const sql = recentDecisions({ action: query.action !== null, cursor: query.cursor !== null });
+  const sql = recentDecisions({
+    action: query.action !== null,
+    target: target !== null,
+    reason: reason !== null,
+    cursor: query.cursor !== null,
+  });
   const rows = await db.all(sql, params);
   return rows.map((row) => {
     const decision = toDecision(row);

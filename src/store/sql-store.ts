@@ -176,6 +176,10 @@ export class SqlStore implements Store {
     return audit.listAudit(this.#db, beforeSeq, limit);
   }
 
+  decisionAudit(decisionId: string, limit: number): Promise<RecordedEvent[]> {
+    return audit.decisionAudit(this.#db, decisionId, limit);
+  }
+
   auditRows(afterSeq: number, limit: number): Promise<AuditRow[]> {
     return audit.auditRowsAfter(this.#db, afterSeq, limit);
   }
@@ -194,6 +198,10 @@ export class SqlStore implements Store {
 
   listDeadLetters(beforeId: string | null, limit: number): Promise<OutboxItem[]> {
     return outbox.listDeadLetters(this.#db, beforeId, limit);
+  }
+
+  decisionNotifications(decisionId: string, limit: number): Promise<OutboxItem[]> {
+    return outbox.decisionNotifications(this.#db, decisionId, limit);
   }
 
   retryNotification(id: string, actor: string, at: Date): Promise<OutboxItem | null> {

@@ -101,6 +101,10 @@ export interface RecentQuery {
   since: Date;
   limit: number;
   action: Action | null;
+  /** Only this target's decisions; all when absent or null. */
+  target?: string | null;
+  /** Only decisions for this reason; all when absent or null. */
+  reason?: Reason | null;
   /** Opaque cursor from the previous page. */
   cursor: { decidedAt: Date; id: string } | null;
 }
@@ -276,6 +280,8 @@ export interface Store {
   recordEvent(event: LastgoodEvent): Promise<RecordedEvent>;
   /** Audit events before `beforeSeq` (from the newest when null), newest first. */
   listAudit(beforeSeq: number | null, limit: number): Promise<RecordedEvent[]>;
+  /** A decision's audit events, oldest first, at most `limit`: what its status page lists. */
+  decisionAudit(decisionId: string, limit: number): Promise<RecordedEvent[]>;
   /** Raw audit rows after `afterSeq`, oldest first, as stored: what `verifyAuditChain` recomputes. */
   auditRows(afterSeq: number, limit: number): Promise<AuditRow[]>;
   /** The last row the chain head records. */
@@ -290,6 +296,8 @@ export interface Store {
   finishNotification(id: string, owner: string, outcome: NotificationOutcome): Promise<boolean>;
   /** Notifications given up on, newest first, before the dead letter `beforeId` when given. */
   listDeadLetters(beforeId: string | null, limit: number): Promise<OutboxItem[]>;
+  /** The notifications a decision's events queued, oldest first, at most `limit`, with how each delivery went. */
+  decisionNotifications(decisionId: string, limit: number): Promise<OutboxItem[]>;
   /** Puts a dead letter back in the queue with a fresh count of attempts, audited; null when no such dead letter. */
   retryNotification(id: string, actor: string, at: Date): Promise<OutboxItem | null>;
   /** Notifications not delivered: waiting, retrying or dead. */

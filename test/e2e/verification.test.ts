@@ -171,7 +171,7 @@ describe.each(STORES)('a rollback that does not heal, on %s', (_name, openStore)
     expect(page!.json).toMatchObject({
       event_action: 'trigger',
       dedup_key: `lastgood-${accepted.decisionId}`,
-      client_url: `https://lastgood.example.com/v1/rollback/status/${accepted.decisionId}`,
+      client_url: `https://lastgood.example.com/ui/decisions/${accepted.decisionId}`,
       payload: { severity: 'critical', class: 'rollback_not_healed' },
     });
     expect(app.logs.some((line) => line.includes('rollback did not heal the service'))).toBe(true);

@@ -44,7 +44,7 @@ function notification(overrides: Partial<RecordedEvent> = {}): Notification {
     id: 'obx_01jd5x0000000000000000000a',
     event: event(overrides),
     service: 'checkout',
-    statusUrl: 'https://lastgood.example.com/v1/rollback/status/dec_01jd5x0000000000000000000a',
+    statusUrl: 'https://lastgood.example.com/ui/decisions/dec_01jd5x0000000000000000000a',
   };
 }
 
@@ -73,7 +73,7 @@ describe('Slack', () => {
       '*Confidence*\\n0.91',
       'quota exceeded',
       'POST /v1/targets/checkout/resume',
-      '<https://lastgood.example.com/v1/rollback/status/dec_01jd5x0000000000000000000a|Decision status>',
+      '<https://lastgood.example.com/ui/decisions/dec_01jd5x0000000000000000000a|Decision status>',
       'audit #7',
     ]) {
       expect(text).toContain(expected);
@@ -122,7 +122,7 @@ describe('PagerDuty', () => {
       event_action: 'trigger',
       dedup_key: 'lastgood-dec_01jd5x0000000000000000000a',
       client: 'lastgood',
-      client_url: 'https://lastgood.example.com/v1/rollback/status/dec_01jd5x0000000000000000000a',
+      client_url: 'https://lastgood.example.com/ui/decisions/dec_01jd5x0000000000000000000a',
       payload: {
         severity: 'critical',
         source: 'checkout',

@@ -125,7 +125,7 @@ describe.each(STORES)('on %s', (_name, openStore) => {
       expect(pagerDuty.received).toHaveLength(0);
       expect(message!.json.text).toBe('checkout: rolling back');
       expect(JSON.stringify(message!.json.blocks)).toContain(
-        `<${PUBLIC_URL}/v1/rollback/status/${accepted.decisionId}|Decision status>`,
+        `<${PUBLIC_URL}/ui/decisions/${accepted.decisionId}|Decision status>`,
       );
       expect(
         verifyWebhookSignature({

@@ -5,8 +5,14 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import { bearer, sha256Hex, startTestApp, testEnv, useTestApps } from '../helpers/app.ts';
-import { findLeaks, secretForms } from '../helpers/log-sink.ts';
-import { OLD_WEBHOOK_TOKEN, OPERATOR_TOKEN, TEST_TOKENS, WEBHOOK_TOKEN } from '../helpers/tokens.ts';
+import { findLeaks, registerSecret, secretForms } from '../helpers/log-sink.ts';
+import {
+  OLD_WEBHOOK_TOKEN,
+  OPERATOR_TOKEN,
+  TEST_TOKENS,
+  WEBHOOK_TOKEN,
+  WRONG_TOKEN,
+} from '../helpers/tokens.ts';
 
 const start = useTestApps();
 
@@ -125,5 +131,50 @@ describe('a token sent where it should not be, or encoded', () => {
       payload: burnRateAlert(),
     });
     expect(response.statusCode).toBe(202);
+  });
+});
+
+describe('the status page', () => {
+  it('never logs the pasted token or the session cookie, on any of its routes', async () => {
+    const t = await start();
+    const inject = t.app.server.inject.bind(t.app.server);
+    await inject({ method: 'POST', url: '/ui/api/session', payload: { token: WRONG_TOKEN } });
+    await inject({
+      method: 'POST',
+      url: '/ui/api/session',
+      payload: { token: `${OPERATOR_TOKEN}x`.repeat(200) },
+    });
+    const signedIn = await inject({
+      method: 'POST',
+      url: '/ui/api/session',
+      payload: { token: OPERATOR_TOKEN },
+    });
+    const sealed = /^lastgood_session=([^;]+)/.exec(String(signedIn.headers['set-cookie']))![1]!;
+    registerSecret(sealed);
+    const { csrfToken } = signedIn.json() as { csrfToken: string };
+    registerSecret(csrfToken);
+    const cookie = `lastgood_session=${sealed}`;
+    const requests = [
+      { method: 'GET' as const, url: '/ui/targets' },
+      { method: 'GET' as const, url: `/ui/sign-in?next=/ui/targets&token=${OPERATOR_TOKEN}` },
+      { method: 'GET' as const, url: '/ui/assets/app.js' },
+      { method: 'GET' as const, url: '/ui/api/session' },
+      { method: 'GET' as const, url: '/v1/rollback/recent' },
+      { method: 'GET' as const, url: '/ui/decisions/not-an-id' },
+      { method: 'POST' as const, url: '/v1/targets/checkout/resume' },
+      { method: 'POST' as const, url: '/v1/targets/checkout/resume', csrf: true },
+      { method: 'POST' as const, url: '/ui/api/sign-out', csrf: true },
+    ];
+    for (const { csrf, ...request } of requests) {
+      await inject({ ...request, headers: { cookie, ...(csrf ? { 'x-lastgood-csrf': csrfToken } : {}) } });
+    }
+    // A tampered cookie is refused without being echoed into the log either.
+    await inject({ method: 'GET', url: '/v1/targets', headers: { cookie: `${cookie}x` } });
+    expect(t.logs.length).toBeGreaterThan(requests.length);
+    for (const secret of [OPERATOR_TOKEN, WRONG_TOKEN, sealed, csrfToken]) {
+      for (const form of secretForms(secret)) {
+        for (const line of t.logs) expect(line).not.toContain(form);
+      }
+    }
   });
 });

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { EXAMPLE_OPERATOR_TOKENS, EXAMPLE_WEBHOOK_TOKENS } from '../../src/auth/token-strength.ts';
+import {
+  EXAMPLE_OPERATOR_TOKENS,
+  EXAMPLE_SESSION_SECRET,
+  EXAMPLE_WEBHOOK_TOKENS,
+} from '../../src/auth/token-strength.ts';
 import { loadConfig } from '../../src/config/env.ts';
 import { EXAMPLE_POLICY, sha256Hex } from '../helpers/app.ts';
 import { thrownBy } from '../helpers/errors.ts';
@@ -13,6 +17,7 @@ const SAFE: Record<string, string> = {
   LASTGOOD_CONFIG: '/etc/lastgood/lastgood.yaml',
   LASTGOOD_WEBHOOK_TOKENS: WEBHOOK_TOKEN,
   LASTGOOD_OPERATOR_TOKENS: `alice:operator:${sha256Hex(OPERATOR_TOKEN)}`,
+  LASTGOOD_SESSION_SECRET: 'a-session-secret-of-our-own-0123456789abcdef',
 };
 
 function load(env: Record<string, string | undefined>) {
@@ -87,6 +92,18 @@ describe('production startup', () => {
       'rename it to LASTGOOD_ENABLED or unset it',
     ],
     [
+      'no session secret for the status page',
+      { LASTGOOD_SESSION_SECRET: undefined },
+      'LASTGOOD_SESSION_SECRET is not set',
+      'openssl rand',
+    ],
+    [
+      'the example session secret',
+      { LASTGOOD_SESSION_SECRET: EXAMPLE_SESSION_SECRET },
+      'LASTGOOD_SESSION_SECRET is the published example',
+      'use a secret of your own',
+    ],
+    [
       'an emulator',
       { CLOUD_RUN_EMULATOR_HOST: 'localhost:8085' },
       'emulator host is set (cloudRun)',
@@ -97,6 +114,17 @@ describe('production startup', () => {
     expect(message).toContain('NODE_ENV=production');
     expect(message).toContain(problem);
     expect(message).toContain(fix);
+  });
+
+  it('refuses a session secret shorter than 32 characters, in any environment', () => {
+    expect(refusal({ LASTGOOD_CONFIG: 'x', LASTGOOD_SESSION_SECRET: 'short' })).toContain(
+      'LASTGOOD_SESSION_SECRET',
+    );
+  });
+
+  it('keeps a status-page sign-in 12 hours unless told otherwise', () => {
+    expect(load({ LASTGOOD_CONFIG: 'x' }).ui).toEqual({ sessionSecret: null, sessionTtlMs: 12 * 3_600_000 });
+    expect(load({ LASTGOOD_CONFIG: 'x', LASTGOOD_SESSION_TTL: '30m' }).ui.sessionTtlMs).toBe(1_800_000);
   });
 
   it('never puts a token value in the refusal', () => {
@@ -110,7 +138,7 @@ describe('production startup', () => {
 
   it('lists every problem at once', () => {
     const message = refusal({ NODE_ENV: 'production', LASTGOOD_CONFIG: 'x', LASTGOOD_CORS_ORIGINS: '*' });
-    expect(message.match(/^ {2}- /gm)).toHaveLength(3);
+    expect(message.match(/^ {2}- /gm)).toHaveLength(4);
   });
 
   it('refuses the published examples/lastgood.env as it stands', () => {
@@ -119,6 +147,7 @@ describe('production startup', () => {
     const message = refusal({ ...example, NODE_ENV: 'production' });
     expect(message).toContain('LASTGOOD_WEBHOOK_TOKENS[0] is the published example token');
     expect(message).toContain('"alice" is the hash of the published example token');
+    expect(message).toContain('LASTGOOD_SESSION_SECRET is the published example');
   });
 
   it('allows all of it outside production, for laptops and tests', () => {

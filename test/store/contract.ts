@@ -330,6 +330,16 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
         cursor: null,
       });
       expect(windowed).toHaveLength(1);
+      const one = await store.listRecent({ since: T0, limit: 10, action: null, target: 't3', cursor: null });
+      expect(one.map((item) => item.decision.targetName)).toEqual(['t3']);
+      const refused = await store.listRecent({
+        since: T0,
+        limit: 10,
+        action: null,
+        reason: rollbacks[0]!.decision.reason,
+        cursor: null,
+      });
+      expect(refused.map((item) => item.decision.targetName)).toEqual(['t4', 't2', 't0']);
     });
 
     it('counts decisions by action and reason', async () => {
@@ -663,6 +673,17 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
         expect(await store.auditHead()).toEqual({ seq: 6, hash: events[0]!.hash });
         expect(await verify(store)).toEqual({ ok: true, rows: 6 });
         expect((await store.listAudit(3, 10)).map((event) => event.seq)).toEqual([2, 1]);
+        // A decision's own entries, oldest first, for its status page, and the notifications they queued.
+        const own = await store.decisionAudit(first.decision.id, 10);
+        expect(own.map((event) => event.type)).toEqual([
+          'decision',
+          'alert_acknowledged',
+          'google_mutation',
+          'rollback_succeeded',
+        ]);
+        const notified = await store.decisionNotifications(first.decision.id, 10);
+        expect(notified.length).toBeGreaterThan(0);
+        expect(notified.every((item) => item.event.decisionId === first.decision.id)).toBe(true);
       });
 
       it('keeps the chain whole under concurrent decisions, and across a restart', async () => {

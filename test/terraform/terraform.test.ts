@@ -359,6 +359,7 @@ describe('lastgood module', () => {
       LASTGOOD_OPERATOR_TOKENS: `oncall:operator:${'a'.repeat(64)}`,
       DATABASE_URL: 'postgres://lastgood@/lastgood?host=/cloudsql/p:us-central1:db',
       GOOGLE_CLOUD_PROJECT: 'lastgood-project',
+      LASTGOOD_SESSION_SECRET: 'drawn-by-random-password-0123456789abcdefghijklmn',
     };
     // Every env block is dynamic: one over container_env, one per optional input.
     const envBlocks = (asObject(container.dynamic, 'dynamic').env as Json[]).map((entry) =>

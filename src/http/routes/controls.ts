@@ -25,7 +25,7 @@ const provenance = {
   changedAt: isoTime.nullable(),
 };
 
-const targetControlSchema = z
+export const targetControlSchema = z
   .object({
     name: z.string(),
     mode: z.enum(MODES),
@@ -168,7 +168,8 @@ function targetControl(target: TargetConfig, overview: ControlOverview): z.infer
   };
 }
 
-async function controlsView(deps: HttpDeps): Promise<z.infer<typeof killSwitchSchema>> {
+/** The kill switch and every target's controls, as `GET /v1/kill-switch` answers them. */
+export async function controlsView(deps: HttpDeps): Promise<z.infer<typeof killSwitchSchema>> {
   const overview = await deps.store.controlOverview();
   return {
     enabled: overview.enabled?.value ?? deps.controls.enabled(),

@@ -21,7 +21,8 @@ import { deadLettersRoute, notificationRoutes, retryNotificationRoute } from './
 import { acknowledgeRoute, manualRollbackRoute, operatorRoutes, unfreezeRoute } from './operator.ts';
 import { prometheusMetricsRoute, prometheusRoutes } from './prometheus.ts';
 import { pubsubRoute, pubsubRoutes } from './pubsub.ts';
-import { metricsRoute, recentRoute, statusRoute, statusRoutes } from './status.ts';
+import { decisionEventsRoute, metricsRoute, recentRoute, statusRoute, statusRoutes } from './status.ts';
+import { listTargetsRoute, targetRoutes } from './targets.ts';
 import { webhookRoute, webhookRoutes } from './webhook.ts';
 
 /** Every route lastgood serves, in the order openapi.yaml lists them. */
@@ -29,12 +30,14 @@ export const ROUTE_SPECS: readonly RouteSpec[] = [
   webhookRoute,
   pubsubRoute,
   statusRoute,
+  decisionEventsRoute,
   recentRoute,
   metricsRoute,
   acknowledgeRoute,
   manualRollbackRoute,
   unfreezeRoute,
   resumeRoute,
+  listTargetsRoute,
   getKillSwitchRoute,
   putKillSwitchRoute,
   putModeRoute,
@@ -59,6 +62,7 @@ export function allRoutes(deps: HttpDeps): BoundRoute[] {
     ...statusRoutes(deps),
     ...operatorRoutes(deps),
     ...controlRoutes(deps),
+    ...targetRoutes(deps),
     ...auditRoutes(deps),
     ...notificationRoutes(deps),
     ...prometheusRoutes(deps),

@@ -29,7 +29,8 @@ export const notificationSchema = z
   })
   .meta({ id: 'Notification' });
 
-function notificationView(item: OutboxItem): z.infer<typeof notificationSchema> {
+/** A notification as the API shows it. */
+export function notificationView(item: OutboxItem): z.infer<typeof notificationSchema> {
   return {
     id: item.id,
     state: item.state,

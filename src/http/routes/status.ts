@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { percentile } from '../../domain/stats.ts';
+import { TARGET_NAME } from '../../domain/target.ts';
+import { REASONS } from '../../domain/types.ts';
 import { LastgoodError } from '../../errors.ts';
 import type { HttpDeps } from '../deps.ts';
 import { bindRoute, defineRoute } from '../route.ts';
@@ -13,6 +15,11 @@ import {
   statusSchema,
   statusView,
 } from '../schemas.ts';
+import { auditEventSchema, auditEventView } from './audit.ts';
+import { notificationSchema, notificationView } from './notifications.ts';
+
+/** A decision's audit events and notifications rarely reach a dozen; this bounds a pathological one. */
+const DECISION_EVENTS_READ = 200;
 
 const HOUR_MS = 3_600_000;
 
@@ -28,6 +35,33 @@ export const statusRoute = defineRoute({
   params: z.object({ id: recordId }),
   responses: {
     200: { description: 'The decision and everything that followed.', schema: statusSchema },
+    400: { description: 'Not an alert or decision id.', schema: errorSchema },
+    401: { description: 'Missing or wrong operator token.', schema: errorSchema },
+    404: { description: 'No such alert or decision.', schema: errorSchema },
+  },
+});
+
+export const decisionEventsRoute = defineRoute({
+  method: 'GET',
+  path: '/v1/rollback/status/:id/events',
+  aliases: [],
+  operationId: 'getDecisionEvents',
+  summary: "One decision's audit entries and the notifications they sent",
+  description:
+    'Oldest first: the decision, the Google calls its rollback made, acknowledgements and outcomes, and for each ' +
+    `notification whether it was delivered, to which channels. At most ${DECISION_EVENTS_READ} of each.`,
+  tags: ['status'],
+  auth: 'viewer',
+  params: z.object({ id: recordId }),
+  responses: {
+    200: {
+      description: 'The audit entries and notifications.',
+      schema: z.object({
+        decisionId: z.string(),
+        audit: z.array(auditEventSchema),
+        notifications: z.array(notificationSchema),
+      }),
+    },
     400: { description: 'Not an alert or decision id.', schema: errorSchema },
     401: { description: 'Missing or wrong operator token.', schema: errorSchema },
     404: { description: 'No such alert or decision.', schema: errorSchema },
@@ -76,6 +110,8 @@ export const recentRoute = defineRoute({
     hours: z.coerce.number().int().min(1).max(720).default(24),
     limit: z.coerce.number().int().min(1).max(500).default(50),
     action: z.enum(['rollback', 'none']).optional(),
+    target: z.string().regex(TARGET_NAME, 'not a target name').optional(),
+    reason: z.enum(REASONS).optional(),
     cursor: cursorSchema.optional(),
   }),
   responses: {
@@ -132,11 +168,28 @@ export function statusRoutes(deps: HttpDeps) {
         throw new LastgoodError('LASTGOOD_ERR_NOT_FOUND', `No alert or decision ${params.id}`);
       return statusView(status);
     }),
+    bindRoute(decisionEventsRoute, async ({ params }) => {
+      const status = await deps.store.getStatus(params.id);
+      if (status === null)
+        throw new LastgoodError('LASTGOOD_ERR_NOT_FOUND', `No alert or decision ${params.id}`);
+      const decisionId = status.decision.id;
+      const [audit, notifications] = await Promise.all([
+        deps.store.decisionAudit(decisionId, DECISION_EVENTS_READ),
+        deps.store.decisionNotifications(decisionId, DECISION_EVENTS_READ),
+      ]);
+      return {
+        decisionId,
+        audit: audit.map(auditEventView),
+        notifications: notifications.map(notificationView),
+      };
+    }),
     bindRoute(recentRoute, async ({ query }) => {
       const items = await deps.store.listRecent({
         since: new Date(deps.clock.now().getTime() - query.hours * HOUR_MS),
         limit: query.limit,
         action: query.action ?? null,
+        target: query.target ?? null,
+        reason: query.reason ?? null,
         cursor: query.cursor ?? null,
       });
       const last = items.at(-1);

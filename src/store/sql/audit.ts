@@ -22,5 +22,8 @@ export const UPDATE_AUDIT_HEAD = 'UPDATE audit_head SET seq = ?, hash = ? WHERE 
 /** Audit rows after a sequence number, oldest first (chain verification). */
 export const AUDIT_ROWS_AFTER = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?`;
 
+/** One decision's audit rows, oldest first (its status page). */
+export const AUDIT_ROWS_OF_DECISION = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE decision_id = ? ORDER BY seq LIMIT ?`;
+
 /** Audit rows before a sequence number, newest first (the audit API's pages). */
 export const AUDIT_ROWS_BEFORE = `SELECT ${AUDIT_COLUMNS} FROM audit_log WHERE seq < ? ORDER BY seq DESC LIMIT ?`;

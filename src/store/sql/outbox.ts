@@ -41,6 +41,9 @@ export const FINISH_NOTIFICATION = `UPDATE outbox SET state = ?, delivered_to = 
 /** Dead notifications before an id, newest first. */
 export const DEAD_LETTERS = `${OUTBOX_SELECT} WHERE o.state = 'dead' AND o.id < ? ORDER BY o.id DESC LIMIT ?`;
 
+/** The notifications one decision's events queued, oldest first. */
+export const NOTIFICATIONS_OF_DECISION = `${OUTBOX_SELECT} WHERE a.decision_id = ? ORDER BY o.id LIMIT ?`;
+
 /** Queues a dead notification again, due now, with its attempts reset. */
 export const RETRY_NOTIFICATION = `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, updated_at = ?
           WHERE id = ? AND state = 'dead'`;

@@ -8,9 +8,16 @@ export const TIMELINE = 'SELECT at, step, detail FROM timeline WHERE decision_id
  * Recent decisions, newest first: decided since a time, of one action if `action`, after a keyset cursor if
  * `cursor`. Parameters: since, [action], [the cursor's decided_at twice, then its id], limit.
  */
-export function recentDecisions(filter: { action: boolean; cursor: boolean }): string {
+export function recentDecisions(filter: {
+  action: boolean;
+  target: boolean;
+  reason: boolean;
+  cursor: boolean;
+}): string {
   let where = 'd.decided_at >= ?';
   if (filter.action) where += ' AND d.action = ?';
+  if (filter.target) where += ' AND d.target_name = ?';
+  if (filter.reason) where += ' AND d.reason = ?';
   // The rows after the cursor's (decided_at, id) in newest-first order.
   if (filter.cursor) where += ' AND (d.decided_at < ? OR (d.decided_at = ? AND d.id < ?))';
   return `SELECT ${DECISION_COLUMNS}, ${ROLLBACK_COLUMNS},

@@ -81,6 +81,28 @@ resource "google_secret_manager_secret_version" "webhook_token" {
   }
 }
 
+# Keys the status page's session cookies (/ui); lastgood refuses to start in production without one. Every
+# replica reads the same version, so a session opened on one is valid on the others.
+resource "random_password" "session_secret" {
+  length  = 48
+  special = false
+}
+
+resource "google_secret_manager_secret" "session_secret" {
+  project   = var.project_id
+  secret_id = "${var.name}-session-secret"
+  labels    = var.labels
+
+  replication {
+    auto {}
+  }
+}
+
+resource "google_secret_manager_secret_version" "session_secret" {
+  secret      = google_secret_manager_secret.session_secret.id
+  secret_data = random_password.session_secret.result
+}
+
 resource "google_secret_manager_secret" "policy" {
   project   = var.project_id
   secret_id = "${var.name}-policy"
@@ -113,6 +135,13 @@ resource "google_secret_manager_secret_iam_member" "webhook_token_viewer" {
   project   = var.project_id
   secret_id = google_secret_manager_secret.webhook_token.secret_id
   role      = "roles/secretmanager.viewer"
+  member    = local.member
+}
+
+resource "google_secret_manager_secret_iam_member" "session_secret_accessor" {
+  project   = var.project_id
+  secret_id = google_secret_manager_secret.session_secret.secret_id
+  role      = "roles/secretmanager.secretAccessor"
   member    = local.member
 }
 
@@ -217,6 +246,19 @@ resource "google_cloud_run_v2_service" "lastgood" {
         content {
           name  = "LASTGOOD_OPERATOR_TOKENS"
           value = env.value
+        }
+      }
+
+      dynamic "env" {
+        for_each = [google_secret_manager_secret.session_secret.secret_id]
+        content {
+          name = "LASTGOOD_SESSION_SECRET"
+          value_source {
+            secret_key_ref {
+              secret  = env.value
+              version = "latest"
+            }
+          }
         }
       }
 
@@ -341,6 +383,8 @@ resource "google_cloud_run_v2_service" "lastgood" {
     google_secret_manager_secret_iam_member.webhook_token_viewer,
     google_secret_manager_secret_iam_member.policy_accessor,
     google_secret_manager_secret_iam_member.run_monitoring_accessor,
+    google_secret_manager_secret_iam_member.session_secret_accessor,
+    google_secret_manager_secret_version.session_secret,
     google_secret_manager_secret_iam_member.database_url_accessor,
     google_project_iam_member.cloud_sql_client,
   ]
