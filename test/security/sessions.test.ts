@@ -81,7 +81,7 @@ describe('status-page sessions', () => {
     const done = await resume({ 'x-lastgood-csrf': csrf });
     expect(done.statusCode).toBe(200);
     expect(done.json()).toMatchObject({ target: 'checkout', resumedBy: 'alice' });
-    const audit = t.logs.map((line) => JSON.parse(line)).find((line) => line.msg === 'operator call');
+    const audit = t.logs.map((line) => JSON.parse(line)).find((line) => line.message === 'operator call');
     expect(audit.audit).toEqual({ by: 'alice', role: 'operator', operation: 'resumeTarget', status: 200 });
   });
 
