@@ -26,8 +26,11 @@ export interface Config {
     retryDelaysMs: readonly number[];
     pollMs: number;
     completionTimeoutMs: number;
+    /** Mutating calls allowed per API, project and region within a window: Google's write quotas. */
+    writeRate: RateBudget;
   };
-  jobs: { workerId: string | null; leaseMs: number; pollMs: number };
+  /** `concurrency`: rollback jobs one process runs at once. */
+  jobs: { workerId: string | null; leaseMs: number; pollMs: number; concurrency: number };
   /** `projects/P/secrets/S`: webhook tokens from Secret Manager (its two newest enabled versions). */
   webhookTokenSecret: string | null;
   tokenRefreshMs: number;

@@ -6,6 +6,7 @@ import type { CloudDeployTargetConfig, TargetConfig } from '../domain/target.ts'
 import { LastgoodError } from '../errors.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
+  awaitWriteSlot,
   callGoogleRecorded,
   callOptions,
   type GoogleCallPolicy,
@@ -61,6 +62,11 @@ function millis(timestamp: google.protobuf.ITimestamp | null | undefined): numbe
 
 function createdMs(rollout: Rollout): number {
   return millis(rollout.createTime);
+}
+
+/** Cloud Deploy's write quotas, like Cloud Run's, are per project and region. */
+function writeQuota(target: CloudDeployTargetConfig) {
+  return { api: 'clouddeploy', project: target.project, region: target.region };
 }
 
 function pipelineName(target: CloudDeployTargetConfig): string {
@@ -202,9 +208,12 @@ export class CloudDeployExecutor implements RollbackExecutor {
       releaseId: plan.toRelease,
       rolloutToRollBack: plan.rolloutToRollBack,
     };
+    // A validate_only request counts against the write quota like the real one.
+    await awaitWriteSlot(context, this.#policy, 'RollbackTarget', writeQuota(target));
     await this.#call(context, 'RollbackTarget', () =>
       this.#client.rollbackTarget({ ...request, validateOnly: true }, callOptions(this.#policy)),
     );
+    await awaitWriteSlot(context, this.#policy, 'RollbackTarget', writeQuota(target));
     const [, owner] = await Promise.all([
       context.progress('rollback_validated', { rolloutId, release: plan.toRelease }),
       context.beforeMutation('api_call_issued', { method: 'RollbackTarget', ...request }),
@@ -361,6 +370,7 @@ export class CloudDeployExecutor implements RollbackExecutor {
   ): Promise<void> {
     if (target.kind !== 'cloud-deploy') throw new Error(`${target.name} is not a Cloud Deploy target`);
     const name = pipelineName(target);
+    await awaitWriteSlot(context, this.#policy, 'UpdateDeliveryPipeline', writeQuota(target));
     const [operation] = await this.#call(context, 'UpdateDeliveryPipeline', () =>
       this.#client.updateDeliveryPipeline(
         { deliveryPipeline: { name, suspended }, updateMask: { paths: ['suspended'] } },

@@ -12,12 +12,14 @@ import type { CloudRunTargetConfig, TargetConfig } from '../domain/target.ts';
 import { LastgoodError } from '../errors.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
+  awaitWriteSlot,
   callGoogleRecorded,
   callOptions,
   type GoogleCallPolicy,
   GRPC,
   googleErrorCode,
   pollUntil,
+  quickPolls,
 } from './google-call.ts';
 import type { CloudRunClients, MonitoringClient } from './google-clients.ts';
 import {
@@ -46,6 +48,11 @@ function shortName(name: string | null | undefined): string {
 
 function serviceName(target: CloudRunTargetConfig): string {
   return `projects/${target.project}/locations/${target.region}/services/${target.service}`;
+}
+
+/** Cloud Run Admin API write quotas are per project and region. */
+function writeQuota(target: CloudRunTargetConfig) {
+  return { api: 'run', project: target.project, region: target.region };
 }
 
 function isType(value: unknown, name: string): boolean {
@@ -277,6 +284,7 @@ export class CloudRunExecutor implements RollbackExecutor {
             { fromRevision: selected.from, toRevision: selected.to, lkgRule: selected.rule },
           );
       }
+      await awaitWriteSlot(context, this.#policy, 'UpdateService', writeQuota(target));
       const traffic = rollbackTraffic(service, plan.to);
       // Reading, planning and the fenced announcement of the call are asked for in one turn, so they share one
       // commit (SQLite group commit): one fsync between reading the service and changing it.
@@ -426,6 +434,7 @@ export class CloudRunExecutor implements RollbackExecutor {
         await context.progress('operation_timeout', { operation: operationName });
         return `UpdateService operation did not finish within ${this.#policy.completionTimeoutMs} ms`;
       },
+      quickPolls(this.#policy),
     );
   }
 
@@ -462,6 +471,7 @@ export class CloudRunExecutor implements RollbackExecutor {
           known,
         );
       },
+      quickPolls(this.#policy),
     );
   }
 }

@@ -7,6 +7,7 @@ import { CloudRunExecutor } from './cloud-run.ts';
 import type { RollbackExecutor } from './executor.ts';
 import type { GoogleCallPolicy } from './google-call.ts';
 import { createCloudDeployClient, createCloudRunClients, createMonitoringClient } from './google-clients.ts';
+import { WriteQuota } from './write-quota.ts';
 
 export interface Executors {
   byKind: Partial<Record<TargetKind, RollbackExecutor>>;
@@ -22,9 +23,15 @@ export function createExecutors(
   config: Config,
   observe?: (observation: GoogleCallObservation) => void,
 ): Executors {
+  const writes = new WriteQuota(
+    config.google.writeRate,
+    () => Date.now(),
+    (ms) => sleep(ms),
+  );
   const policy: GoogleCallPolicy = {
     ...config.google,
     sleep: (ms) => sleep(ms),
+    writeSlot: (key) => writes.take(key),
     ...(observe === undefined ? {} : { observe }),
   };
   const targets = [...config.targets.values()];

@@ -1,4 +1,4 @@
-import { listedBackoff } from '../domain/backoff.ts';
+import { type Backoff, exponentialBackoff, listedBackoff } from '../domain/backoff.ts';
 import { LastgoodError } from '../errors.ts';
 import type { GoogleCallObservation } from '../metrics.ts';
 import { retry } from '../retry.ts';
@@ -13,6 +13,9 @@ export const GRPC = {
   ABORTED: 10,
   UNAVAILABLE: 14,
 } as const;
+
+/** The first wait of `quickPolls`: about what the Cloud Run emulator and a quick real operation take. */
+const FIRST_POLL_MS = 20;
 
 const RETRYABLE = new Set<number>([GRPC.UNAVAILABLE, GRPC.DEADLINE_EXCEEDED]);
 
@@ -29,6 +32,8 @@ export interface GoogleCallPolicy {
   sleep(ms: number): Promise<void>;
   /** Told of every attempt (lastgood's metrics), so targets/ need not know where the numbers go. */
   observe?: (observation: GoogleCallObservation) => void;
+  /** Waits for the write quota of `api/project/region` (a `WriteQuota`); resolves with the ms waited. */
+  writeSlot?: (key: string) => Promise<number>;
 }
 
 /** The longest a call may take under `policy`, every attempt and wait included: after that it can no longer land. */
@@ -106,6 +111,20 @@ export function callGoogleRecorded<T>(
   });
 }
 
+/**
+ * Waits, before a mutating call is announced, until the write quota of its API, project and region allows it; a
+ * wait is recorded, since under a storm it can last up to the quota's window.
+ */
+export async function awaitWriteSlot(
+  recorder: StepRecorder | null,
+  policy: GoogleCallPolicy,
+  method: string,
+  quota: { api: string; project: string; region: string },
+): Promise<void> {
+  const waitedMs = (await policy.writeSlot?.(`${quota.api}/${quota.project}/${quota.region}`)) ?? 0;
+  if (waitedMs > 0) await recorder?.progress('write_quota_wait', { method, ...quota, waitedMs });
+}
+
 export function googleApiError(method: string, error: unknown): LastgoodError {
   const code = grpcCode(error);
   const message = error instanceof Error ? error.message : String(error);
@@ -124,20 +143,31 @@ export function googleErrorCode(error: unknown): number | null {
 }
 
 /**
- * Asks `probe` every `pollMs` until it answers, or until the policy's completion timeout has passed; then
- * `timedOut` gives the answer. Operations, rollouts and serving state all settle this way.
+ * Asks `probe` until it answers, or until the policy's completion timeout has passed; then `timedOut` gives the
+ * answer. Operations, rollouts and serving state all settle this way. Between probes it waits `waits(n)` before
+ * probe n + 1, by default `pollMs` each time.
  */
 export async function pollUntil<T>(
   policy: GoogleCallPolicy,
   now: () => Date,
   probe: () => Promise<T | undefined>,
   timedOut: () => Promise<T>,
+  waits: Backoff = () => policy.pollMs,
 ): Promise<T> {
   const deadline = now().getTime() + policy.completionTimeoutMs;
-  for (;;) {
+  for (let polls = 1; ; polls++) {
     const answer = await probe();
     if (answer !== undefined) return answer;
     if (now().getTime() > deadline) return timedOut();
-    await policy.sleep(policy.pollMs);
+    await policy.sleep(waits(polls) ?? policy.pollMs);
   }
+}
+
+/**
+ * Waits for a change that usually lands within a few hundred milliseconds (a Cloud Run traffic update): the first
+ * poll after `FIRST_POLL_MS`, doubling up to `pollMs`, so a quick operation is seen as soon as it is done and a
+ * slow one costs only a handful of extra reads.
+ */
+export function quickPolls(policy: Pick<GoogleCallPolicy, 'pollMs'>): Backoff {
+  return exponentialBackoff({ baseMs: Math.min(FIRST_POLL_MS, policy.pollMs), maxMs: policy.pollMs });
 }
