@@ -22,6 +22,7 @@ import { benchIntake } from './intake.ts';
 import { type BenchContext, benchContext } from './lib/context.ts';
 import { loadAverage, type Metric, machineFacts, renderTable, verdictOf } from './lib/report.ts';
 import { benchStatusAtScale } from './status-at-scale.ts';
+import { benchStorm } from './storm.ts';
 
 const SECTIONS: Record<string, (ctx: BenchContext) => Promise<{ metrics: Metric[]; details: unknown }>> = {
   intake: benchIntake,
@@ -29,6 +30,7 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<{ metrics: Metric[
   decide: benchDecide,
   'cold-start': benchColdStart,
   'status-at-scale': benchStatusAtScale,
+  storm: benchStorm,
 };
 
 const RESULTS = new URL('results/', import.meta.url).pathname;
