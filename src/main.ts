@@ -108,6 +108,13 @@ async function main(): Promise<void> {
   await app.server.listen({ port: config.port, host: config.host });
   app.worker?.start();
   app.deliveries.start();
+  // Only now, so warming never delays readiness: the first alert then finds its clients connected.
+  const warmingFrom = performance.now();
+  void executors
+    .startWarming((error) => logger.warn({ err: error }, 'could not warm a Google client; retrying'))
+    .then(() =>
+      logger.info({ tookMs: Math.round(performance.now() - warmingFrom) }, 'Google clients warmed'),
+    );
   logger.info(
     { store: store.kind, targets: [...config.targets.keys()], enabled: config.enabled },
     'lastgood ready',

@@ -114,6 +114,7 @@ const envSchema = z.strictObject({
   LASTGOOD_JOB_POLL: duration({ min: '10ms', max: '10m' }).default(1_000),
   LASTGOOD_JOB_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(32),
   LASTGOOD_GOOGLE_WRITE_RATE: rateBudget.default({ max: 60, windowMs: 60_000 }),
+  LASTGOOD_GOOGLE_REWARM: duration({ min: '1s', max: '10m' }).default(60_000),
   LASTGOOD_WORKER_ID: z.string().min(1).max(128).optional(),
   LASTGOOD_WEBHOOK_TOKEN_SECRET: z
     .string()
@@ -233,6 +234,7 @@ export function loadConfig(
       pollMs: e.LASTGOOD_POLL_INTERVAL,
       completionTimeoutMs: e.LASTGOOD_ROLLBACK_TIMEOUT,
       writeRate: Object.freeze(e.LASTGOOD_GOOGLE_WRITE_RATE),
+      rewarmMs: e.LASTGOOD_GOOGLE_REWARM,
     }),
     jobs: Object.freeze({
       workerId: e.LASTGOOD_WORKER_ID ?? null,

@@ -28,6 +28,8 @@ export interface Config {
     completionTimeoutMs: number;
     /** Mutating calls allowed per API, project and region within a window: Google's write quotas. */
     writeRate: RateBudget;
+    /** How often the Google clients' channels are touched to keep them connected through idle. */
+    rewarmMs: number;
   };
   /** `concurrency`: rollback jobs one process runs at once. */
   jobs: { workerId: string | null; leaseMs: number; pollMs: number; concurrency: number };

@@ -69,7 +69,8 @@ function writeQuota(target: CloudDeployTargetConfig) {
   return { api: 'clouddeploy', project: target.project, region: target.region };
 }
 
-function pipelineName(target: CloudDeployTargetConfig): string {
+/** The delivery pipeline's resource name. */
+export function pipelineName(target: CloudDeployTargetConfig): string {
   return `projects/${target.project}/locations/${target.region}/deliveryPipelines/${target.pipeline}`;
 }
 
