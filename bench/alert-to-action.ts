@@ -41,8 +41,9 @@ function fixtureFor(targets: readonly string[]): EmulatorFixture {
       services: targets.map((name) => ({
         name: serviceName(name),
         revisions: [
-          { name: `${name}-00001-good`, createTime: '2025-06-01T09:00:00Z' },
-          { name: `${name}-00002-bad`, createTime: '2025-06-03T14:00:00Z' },
+          // Relative to the emulator's start: the judgement acts on a change that went out just before the errors.
+          { name: `${name}-00001-good`, createTime: '-4d' },
+          { name: `${name}-00002-bad`, createTime: '-6m' },
         ],
         traffic: [{ revision: `${name}-00002-bad`, percent: 100 }],
       })),

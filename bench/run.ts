@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util';
 import { benchAlertToAction } from './alert-to-action.ts';
 import { benchColdStart } from './cold-start.ts';
 import { benchDecide } from './decide.ts';
+import { benchFirstAlert } from './first-alert.ts';
 import { benchIntake } from './intake.ts';
 import { type BenchContext, benchContext } from './lib/context.ts';
 import { loadAverage, type Metric, machineFacts, renderTable, verdictOf } from './lib/report.ts';
@@ -31,6 +32,7 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<{ metrics: Metric[
   'cold-start': benchColdStart,
   'status-at-scale': benchStatusAtScale,
   storm: benchStorm,
+  'first-alert': benchFirstAlert,
 };
 
 const RESULTS = new URL('results/', import.meta.url).pathname;
