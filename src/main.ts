@@ -105,16 +105,25 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
+  // The Google clients are warmed once /readyz has first answered 200, or a second after listening for a platform
+  // that never asks: warming takes a few hundred ms of CPU, which must not delay readiness. The first alert then
+  // finds its clients connected.
+  let warming = false;
+  const warm = () => {
+    if (warming) return;
+    warming = true;
+    const from = performance.now();
+    void executors
+      .startWarming((error) => logger.warn({ err: error }, 'could not warm a Google client; retrying'))
+      .then(() => logger.info({ tookMs: Math.round(performance.now() - from) }, 'Google clients warmed'));
+  };
+  app.server.addHook('onResponse', async (request, reply) => {
+    if (!warming && reply.statusCode === 200 && request.routeOptions.url === '/readyz') warm();
+  });
   await app.server.listen({ port: config.port, host: config.host });
   app.worker?.start();
   app.deliveries.start();
-  // Only now, so warming never delays readiness: the first alert then finds its clients connected.
-  const warmingFrom = performance.now();
-  void executors
-    .startWarming((error) => logger.warn({ err: error }, 'could not warm a Google client; retrying'))
-    .then(() =>
-      logger.info({ tookMs: Math.round(performance.now() - warmingFrom) }, 'Google clients warmed'),
-    );
+  setTimeout(warm, 1_000).unref();
   logger.info(
     { store: store.kind, targets: [...config.targets.keys()], enabled: config.enabled },
     'lastgood ready',
