@@ -47,6 +47,7 @@ function fixtureFor(targets: readonly string[]): EmulatorFixture {
       services: targets.map((name) => ({
         name: serviceName(name),
         revisions: [
+          // Relative to the emulator's start: the judgement acts on a change that went out just before the errors.
           { name: `${name}-00001-good`, createTime: '-4d' },
           { name: `${name}-00002-bad`, createTime: '-6m' },
         ],

@@ -18,10 +18,12 @@ import { parseArgs } from 'node:util';
 import { benchAlertToAction } from './alert-to-action.ts';
 import { benchColdStart } from './cold-start.ts';
 import { benchDecide } from './decide.ts';
+import { benchFirstAlert } from './first-alert.ts';
 import { benchIntake } from './intake.ts';
 import { type BenchContext, benchContext } from './lib/context.ts';
 import { loadAverage, type Metric, machineFacts, renderTable, verdictOf } from './lib/report.ts';
 import { benchStatusAtScale } from './status-at-scale.ts';
+import { benchStorm } from './storm.ts';
 
 const SECTIONS: Record<string, (ctx: BenchContext) => Promise<{ metrics: Metric[]; details: unknown }>> = {
   intake: benchIntake,
@@ -29,6 +31,8 @@ const SECTIONS: Record<string, (ctx: BenchContext) => Promise<{ metrics: Metric[
   decide: benchDecide,
   'cold-start': benchColdStart,
   'status-at-scale': benchStatusAtScale,
+  storm: benchStorm,
+  'first-alert': benchFirstAlert,
 };
 
 const RESULTS = new URL('results/', import.meta.url).pathname;

@@ -17,7 +17,7 @@ import { type Emulator, startEmulator } from '../src/emulator/emulator.ts';
 import { loadFixtureFile } from '../src/emulator/fixture.ts';
 import type { statusSchema } from '../src/http/schemas.ts';
 import { burnRateAlert } from '../test/fixtures/alerts.ts';
-import { freePort, waitUntilReady } from './lib/processes.ts';
+import { freePort, waitUntilReady, waitUntilWarm } from './lib/processes.ts';
 
 const SERVICE = 'projects/demo-project/locations/us-central1/services/checkout';
 const PIPELINE = 'projects/demo-project/locations/us-central1/deliveryPipelines/storefront-pipeline';
@@ -182,6 +182,7 @@ async function main(scenario: Scenario): Promise<void> {
   });
   try {
     await waitUntilReady(baseUrl, child, logPath);
+    await waitUntilWarm(logPath);
     say();
     say(bold('2. lastgood is running'));
     say(`  ${baseUrl} on SQLite in ${dataDir} (log: ${logPath})`);

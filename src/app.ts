@@ -113,7 +113,7 @@ export function buildApp(deps: AppDeps): App {
           leaseMs: config.jobs.leaseMs,
           callHorizonMs: callHorizonMs(config.google),
           pollMs: config.jobs.pollMs,
-          concurrency: 4,
+          concurrency: config.jobs.concurrency,
           metrics,
         });
   installErrorHandling(server);

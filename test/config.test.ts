@@ -144,6 +144,31 @@ describe('one target per resource', () => {
   });
 });
 
+describe('worker and Google settings', () => {
+  it('defaults to 32 jobs at once, 60 writes a minute and a re-warm every minute', () => {
+    const config = load({ LASTGOOD_CONFIG: 'x' });
+    expect(config.jobs.concurrency).toBe(32);
+    expect(config.google.writeRate).toEqual({ max: 60, windowMs: 60_000 });
+    expect(config.google.rewarmMs).toBe(60_000);
+  });
+
+  it.each([['0'], ['257'], ['1.5'], ['lots']])('refuses a job concurrency of %s', (value) => {
+    expect(errorOf(() => load({ LASTGOOD_CONFIG: 'x', LASTGOOD_JOB_CONCURRENCY: value }))).toContain(
+      'LASTGOOD_JOB_CONCURRENCY',
+    );
+  });
+
+  it('takes a job concurrency and a write rate', () => {
+    const config = load({
+      LASTGOOD_CONFIG: 'x',
+      LASTGOOD_JOB_CONCURRENCY: '64',
+      LASTGOOD_GOOGLE_WRITE_RATE: '180/1m',
+    });
+    expect(config.jobs.concurrency).toBe(64);
+    expect(config.google.writeRate).toEqual({ max: 180, windowMs: 60_000 });
+  });
+});
+
 describe('duration ranges', () => {
   it.each([
     ['a job poll past what a timer can wait', 'LASTGOOD_JOB_POLL', '30d', 'between 10ms and 10m'],
@@ -157,6 +182,8 @@ describe('duration ranges', () => {
     ['a notification timeout of a month', 'LASTGOOD_NOTIFY_TIMEOUT', '30d', 'between 100ms and 5m'],
     ['a retry delay of nothing', 'LASTGOOD_GOOGLE_RETRY_DELAYS', '0ms,10s', 'between 10ms and 10m'],
     ['a rate-limit window of a month', 'LASTGOOD_RATE_LIMIT_INTAKE', '600/30d', 'between 1s and 1d'],
+    ['a Google write window of a month', 'LASTGOOD_GOOGLE_WRITE_RATE', '60/30d', 'between 1s and 1d'],
+    ['a re-warm past the channel idle timeout', 'LASTGOOD_GOOGLE_REWARM', '30m', 'between 1s and 10m'],
     [
       'a duration too long for a number',
       'LASTGOOD_JOB_LEASE',

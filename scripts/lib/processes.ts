@@ -1,4 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -33,4 +34,17 @@ export async function waitUntilReady(
     await sleep(50);
   }
   throw new Error(`lastgood did not become ready; see ${logPath}`);
+}
+
+/**
+ * Waits until lastgood's log says its Google clients are connected (it warms them after /readyz, in the
+ * background), so the first alert is measured on the path every later one takes. Gives up quietly after
+ * `timeoutMs`: a demo still runs, only colder.
+ */
+export async function waitUntilWarm(logPath: string, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (readFileSync(logPath, 'utf8').includes('"Google clients warmed"')) return;
+    await sleep(20);
+  }
 }

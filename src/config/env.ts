@@ -119,6 +119,9 @@ const envSchema = z.strictObject({
   LASTGOOD_ROLLBACK_TIMEOUT: duration({ min: '1s', max: '1d' }).default(5 * 60_000),
   LASTGOOD_JOB_LEASE: duration({ min: '100ms', max: '1h' }).default(30_000),
   LASTGOOD_JOB_POLL: duration({ min: '10ms', max: '10m' }).default(1_000),
+  LASTGOOD_JOB_CONCURRENCY: z.coerce.number().int().min(1).max(256).default(32),
+  LASTGOOD_GOOGLE_WRITE_RATE: rateBudget.default({ max: 60, windowMs: 60_000 }),
+  LASTGOOD_GOOGLE_REWARM: duration({ min: '1s', max: '10m' }).default(60_000),
   LASTGOOD_WORKER_ID: z.string().min(1).max(128).optional(),
   LASTGOOD_WEBHOOK_TOKEN_SECRET: z
     .string()
@@ -253,11 +256,14 @@ export function loadConfig(
       retryDelaysMs: Object.freeze(e.LASTGOOD_GOOGLE_RETRY_DELAYS),
       pollMs: e.LASTGOOD_POLL_INTERVAL,
       completionTimeoutMs: e.LASTGOOD_ROLLBACK_TIMEOUT,
+      writeRate: Object.freeze(e.LASTGOOD_GOOGLE_WRITE_RATE),
+      rewarmMs: e.LASTGOOD_GOOGLE_REWARM,
     }),
     jobs: Object.freeze({
       workerId: e.LASTGOOD_WORKER_ID ?? null,
       leaseMs: e.LASTGOOD_JOB_LEASE,
       pollMs: e.LASTGOOD_JOB_POLL,
+      concurrency: e.LASTGOOD_JOB_CONCURRENCY,
     }),
     webhookTokenSecret: e.LASTGOOD_WEBHOOK_TOKEN_SECRET ?? null,
     tokenRefreshMs: e.LASTGOOD_TOKEN_REFRESH,

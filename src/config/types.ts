@@ -38,8 +38,13 @@ export interface Config {
     retryDelaysMs: readonly number[];
     pollMs: number;
     completionTimeoutMs: number;
+    /** Mutating calls allowed per API, project and region within a window: Google's write quotas. */
+    writeRate: RateBudget;
+    /** How often the Google clients' channels are touched to keep them connected through idle. */
+    rewarmMs: number;
   };
-  jobs: { workerId: string | null; leaseMs: number; pollMs: number };
+  /** `concurrency`: rollback jobs one process runs at once. */
+  jobs: { workerId: string | null; leaseMs: number; pollMs: number; concurrency: number };
   /** `projects/P/secrets/S`: webhook tokens from Secret Manager (its two newest enabled versions). */
   webhookTokenSecret: string | null;
   tokenRefreshMs: number;

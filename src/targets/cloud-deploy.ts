@@ -6,6 +6,7 @@ import type { CloudDeployTargetConfig, TargetConfig } from '../domain/target.ts'
 import { LastgoodError } from '../errors.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
+  awaitWriteSlot,
   callGoogleRecorded,
   type GoogleCallOptions,
   type GoogleCallPolicy,
@@ -72,6 +73,11 @@ function millis(timestamp: google.protobuf.ITimestamp | null | undefined): numbe
 
 function createdMs(rollout: Rollout): number {
   return millis(rollout.createTime);
+}
+
+/** Cloud Deploy's write quotas, like Cloud Run's, are per project and region. */
+function writeQuota(target: CloudDeployTargetConfig) {
+  return { api: 'clouddeploy', project: target.project, region: target.region };
 }
 
 /**
@@ -214,9 +220,12 @@ export class CloudDeployExecutor implements RollbackExecutor {
       releaseId: plan.toRelease,
       rolloutToRollBack: plan.rolloutToRollBack,
     };
+    // A validate_only request counts against the write quota like the real one.
+    await awaitWriteSlot(context, this.#policy, 'RollbackTarget', writeQuota(target));
     await this.#call(context, 'RollbackTarget', (options) =>
       this.#client.rollbackTarget({ ...request, validateOnly: true }, options),
     );
+    await awaitWriteSlot(context, this.#policy, 'RollbackTarget', writeQuota(target));
     const [, owner] = await Promise.all([
       context.progress('rollback_validated', { rolloutId, release: plan.toRelease }),
       context.beforeMutation('api_call_issued', { method: 'RollbackTarget', ...request }),

@@ -20,6 +20,7 @@ import {
 } from './cloud-run-traffic.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
+  awaitWriteSlot,
   callGoogleRecorded,
   type GoogleCallOptions,
   type GoogleCallPolicy,
@@ -27,6 +28,7 @@ import {
   getOperation,
   googleErrorCode,
   pollUntil,
+  quickPolls,
   type RollbackCalls,
   type RollbackJob,
   recordFailedMutation,
@@ -47,6 +49,11 @@ const HISTORY_WINDOW_MS = 7 * 24 * 3_600_000;
 
 function serviceName(target: CloudRunTargetConfig): string {
   return `projects/${target.project}/locations/${target.region}/services/${target.service}`;
+}
+
+/** Cloud Run Admin API write quotas are per project and region. */
+function writeQuota(target: CloudRunTargetConfig) {
+  return { api: 'run', project: target.project, region: target.region };
 }
 
 /** What the last-known-good search reads: the service's revisions, lastgood's traffic history and incidents. */
@@ -220,6 +227,7 @@ export class CloudRunExecutor implements RollbackExecutor {
             { fromRevision: selected.from, toRevision: selected.to, lkgRule: selected.rule },
           );
       }
+      await awaitWriteSlot(context, this.#policy, 'UpdateService', writeQuota(target));
       const traffic = rollbackTraffic(service, plan.to);
       // Reading, planning and the fenced announcement of the call are asked for in one turn, so they share one
       // commit (SQLite group commit): one fsync between reading the service and changing it.
@@ -400,6 +408,7 @@ export class CloudRunExecutor implements RollbackExecutor {
         await context.progress('operation_timeout', { operation: operationName });
         return null;
       },
+      quickPolls(this.#policy),
     );
   }
 
@@ -419,6 +428,7 @@ export class CloudRunExecutor implements RollbackExecutor {
       context,
       async () => (await this.#landed(context, name, plan)).outcome ?? undefined,
       () => this.#readTruth(context, name, plan, failure),
+      quickPolls(this.#policy),
     );
   }
 

@@ -1,15 +1,30 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../config/types.ts';
+import { protectedResource } from '../domain/target.ts';
 import type { TargetKind } from '../domain/types.ts';
 import type { GoogleCallObservation } from '../metrics.ts';
 import { CloudDeployExecutor } from './cloud-deploy.ts';
 import { CloudRunExecutor } from './cloud-run.ts';
 import type { RollbackExecutor } from './executor.ts';
-import type { GoogleCallPolicy } from './google-call.ts';
-import { createCloudDeployClient, createCloudRunClients, createMonitoringClient } from './google-clients.ts';
+import { callOptions, type GoogleCallPolicy } from './google-call.ts';
+import {
+  createCloudDeployClient,
+  createCloudRunClients,
+  createMonitoringClient,
+  warmClient,
+} from './google-clients.ts';
+import { readRequestCounts } from './monitoring.ts';
+import { pipelineName } from './pipeline-suspension.ts';
+import { WriteQuota } from './write-quota.ts';
 
 export interface Executors {
   byKind: Partial<Record<TargetKind, RollbackExecutor>>;
+  /**
+   * Connects every client in the background and keeps them connected, so the first alert, and the first after a
+   * long quiet spell, take the warm path. Call once the process is ready: it must not delay readiness. Resolves
+   * when every client has had its first try.
+   */
+  startWarming(onError: (error: unknown) => void): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -22,36 +37,98 @@ export function createExecutors(
   config: Config,
   observe?: (observation: GoogleCallObservation) => void,
 ): Executors {
+  const writes = new WriteQuota(
+    config.google.writeRate,
+    () => Date.now(),
+    (ms) => sleep(ms),
+  );
   const policy: GoogleCallPolicy = {
     ...config.google,
     sleep: (ms) => sleep(ms),
+    writeSlot: (key) => writes.take(key),
     ...(observe === undefined ? {} : { observe }),
   };
   const targets = [...config.targets.values()];
   const kinds = new Set(targets.map((target) => target.kind));
   const byKind: Partial<Record<TargetKind, RollbackExecutor>> = {};
   const closers: (() => Promise<void>)[] = [];
+  // Twice the re-warm period: a channel touched at every re-warm never reaches it.
+  const channel = { idleTimeoutMs: 2 * config.google.rewarmMs };
+  const warmers: (() => Promise<() => Promise<void>>)[] = [];
+  const warm = (
+    client: Parameters<typeof warmClient>[0],
+    emulatorHost: string | null,
+    read: () => Promise<unknown>,
+  ) => warmers.push(() => warmClient(client, emulatorHost !== null, config.google.deadlineMs, read));
+  // One page of one item: the cheapest read that still decodes the messages a rollback reads.
+  const onePage = { ...callOptions(policy), autoPaginate: false };
   // Read telemetry only for targets that judge with it: a Cloud Deploy target needs its Cloud Run `service`.
-  const readsTelemetry = targets.some(
+  const judged = targets.find(
     (target) =>
       target.execution.judgement.evidence !== 'off' &&
       (target.kind === 'cloud-run' || target.service !== null),
   );
-  const monitoring = readsTelemetry ? createMonitoringClient(config.emulators.monitoring) : null;
-  if (monitoring !== null) closers.push(() => monitoring.close());
+  const monitoring = judged ? createMonitoringClient(config.emulators.monitoring, channel) : null;
+  if (judged !== undefined && monitoring !== null) {
+    closers.push(() => monitoring.close());
+    const location = { project: judged.project, region: judged.region, service: judged.service ?? '' };
+    warm(monitoring, config.emulators.monitoring, () => {
+      const now = Date.now();
+      const window = { from: new Date(now - 120_000), to: new Date(now) };
+      return readRequestCounts(monitoring, location, window, policy, null);
+    });
+  }
   if (kinds.has('cloud-run')) {
-    const clients = createCloudRunClients(config.emulators.cloudRun);
+    const clients = createCloudRunClients(config.emulators.cloudRun, channel);
     byKind['cloud-run'] = new CloudRunExecutor(clients, policy, monitoring);
     closers.push(() => clients.close());
+    const first = targets.find((target) => target.kind === 'cloud-run');
+    if (first?.kind === 'cloud-run') {
+      const parent = `projects/${first.project}/locations/${first.region}`;
+      warm(clients.services, config.emulators.cloudRun, () =>
+        clients.services.listServices({ parent, pageSize: 1 }, onePage),
+      );
+      warm(clients.revisions, config.emulators.cloudRun, () =>
+        clients.revisions.listRevisions({ parent: protectedResource(first), pageSize: 1 }, onePage),
+      );
+    }
   }
   if (kinds.has('cloud-deploy')) {
-    const client = createCloudDeployClient(config.emulators.cloudDeploy);
+    const client = createCloudDeployClient(config.emulators.cloudDeploy, channel);
     byKind['cloud-deploy'] = new CloudDeployExecutor(client, policy, monitoring);
     closers.push(() => client.close());
+    const first = targets.find((target) => target.kind === 'cloud-deploy');
+    if (first?.kind === 'cloud-deploy') {
+      warm(client, config.emulators.cloudDeploy, () =>
+        client.getDeliveryPipeline({ name: pipelineName(first) }, callOptions(policy)),
+      );
+    }
   }
+  const timers: NodeJS.Timeout[] = [];
   return {
     byKind,
+    async startWarming(onError) {
+      const first: Promise<void>[] = [];
+      for (const start of warmers) {
+        let touch: (() => Promise<void>) | null = null;
+        // A client that failed to connect (a network blip) is warmed again at the next tick; the others go on.
+        const tick = async () => {
+          try {
+            if (touch === null) touch = await start();
+            else await touch();
+          } catch (error) {
+            onError(error);
+          }
+        };
+        first.push(tick());
+        const timer = setInterval(() => void tick(), config.google.rewarmMs);
+        timer.unref();
+        timers.push(timer);
+      }
+      await Promise.all(first);
+    },
     close: async () => {
+      for (const timer of timers) clearInterval(timer);
       await Promise.all(closers.map((close) => close()));
     },
   };

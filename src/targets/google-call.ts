@@ -1,4 +1,4 @@
-import { type Backoff, listedBackoff } from '../domain/backoff.ts';
+import { type Backoff, exponentialBackoff, listedBackoff } from '../domain/backoff.ts';
 import { LastgoodError } from '../errors.ts';
 import type { GoogleCallObservation } from '../metrics.ts';
 import { retry } from '../retry.ts';
@@ -15,6 +15,9 @@ export const GRPC = {
   UNAVAILABLE: 14,
 } as const;
 
+/** The first wait of `quickPolls`: about what the Cloud Run emulator and a quick real operation take. */
+const FIRST_POLL_MS = 20;
+
 const RETRYABLE = new Set<number>([GRPC.UNAVAILABLE, GRPC.DEADLINE_EXCEEDED]);
 
 /** Deadlines and retries for every Google call; shortened in tests. */
@@ -30,6 +33,8 @@ export interface GoogleCallPolicy {
   sleep(ms: number): Promise<void>;
   /** Told of every attempt (lastgood's metrics), so targets/ need not know where the numbers go. */
   observe?: (observation: GoogleCallObservation) => void;
+  /** Waits for the write quota of `api/project/region` (a `WriteQuota`); resolves with the ms waited. */
+  writeSlot?: (key: string) => Promise<number>;
 }
 
 /** The longest a call may take under `policy`, every attempt and wait included: after that it can no longer land. */
@@ -186,6 +191,20 @@ export function callGoogleRecorded<T>(
   );
 }
 
+/**
+ * Waits, before a mutating call is announced, until the write quota of its API, project and region allows it; a
+ * wait is recorded, since under a storm it can last up to the quota's window.
+ */
+export async function awaitWriteSlot(
+  recorder: StepRecorder | null,
+  policy: GoogleCallPolicy,
+  method: string,
+  quota: { api: string; project: string; region: string },
+): Promise<void> {
+  const waitedMs = (await policy.writeSlot?.(`${quota.api}/${quota.project}/${quota.region}`)) ?? 0;
+  if (waitedMs > 0) await recorder?.progress('write_quota_wait', { method, ...quota, waitedMs });
+}
+
 export function googleApiError(method: string, error: unknown): LastgoodError {
   const code = grpcCode(error);
   const message = error instanceof Error ? error.message : String(error);
@@ -231,17 +250,19 @@ export function inDoubt(error: unknown): boolean {
 }
 
 /**
- * Asks `probe` every `pollMs` until it answers or the budget runs out; then `timedOut` gives the answer (its own
- * last read of the truth). A probe failing in doubt (DEADLINE_EXCEEDED, UNAVAILABLE) is recorded as `poll_error`
- * and asked again: Google's trouble answering says nothing about the operation or rollout being followed.
+ * Asks `probe` until it answers or the budget runs out; then `timedOut` gives the answer (its own last read of the
+ * truth). A probe failing in doubt (DEADLINE_EXCEEDED, UNAVAILABLE) is recorded as `poll_error` and asked again:
+ * Google's trouble answering says nothing about the operation or rollout being followed. Between probes it waits
+ * `waits(n)` before probe n + 1, by default `pollMs` each time.
  */
 export async function pollUntil<T>(
   policy: GoogleCallPolicy,
   job: CallBudget & { progress?: StepRecorder['progress'] },
   probe: () => Promise<T | undefined>,
   timedOut: () => Promise<T>,
+  waits: Backoff = () => policy.pollMs,
 ): Promise<T> {
-  for (;;) {
+  for (let polls = 1; ; polls++) {
     if (timeLeft(job) <= 0) return timedOut();
     try {
       const answer = await probe();
@@ -251,7 +272,7 @@ export async function pollUntil<T>(
       await job.progress?.('poll_error', pollErrorDetail(error));
     }
     const left = timeLeft(job);
-    if (left > 0) await policy.sleep(Math.min(policy.pollMs, left));
+    if (left > 0) await policy.sleep(Math.min(waits(polls) ?? policy.pollMs, left));
   }
 }
 
@@ -259,4 +280,13 @@ function pollErrorDetail(error: unknown): Record<string, unknown> {
   const method =
     error instanceof LastgoodError ? (error.details as { method?: string } | undefined)?.method : undefined;
   return { method: method ?? null, grpcCode: googleErrorCode(error) };
+}
+
+/**
+ * Waits for a change that usually lands within a few hundred milliseconds (a Cloud Run traffic update): the first
+ * poll after `FIRST_POLL_MS`, doubling up to `pollMs`, so a quick operation is seen as soon as it is done and a
+ * slow one costs only a handful of extra reads.
+ */
+export function quickPolls(policy: Pick<GoogleCallPolicy, 'pollMs'>): Backoff {
+  return exponentialBackoff({ baseMs: Math.min(FIRST_POLL_MS, policy.pollMs), maxMs: policy.pollMs });
 }

@@ -1,0 +1,69 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type Client, connectivityState } from '@grpc/grpc-js';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/env.ts';
+import type { Emulator } from '../../src/emulator/emulator.ts';
+import { createExecutors } from '../../src/targets/executors.ts';
+import { createCloudRunClients, warmClient } from '../../src/targets/google-clients.ts';
+import { EXAMPLE_POLICY, FAST_GOOGLE_ENV, testEnv } from '../helpers/app.ts';
+import { useExampleEmulator } from '../helpers/emulator.ts';
+
+let emulator: Emulator;
+useExampleEmulator((started) => {
+  emulator = started;
+});
+
+const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
+
+describe('warming the Google clients', () => {
+  it('connects every client of the configured kinds with one read each, and changes nothing', async () => {
+    const config = loadConfig(
+      testEnv('/tmp/lastgood-warming-unused', {
+        ...FAST_GOOGLE_ENV,
+        CLOUD_RUN_EMULATOR_HOST: emulator.host,
+        CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+        MONITORING_EMULATOR_HOST: emulator.host,
+      }),
+      () => EXAMPLE_POLICY,
+    );
+    const executors = createExecutors(config);
+    const errors: unknown[] = [];
+    try {
+      await executors.startWarming((error) => errors.push(error));
+    } finally {
+      await executors.close();
+    }
+
+    expect(errors).toEqual([]);
+    expect(emulator.calls.list().map((call) => [call.method, call.code])).toEqual(
+      expect.arrayContaining([
+        ['ListServices', 0],
+        ['ListRevisions', 0],
+        ['GetDeliveryPipeline', 0],
+        ['ListTimeSeries', 0],
+      ]),
+    );
+    expect(emulator.calls.list()).toHaveLength(4);
+  });
+
+  it('keeps a channel connected past its idle timeout while it is touched; left alone, it goes idle', async () => {
+    const touched = createCloudRunClients(emulator.host, { idleTimeoutMs: 1_000 });
+    const alone = createCloudRunClients(emulator.host, { idleTimeoutMs: 1_000 });
+    const read = (clients: typeof touched) => () => clients.services.getService({ name: CHECKOUT });
+    try {
+      const touch = await warmClient(touched.services, true, 2_000, read(touched));
+      await warmClient(alone.services, true, 2_000, read(alone));
+      const timer = setInterval(() => void touch(), 300);
+      await sleep(2_500);
+      clearInterval(timer);
+
+      const state = async (clients: typeof touched) =>
+        ((await clients.services.initialize()) as unknown as Client).getChannel().getConnectivityState(false);
+      expect(await state(touched)).toBe(connectivityState.READY);
+      expect(await state(alone)).toBe(connectivityState.IDLE);
+    } finally {
+      await touched.close();
+      await alone.close();
+    }
+  });
+});
