@@ -191,6 +191,8 @@ async function main(scenario: Scenario): Promise<void> {
     say(
       bold('3. Cloud Monitoring fires the SLO fast-burn alert: 18.2x burn on a 99.9% SLO (14.4x threshold)'),
     );
+    // Calls before the alert are lastgood warming its clients at start; the story is what the alert led to.
+    const callsBeforeAlert = emulator.calls.list().length;
     const sentAt = Date.now();
     const accepted = await postAlert(
       baseUrl,
@@ -206,7 +208,7 @@ async function main(scenario: Scenario): Promise<void> {
     say(bold('4. Before changing anything, lastgood judged the evidence: is the newest change the cause?'));
     printJudgement(done.judgement);
     if (scenario.outcome === 'hold') {
-      await showHold(done, emulator, scenario);
+      await showHold(done, emulator, scenario, callsBeforeAlert);
       return;
     }
 
@@ -221,8 +223,11 @@ async function main(scenario: Scenario): Promise<void> {
     for (const event of done.timeline) {
       say(`    +${String(new Date(event.at).getTime() - start).padStart(4)} ms  ${event.step}`);
     }
-    const calls = emulator.calls.list().map((call) => call.method);
-    say(`  Google calls made: ${calls.join(', ')}`);
+    const calls = emulator.calls
+      .list()
+      .slice(callsBeforeAlert)
+      .map((call) => call.method);
+    say(`  Google calls made for the alert: ${calls.join(', ')}`);
     say(
       `  rollback: ${bold(done.rollback?.state ?? 'none')} (${done.rollback?.fromRevision} -> ${done.rollback?.toRevision})`,
     );
@@ -269,13 +274,21 @@ async function main(scenario: Scenario): Promise<void> {
 }
 
 /** The end of the hold story: nothing changed at Google, and what the on-call does next. */
-async function showHold(done: Status, emulator: Emulator, scenario: Scenario): Promise<void> {
+async function showHold(
+  done: Status,
+  emulator: Emulator,
+  scenario: Scenario,
+  callsBeforeAlert: number,
+): Promise<void> {
   say();
   say(bold('5. What lastgood did'));
   say(`  rollback: ${bold(done.rollback?.state ?? 'none')} (${done.rollback?.error?.code})`);
   say(`  ${done.rollback?.error?.message}`);
-  const calls = emulator.calls.list().map((call) => call.method);
-  say(`  Google calls made: ${calls.join(', ')}`);
+  const calls = emulator.calls
+    .list()
+    .slice(callsBeforeAlert)
+    .map((call) => call.method);
+  say(`  Google calls made for the alert: ${calls.join(', ')}`);
   const mutations = mutatingCalls(emulator);
   say(
     `  mutating Google calls: ${bold(String(mutations))} (no UpdateService); still ${scenario.serving(emulator)}`,

@@ -73,7 +73,7 @@ describe('npm run demo', () => {
       expect(Number(ratio)).toBeGreaterThan(40);
     }
     expect(stdout).toContain('rollback: held (NO_RECENT_CHANGE)');
-    expect(stdout).toContain('Google calls made: GetService, ListRevisions, ListTimeSeries\n');
+    expect(stdout).toContain('Google calls made for the alert: GetService, ListRevisions, ListTimeSeries\n');
     expect(stdout).toContain(
       'mutating Google calls: 0 (no UpdateService); still traffic: checkout-00002-xyz 100%',
     );
