@@ -8,5 +8,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // Two files at a time on the 2-core CI machine: most of the suite waits on real processes, sockets and the
+    // emulator, so the second worker overlaps that waiting instead of idling (vitest's default leaves one core out).
+    maxWorkers: 2,
   },
 });
