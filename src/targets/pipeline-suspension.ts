@@ -3,6 +3,7 @@ import type { google } from '@google-cloud/deploy/build/protos/protos.js';
 import type { CloudDeployTargetConfig, TargetConfig } from '../domain/target.ts';
 import { LastgoodError } from '../errors.ts';
 import {
+  awaitWriteSlot,
   type CallBudget,
   callGoogleRecorded,
   type GoogleCallPolicy,
@@ -101,6 +102,13 @@ export class PipelineSuspension {
     const name = pipeline.name ?? '';
     const { [SUSPENDED_BY_ANNOTATION]: _previous, ...annotations } = pipeline.annotations ?? {};
     if (decisionId !== null) annotations[SUSPENDED_BY_ANNOTATION] = decisionId;
+    // projects/P/locations/R/deliveryPipelines/X: the write quota is Cloud Deploy's, per project and region.
+    const [, project = '', , region = ''] = name.split('/');
+    await awaitWriteSlot(job, this.#policy, 'UpdateDeliveryPipeline', {
+      api: 'clouddeploy',
+      project,
+      region,
+    });
     const [operation] = await callGoogleRecorded(job, 'UpdateDeliveryPipeline', this.#policy, (options) =>
       this.#client.updateDeliveryPipeline(
         {
