@@ -264,7 +264,12 @@ export class CloudDeployExecutor implements RollbackExecutor {
     error: unknown,
   ): Promise<RollbackOutcome> {
     const { doubtful, message } = await recordFailedMutation(context, 'RollbackTarget', error);
-    const notCreated = outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', message, known);
+    // Cloud Deploy's own guard (`rolloutToRollBack` must be the latest rollout, the pipeline not suspended): someone
+    // else changed the target since lastgood planned, and their change stands, as on Cloud Run.
+    const notCreated =
+      googleErrorCode(error) === GRPC.FAILED_PRECONDITION
+        ? outcomeWithoutChange('skipped', 'CONCURRENT_CHANGE', message, known)
+        : outcomeWithoutChange('failed', 'GOOGLE_API_ERROR', message, known);
     if (doubtful) return this.#follow(context, rolloutName, known, notCreated);
     return this.#settle(context, rolloutName, await this.#lastRead(context, rolloutName), known, notCreated);
   }

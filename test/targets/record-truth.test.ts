@@ -12,6 +12,7 @@ import {
 } from '../../src/targets/google-clients.ts';
 import {
   CHECKOUT,
+  deployRelease,
   FAST_POLLING,
   GOOD_REVISION,
   PIPELINE,
@@ -59,6 +60,10 @@ async function settled(method: string): Promise<void> {
 
 function pipelineState() {
   return emulator.state.cloudDeploy.pipeline(PIPELINE)!;
+}
+
+function production() {
+  return pipelineState().targets.find((target) => target.targetId === 'production')!;
 }
 
 /** Someone other than lastgood suspends the storefront pipeline, and the change lands. */
@@ -111,6 +116,36 @@ describe('Cloud Deploy: the recorded outcome is what Cloud Deploy shows, whateve
     expect(outcome).toMatchObject({ state: 'succeeded', toRevision: 'rel-001' });
     expect(pipelineState().suspended).toBe(true);
     expect(fake.names()).toContain('pipeline_frozen');
+  });
+
+  it('records no rollback when a newer release lands between validate_only and the real RollbackTarget', async () => {
+    const executor = new CloudDeployExecutor(deployClient, policy);
+    const fake = fakeContext(storefront, {
+      onStep: ({ step }) => {
+        // Someone promotes rel-003 to production right after lastgood's validate_only check passed.
+        if (step === 'rollback_validated') {
+          deployRelease(emulator.control, {
+            pipeline: PIPELINE,
+            releaseId: 'rel-003',
+            target: 'production',
+            state: 'SUCCEEDED',
+          });
+        }
+      },
+    });
+    const outcome = await executor.execute(fake.context).catch((error: unknown) => error);
+    await settled('RollbackTarget');
+    // Cloud Deploy refused the rollback of a rollout that is no longer the latest: production runs rel-003, and
+    // lastgood records someone else's change, which stands, not a failure that would page and block the target.
+    expect(lastgoodRollouts(emulator)).toEqual([]);
+    expect(production().currentRelease).toMatch(/rel-003$/);
+    expect(outcome).toMatchObject({
+      state: 'skipped',
+      errorCode: 'CONCURRENT_CHANGE',
+      errorMessage: expect.stringContaining('is not the latest rollout'),
+    });
+    expect(fake.names()).toContain('mutation_refused');
+    expect(pipelineState().suspended).toBe(false);
   });
 
   it('does not take over a suspension someone else made, and refuses to lift it', async () => {
