@@ -35,6 +35,8 @@ type Known = { fromRevision: string | null; toRevision: string | null; lkgRule: 
 /** What a rollout is read as when it does not exist (yet), or could not be read when the time ran out. */
 const NOT_FOUND = 'NOT_FOUND';
 const UNREADABLE = 'UNREADABLE';
+/** What a takeover's look-up finds when the earlier attempt created no rollout. */
+const ABSENT = Symbol('no rollout');
 
 /** Rollout.State by number, since gax may hand enums over either way. */
 const ROLLOUT_STATES = [
@@ -182,10 +184,11 @@ export class CloudDeployExecutor implements RollbackExecutor {
 
     // A retry or takeover first looks for the rollout an earlier attempt may already have created.
     if (previous.toRevision) {
-      const existing = await this.#findRollout(
-        context,
-        `${pipeline}/releases/${previous.toRevision}/rollouts/${rolloutId}`,
-      );
+      const name = `${pipeline}/releases/${previous.toRevision}/rollouts/${rolloutId}`;
+      // A takeover may meet the very GetRollout trouble its predecessor died in: asked again until the budget ends.
+      const lookUp = async () => (await this.#findRollout(context, name)) ?? ABSENT;
+      const found = await pollUntil(this.#policy, context, lookUp, lookUp);
+      const existing = found === ABSENT ? null : found;
       if (existing) {
         await context.progress('rollout_found', { rollout: existing.name, state: rolloutState(existing) });
         return this.#follow(context, existing.name ?? '', { ...known, lkgRule: previous.lkgRule ?? null });

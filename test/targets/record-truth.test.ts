@@ -148,6 +148,27 @@ describe('Cloud Deploy: the recorded outcome is what Cloud Deploy shows, whateve
     expect(pipelineState().suspended).toBe(false);
   });
 
+  it('takes over a rollback whose GetRollout hangs, follows the same rollout through the hang, and records its success', async () => {
+    emulator.faults.inject({ kind: 'latency', method: 'GetRollout', ms: 3000 });
+    const executor = new CloudDeployExecutor(deployClient, fastPolicy({ deadlineMs: DEADLINE_MS }));
+    const died = new Error('the first worker died while GetRollout hung');
+    const first = fakeContext(storefront, {
+      onStep: ({ step }) => {
+        if (step === 'poll_error') throw died;
+      },
+    });
+    await expect(executor.execute(first.context)).rejects.toBe(died);
+    // The replica that takes the job over meets the same hang, which lifts after a while.
+    setTimeout(() => emulator.faults.clear(), 1200);
+    const second = fakeContext(storefront, { decisionId: first.context.decisionId, previous: first.learnt });
+    const outcome = await executor.execute(second.context);
+    expect(outcome).toMatchObject({ state: 'succeeded', fromRevision: 'rel-002', toRevision: 'rel-001' });
+    expect(second.names()).toContain('poll_error');
+    expect(second.names()).not.toContain('api_call_issued');
+    expect(lastgoodRollouts(emulator)).toEqual([expect.objectContaining({ state: 'SUCCEEDED' })]);
+    expect(pipelineState().suspended).toBe(true);
+  });
+
   it('does not take over a suspension someone else made, and refuses to lift it', async () => {
     const executor = new CloudDeployExecutor(deployClient, policy);
     const fake = fakeContext(storefront, {
