@@ -2,8 +2,6 @@
  * 2. Alert to action: from the webhook request arriving at lastgood to the emulated Cloud Run receiving the
  * UpdateService that moves traffic back, one alert per target, each target a different service.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { percentile } from '../src/domain/stats.ts';
@@ -13,7 +11,7 @@ import { openStore } from '../src/store/index.ts';
 import { burnRateAlert } from '../test/fixtures/alerts.ts';
 import { webhookPath } from './lib/alerts.ts';
 import type { BenchContext } from './lib/context.ts';
-import { startLastgood, TOKENS } from './lib/processes.ts';
+import { startLastgoodInDir, TOKENS } from './lib/processes.ts';
 import type { Metric } from './lib/report.ts';
 
 const SECTION = '2. Alert to action';
@@ -74,15 +72,12 @@ async function measureAlertToAction(ctx: BenchContext, evidence: 'auto' | 'off')
   const measured = ctx.quick ? 50 : 250;
   const targets = Array.from({ length: WARM_UP + measured }, (_, i) => `svc-${String(i).padStart(4, '0')}`);
   const dir = ctx.dir(`alert-to-action-evidence-${evidence}`);
-  const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, policyYaml(targets, evidence));
   const emulator = await startEmulator({ fixture: fixtureFor(targets), adminPort: null });
   const sent: { target: string; decisionId: string; sentAt: number; offsetMs: number }[] = [];
   try {
-    const server = await startLastgood({
-      policyFile,
-      dataDir: dir,
-      logPath: join(dir, 'lastgood.log'),
+    const server = await startLastgoodInDir({
+      dir,
+      policyYaml: policyYaml(targets, evidence),
       emulatorHost: emulator.host,
       cpuProfile: ctx.cpuProfile,
       // The worker is woken as soon as a rollback is queued; fast polls only speed up the operation's completion.

@@ -4,8 +4,6 @@
  * shortened, gets a first alert to warm up and then one more after three idle timeouts of silence. Each reports
  * the ack (the client's send to its 202) and alert_received to the emulator's UpdateService.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEmulator } from '../src/emulator/emulator.ts';
 import { openStore } from '../src/store/index.ts';
@@ -19,7 +17,7 @@ import {
 } from '../test/fixtures/storm.ts';
 import { webhookPath } from './lib/alerts.ts';
 import type { BenchContext } from './lib/context.ts';
-import { type ServerProcess, startLastgood, TOKENS } from './lib/processes.ts';
+import { type ServerProcess, startLastgoodInDir, TOKENS } from './lib/processes.ts';
 import type { Metric } from './lib/report.ts';
 
 const SECTION = '7. First alert';
@@ -83,15 +81,12 @@ async function measure(
 ): Promise<FirstAlert> {
   const targets = stormTargets(2);
   const dir = ctx.dir(name);
-  const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, stormPolicyYaml(targets));
   const emulator = await startEmulator({ fixture: stormFixture(targets), adminPort: null });
   let result: Awaited<ReturnType<typeof scenario>>;
   try {
-    const server = await startLastgood({
-      policyFile,
-      dataDir: dir,
-      logPath: join(dir, 'lastgood.log'),
+    const server = await startLastgoodInDir({
+      dir,
+      policyYaml: stormPolicyYaml(targets),
       emulatorHost: emulator.host,
       cpuProfile: ctx.cpuProfile,
       env,

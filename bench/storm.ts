@@ -3,8 +3,6 @@
  * (the write quota raised to fit the storm, as a project expecting one would). Reports how far apart the first and
  * the last UpdateService land, and that every target was rolled back exactly once.
  */
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startEmulator } from '../src/emulator/emulator.ts';
 import { burnRateAlert } from '../test/fixtures/alerts.ts';
@@ -17,7 +15,7 @@ import {
 } from '../test/fixtures/storm.ts';
 import { webhookPath } from './lib/alerts.ts';
 import type { BenchContext } from './lib/context.ts';
-import { startLastgood, TOKENS } from './lib/processes.ts';
+import { startLastgoodInDir, TOKENS } from './lib/processes.ts';
 import type { Metric } from './lib/report.ts';
 
 const SECTION = '6. Storm';
@@ -26,16 +24,13 @@ const STORM = 200;
 export async function benchStorm(ctx: BenchContext) {
   const targets = stormTargets(STORM);
   const dir = ctx.dir('storm');
-  const policyFile = join(dir, 'policy.yaml');
-  writeFileSync(policyFile, stormPolicyYaml(targets));
   const emulator = await startEmulator({ fixture: stormFixture(targets), adminPort: null });
   let sentAt = 0;
   let acceptedMs = 0;
   try {
-    const server = await startLastgood({
-      policyFile,
-      dataDir: dir,
-      logPath: join(dir, 'lastgood.log'),
+    const server = await startLastgoodInDir({
+      dir,
+      policyYaml: stormPolicyYaml(targets),
       emulatorHost: emulator.host,
       cpuProfile: ctx.cpuProfile,
       env: { LASTGOOD_GOOGLE_WRITE_RATE: `${STORM}/1m` },

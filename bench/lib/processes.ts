@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../scripts/lib/processes.ts';
@@ -141,6 +141,29 @@ export function startLastgood(options: LastgoodOptions): Promise<ServerProcess> 
         : { CLOUD_RUN_EMULATOR_HOST: options.emulatorHost, MONITORING_EMULATOR_HOST: options.emulatorHost }),
       ...options.env,
     },
+  });
+}
+
+/**
+ * Starts lastgood against an emulator for a section, in the section's own directory: its policy file, its data and
+ * its log all live there.
+ */
+export function startLastgoodInDir(options: {
+  dir: string;
+  policyYaml: string;
+  emulatorHost: string;
+  cpuProfile: boolean;
+  env?: Record<string, string>;
+}): Promise<ServerProcess> {
+  const policyFile = join(options.dir, 'policy.yaml');
+  writeFileSync(policyFile, options.policyYaml);
+  return startLastgood({
+    policyFile,
+    dataDir: options.dir,
+    logPath: join(options.dir, 'lastgood.log'),
+    emulatorHost: options.emulatorHost,
+    cpuProfile: options.cpuProfile,
+    ...(options.env === undefined ? {} : { env: options.env }),
   });
 }
 
