@@ -21,10 +21,14 @@ const LATEST = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST' as const;
 let emu: Emulator;
 let run: CloudRunClients;
 
-useExampleEmulator((started) => {
-  emu = started;
-  run = createCloudRunClients(emu.host);
-});
+// Long enough that a loaded CI machine still sees the operation in flight right after UpdateService answers.
+useExampleEmulator(
+  (started) => {
+    emu = started;
+    run = createCloudRunClients(emu.host);
+  },
+  { operationDelayMs: 250 },
+);
 afterAll(() => run.close());
 
 type Operation = protos.google.longrunning.IOperation;
