@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreUnavailableError } from '../../src/errors.ts';
 import type { SqlDriver } from '../../src/store/driver.ts';
-import { openSqliteDriver } from '../../src/store/sqlite.ts';
+import { openSqliteDriver, type SyncFile } from '../../src/store/sqlite.ts';
+import { until } from '../helpers/poll.ts';
 
 let dataDir: string;
 let driver: SqlDriver;
@@ -63,5 +65,103 @@ describe('SQLite group commit', () => {
     await expect(pending).resolves.toBe(1);
     driver = openSqliteDriver(dataDir);
     expect(await namesOnDisk()).toEqual(['before-close']);
+  });
+});
+
+/** A WAL sync the test controls: it passes until `hold()`, then waits for `release()`; `fail()` fails the next. */
+function controlledSync() {
+  let holding = false;
+  let failing = false;
+  const held: (() => void)[] = [];
+  const control = {
+    started: 0,
+    sync: (async () => {
+      control.started += 1;
+      if (failing) {
+        failing = false;
+        throw Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+      }
+      if (holding) await new Promise<void>((resolve) => held.push(resolve));
+    }) satisfies SyncFile,
+    hold: () => {
+      holding = true;
+    },
+    release: () => {
+      holding = false;
+      for (const resolve of held.splice(0)) resolve();
+    },
+    fail: () => {
+      failing = true;
+    },
+  };
+  return control;
+}
+
+/** A promise's state as of now, after everything already queued has run. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(
+    () => {
+      done = true;
+    },
+    () => {
+      done = true;
+    },
+  );
+  for (let turn = 0; turn < 5; turn++) await new Promise((resolve) => setImmediate(resolve));
+  return done;
+}
+
+describe('SQLite durability: the WAL is synced off the main thread', () => {
+  let synced: SqlDriver;
+  let sync: ReturnType<typeof controlledSync>;
+  beforeEach(async () => {
+    await driver.close();
+    sync = controlledSync();
+    synced = openSqliteDriver(dataDir, sync.sync);
+    driver = synced;
+  });
+
+  it('answers a transaction only once a WAL sync started after its commit has finished', async () => {
+    sync.hold();
+    const answer = synced.transaction(insert('a'));
+    await until(async () => (await namesOnDisk()).includes('a'), 'the commit');
+    expect(await settled(answer)).toBe(false);
+    sync.release();
+    await expect(answer).resolves.toBe(1);
+  });
+
+  it('returns a read that may see a commit only once that commit is synced', async () => {
+    sync.hold();
+    void synced.transaction(insert('b'));
+    await until(async () => (await namesOnDisk()).includes('b'), 'the commit');
+    const read = synced.all('SELECT name FROM items');
+    expect(await settled(read)).toBe(false);
+    sync.release();
+    expect((await read).map((row) => row.name)).toEqual(['b']);
+  });
+
+  it('makes the commits made while one sync runs durable with one more sync, not one each', async () => {
+    sync.hold();
+    const first = synced.transaction(insert('c'));
+    await until(() => sync.started === 1, 'the first sync');
+    const later = [synced.transaction(insert('d'))];
+    await settled(later[0]!);
+    later.push(synced.transaction(insert('e')));
+    await until(async () => (await namesOnDisk()).includes('e'), 'the later commits');
+    expect(sync.started).toBe(1);
+    sync.release();
+    await expect(Promise.all([first, ...later])).resolves.toEqual([1, 1, 1]);
+    expect(sync.started).toBe(2);
+  });
+
+  it('fails the transaction whose sync failed as an unwritable store, and every one after it', async () => {
+    sync.fail();
+    const failed = await synced.transaction(insert('f')).catch((error: unknown) => error);
+    expect(failed).toBeInstanceOf(StoreUnavailableError);
+    expect((failed as StoreUnavailableError).reason).toMatch(/^SQLITE_IOERR \(.*fdatasync.*EIO/);
+    // A later sync may succeed without the failed one's pages on disk: nothing after it is acknowledged.
+    await expect(synced.transaction(insert('g'))).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(synced.all('SELECT name FROM items')).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 });
