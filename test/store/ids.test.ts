@@ -1,0 +1,14 @@
+import { describe, expect, it } from 'vitest';
+import { newId } from '../../src/store/ids.ts';
+
+describe('newId', () => {
+  it('makes prefixed ids in the ULID layout that sort in the order they were made, within and across milliseconds', () => {
+    const start = Date.UTC(2026, 0, 1);
+    const ids = Array.from({ length: 3_000 }, (_, i) => newId('dec', start + Math.floor(i / 7)));
+    for (const id of ids) expect(id).toMatch(/^dec_[0-9a-hjkmnp-tv-z]{26}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+    // The first ten digits are the milliseconds (2026-01-01), as ULIDs have them.
+    expect(ids[0]!.slice(4, 14)).toBe('01kdvdna00');
+  });
+});
