@@ -3,6 +3,7 @@
  * token can be rotated without a gap.
  */
 export interface TokenSource {
+  /** The same list (not changed in place) until the tokens change: callers may keep what they derive from it. */
   tokens(): readonly string[];
   /**
    * Told when a presented token matched none, so a source may read its tokens again (at a rate it bounds).

@@ -1,11 +1,23 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { type OperatorToken, ROLES, type Role } from '../auth/roles.ts';
 import type { TokenSource } from '../auth/token-source.ts';
 import { LastgoodError } from '../errors.ts';
 
 export function sha256(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
+  return hash('sha256', text, 'buffer');
+}
+
+/** Each token list's digests, made once: a source hands out the same list until its tokens change. */
+const digestsOfTokens = new WeakMap<readonly string[], readonly Buffer[]>();
+
+function tokenDigests(tokens: readonly string[]): readonly Buffer[] {
+  let digests = digestsOfTokens.get(tokens);
+  if (digests === undefined) {
+    digests = tokens.map(sha256);
+    digestsOfTokens.set(tokens, digests);
+  }
+  return digests;
 }
 
 /**
@@ -47,7 +59,7 @@ export async function verifyWebhookToken(
   const presented = presentedWebhookToken(request);
   if (presented !== null) {
     const digest = sha256(presented);
-    const known = () => matchesAnyDigest(digest, source.tokens().map(sha256)) !== -1;
+    const known = () => matchesAnyDigest(digest, tokenDigests(source.tokens())) !== -1;
     // A token added since the source last read is let in on its first use: the source reads again (as often as
     // it allows) and the token is checked once more.
     // The rate-limit key: a short digest names the token without the store ever holding the token itself.
