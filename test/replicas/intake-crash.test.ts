@@ -12,7 +12,7 @@ const ACKED_BEFORE_KILL = 150;
 
 describe.concurrent.each([
   { kind: 'PostgreSQL', open: postgresUnderTest },
-  { kind: 'SQLite (WAL, synchronous=FULL)', open: async () => sqliteUnderTest() },
+  { kind: 'SQLite (WAL, synced before the answer)', open: async () => sqliteUnderTest() },
 ])('kill -9 in the middle of an alert burst, on $kind', ({ open }) => {
   it('has every alert it acknowledged with a 2xx in the store after a restart', async ({
     expect,
