@@ -129,8 +129,8 @@ class WalSync {
  * COMMIT stopped the event loop for its fsync (about 1 ms here, a sixth of the main thread under an alert flood).
  * The connection runs synchronous=NORMAL, under which a WAL commit is the same writes without that one sync (the
  * WAL's header and checkpoints are synced as before), and the WAL is synced on the thread pool instead, while the
- * next batch runs; a transaction is answered, and a read returns, only after a sync that started after the COMMIT
- * it saw. Syncs coalesce: one runs at a time, and every commit made meanwhile shares the next.
+ * event loop goes on handling requests and later batches commit; a transaction is answered, and a read returns,
+ * only after a sync that started after the COMMIT it saw. Syncs coalesce: one runs at a time, and every commit made meanwhile shares the next.
  */
 class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite';
