@@ -179,13 +179,15 @@ export class CloudRunExecutor implements RollbackExecutor {
       evidence === null ? null : startEvidenceReads(context, this.#monitoring, target, this.#policy);
     for (let conflicts = 0; ; conflicts++) {
       const service = await this.#getService(context, name);
+      const readAt = context.now();
       const before = snapshotOf(service);
       // What was read is recorded together with whatever follows from it: writes asked for in the same turn
       // share one commit (SQLite group commit), so reading, planning and the lease check cost one fsync before
-      // acting. Nothing is written until the plan is known, so they are all asked for at once.
+      // acting. Nothing is written until the plan is known, so they are all asked for at once. Both carry the
+      // time of the read: the judgement, which waits for telemetry, comes after it, not before.
       const recordReading = () => [
-        context.observeTraffic({ observedAt: context.now(), fullRevision: before.full }),
-        context.progress('service_read', { traffic: before.split, etag: before.etag }),
+        context.observeTraffic({ observedAt: readAt, fullRevision: before.full }),
+        context.progress('service_read', { traffic: before.split, etag: before.etag }, {}, readAt),
       ];
 
       if (plan !== null && before.full === plan.to) {
