@@ -28,6 +28,7 @@ async function main(): Promise<void> {
     { openStore },
     { createExecutors },
     { createLocalMetricsServer, LOCAL_METRICS_HOST },
+    { warmIntakeParsers },
   ] = await Promise.all([
     import('./app.ts'),
     import('./clock.ts'),
@@ -38,6 +39,7 @@ async function main(): Promise<void> {
     import('./store/index.ts'),
     import('./targets/executors.ts'),
     import('./http/local-metrics.ts'),
+    import('./ingest/warm-up.ts'),
   ]);
   let config: Config;
   try {
@@ -126,14 +128,19 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
-  // The Google clients are warmed once /readyz has first answered 200, or a second after listening for a platform
-  // that never asks: warming takes a few hundred ms of CPU, which must not delay readiness. The first alert then
-  // finds its clients connected.
+  // The Google clients and the intake's validators are warmed once /readyz has first answered 200, or a second
+  // after listening for a platform that never asks: warming takes a few hundred ms of CPU, which must not delay
+  // readiness. The first alert then finds its clients connected and its validators compiled.
   let warming = false;
   const warm = () => {
     if (warming) return;
     warming = true;
     const from = performance.now();
+    try {
+      warmIntakeParsers();
+    } catch (error) {
+      logger.warn({ err: error }, 'could not warm the intake validators; the first alert compiles them');
+    }
     void executors
       .startWarming((error) => logger.warn({ err: error }, 'could not warm a Google client; retrying'))
       .then(() => logger.info({ tookMs: Math.round(performance.now() - from) }, 'Google clients warmed'));

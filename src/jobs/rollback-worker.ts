@@ -224,10 +224,12 @@ export class RollbackWorker {
     }
     // Steps an executor asks for together may commit in any order on PostgreSQL; their ids, made now, keep the
     // timeline in the order they were asked for.
-    const timelineStep = (step: string, detail: Record<string, unknown>) => {
-      const at = clock.now();
-      return { at, step, detail, id: newId('evt', at.getTime()) };
-    };
+    const timelineStep = (step: string, detail: Record<string, unknown>, at = clock.now()) => ({
+      at,
+      step,
+      detail,
+      id: newId('evt', at.getTime()),
+    });
     const signalOfAlert = status.decision.reason === 'MANUAL' ? null : (status.alert?.signal ?? null);
     const context: ExecutionContext = {
       decisionId: job.decisionId,
@@ -248,8 +250,8 @@ export class RollbackWorker {
       },
       now: () => clock.now(),
       signal,
-      progress: async (step, detail, learnt = {}) => {
-        await store.recordProgress(job.decisionId, learnt, [timelineStep(step, detail)]);
+      progress: async (step, detail, learnt = {}, at) => {
+        await store.recordProgress(job.decisionId, learnt, [timelineStep(step, detail, at)]);
       },
       beforeMutation: async (step, detail, learnt = {}) => {
         if (!owned()) return false;

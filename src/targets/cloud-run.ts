@@ -166,6 +166,9 @@ export class CloudRunExecutor implements RollbackExecutor {
             rule: context.previous.lkgRule ?? '',
           }
         : null;
+    // Asked for before the slower reads below, which a server answering in order (the emulator) would put first.
+    let firstRead: Promise<Service> | null = this.#getService(context, name);
+    firstRead.catch(() => {}); // Awaited in the loop; until then a failure is no unhandled rejection.
     // What the last-known-good search reads does not depend on the service's current state, so it is fetched
     // alongside the first GetService rather than after it: one Google round trip fewer before UpdateService.
     // (Leaving out the traffic observation this attempt records changes nothing: it is of the serving
@@ -178,14 +181,17 @@ export class CloudRunExecutor implements RollbackExecutor {
     const reads =
       evidence === null ? null : startEvidenceReads(context, this.#monitoring, target, this.#policy);
     for (let conflicts = 0; ; conflicts++) {
-      const service = await this.#getService(context, name);
+      const service = await (firstRead ?? this.#getService(context, name));
+      firstRead = null;
+      const readAt = context.now();
       const before = snapshotOf(service);
       // What was read is recorded together with whatever follows from it: writes asked for in the same turn
       // share one commit (SQLite group commit), so reading, planning and the lease check cost one fsync before
-      // acting. Nothing is written until the plan is known, so they are all asked for at once.
+      // acting. Nothing is written until the plan is known, so they are all asked for at once. Both carry the
+      // time of the read: the judgement, which waits for telemetry, comes after it, not before.
       const recordReading = () => [
-        context.observeTraffic({ observedAt: context.now(), fullRevision: before.full }),
-        context.progress('service_read', { traffic: before.split, etag: before.etag }),
+        context.observeTraffic({ observedAt: readAt, fullRevision: before.full }),
+        context.progress('service_read', { traffic: before.split, etag: before.etag }, {}, readAt),
       ];
 
       if (plan !== null && before.full === plan.to) {

@@ -19,8 +19,16 @@ export interface ExecutionContext {
   now(): Date;
   /** Aborted when the worker gives the job up (shutdown past its grace): no Google call may start after that. */
   signal: AbortSignal;
-  /** Records one step of the rollback and anything it learnt, before the next step runs. */
-  progress(step: string, detail: Record<string, unknown>, learnt?: RollbackProgress): Promise<void>;
+  /**
+   * Records one step of the rollback and anything it learnt, before the next step runs. `at` is when the step
+   * happened, for one recorded later than that (a read written together with what follows from it); now if left out.
+   */
+  progress(
+    step: string,
+    detail: Record<string, unknown>,
+    learnt?: RollbackProgress,
+    at?: Date,
+  ): Promise<void>;
   /**
    * Records the step announcing a mutating call (and what it learnt), only while this worker still holds the
    * job's lease, renewing it. False means another worker owns the job now: nothing was written and the call must

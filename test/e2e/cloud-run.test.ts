@@ -32,6 +32,9 @@ function steps(status: { timeline: { step: string }[] }): string[] {
 describe('Cloud Run rollback through the real client and the emulator', () => {
   it('moves all traffic back to the last known good revision and proves it', async () => {
     expect(trafficOf(CHECKOUT)).toEqual({ 'checkout-00002-xyz': 100 });
+    // Telemetry slower than GetService: the timeline shows the service read when it was read, before the
+    // judgement that waited for the telemetry, though both are written in the commit before UpdateService.
+    emulator.faults.inject({ kind: 'latency', method: 'ListTimeSeries', ms: 50 });
     const accepted = await fireAlert(t);
     expect(accepted.reason).toBe('ROLLBACK');
     const status = await waitForRollback(t.store, accepted.decisionId);
@@ -47,8 +50,8 @@ describe('Cloud Run rollback through the real client and the emulator', () => {
       'alert_received',
       'decided',
       'job_claimed',
-      'judged',
       'service_read',
+      'judged',
       'lkg_selected',
       'api_call_issued',
       'operation_done',

@@ -37,13 +37,20 @@ describe('warming the Google clients', () => {
     expect(errors).toEqual([]);
     expect(emulator.calls.list().map((call) => [call.method, call.code])).toEqual(
       expect.arrayContaining([
-        ['ListServices', 0],
+        ['GetService', 0],
         ['ListRevisions', 0],
         ['GetDeliveryPipeline', 0],
         ['ListTimeSeries', 0],
       ]),
     );
     expect(emulator.calls.list()).toHaveLength(4);
+    // Telemetry is read over the window an alert starting now is judged on (lookback and change window, an hour
+    // each by default), so the first alert's evidence read decodes no more than the warm-up did.
+    const [read] = emulator.calls.list({ method: 'ListTimeSeries' });
+    const { interval } = read!.request as {
+      interval: { startTime: { seconds: string }; endTime: { seconds: string } };
+    };
+    expect(Number(interval.endTime.seconds) - Number(interval.startTime.seconds)).toBe(2 * 3_600);
   });
 
   it('keeps a channel connected past its idle timeout while it is touched; left alone, it goes idle', async () => {
