@@ -10,7 +10,7 @@ import { newId } from '../store/ids.ts';
 import type { HeldLease, JobRecord, Store } from '../store/store.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from '../targets/executor.ts';
 import { WorkerLoop } from '../worker-loop.ts';
-import { CorrelatedIncidentsReader } from './correlated-incidents.ts';
+import { readCorrelatedIncidents } from './correlated-incidents.ts';
 
 const INCIDENT_LOOKBACK_MS = 7 * 24 * 3_600_000;
 
@@ -61,11 +61,9 @@ export interface WorkerOptions {
 export class RollbackWorker {
   readonly #options: WorkerOptions;
   readonly #loop: WorkerLoop<JobRecord>;
-  readonly #correlated: CorrelatedIncidentsReader;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
-    this.#correlated = new CorrelatedIncidentsReader(options.store);
     const { store, clock, owner, leaseMs } = options;
     this.#loop = new WorkerLoop({
       // One job per claim, so each starts before the next is leased.
@@ -271,7 +269,7 @@ export class RollbackWorker {
       incidents: () =>
         store.incidentWindows(target.name, new Date(clock.now().getTime() - INCIDENT_LOOKBACK_MS)),
       correlatedIncidents: (around, windowMs) =>
-        this.#correlated.read(target.name, around, windowMs, clock.now()),
+        readCorrelatedIncidents(store, target.name, around, windowMs, clock.now()),
       observeTraffic: (observation) => store.recordTrafficObservation(target.name, observation),
     };
     try {
