@@ -1,11 +1,14 @@
+import type { RollbackErrorCode } from '../domain/rollback.ts';
+import type { Reason, RollbackState } from '../domain/types.ts';
 import { appendEvents } from './audit.ts';
 import type { SqlDriver, SqlValue } from './driver.ts';
-import { first, ms, str, toAlert, toDecision, toRollback } from './rows.ts';
+import { first, ms, str, strOrNull, toAlert, toDecision, toRollback } from './rows.ts';
 import {
   ACKNOWLEDGE_ALERT,
   DECISION_COUNTS,
   DECISION_HISTORY,
   DECISION_OF_ALERT,
+  DECISION_SIGNALS,
   ROLLBACK_COUNTS,
   recentDecisions,
   TIME_TO_ROLLBACK,
@@ -15,6 +18,7 @@ import { ALERT_BY_ID, decisionWithRollback } from './sql/shared.ts';
 import type {
   AlertRecord,
   DecisionHistoryItem,
+  DecisionSignalItem,
   DecisionStats,
   RecentItem,
   RecentQuery,
@@ -127,6 +131,35 @@ export function acknowledgeAlert(
       ]);
     }
     return alert;
+  });
+}
+
+/** The decisions `decisionHistory` answers, with only what correlating incidents needs. */
+export async function decisionSignals(
+  db: SqlDriver,
+  since: Date,
+  until: Date,
+  limit: number,
+): Promise<DecisionSignalItem[]> {
+  const rows = await db.all(DECISION_SIGNALS, [since.getTime(), until.getTime(), limit]);
+  return rows.map((row) => {
+    const signal =
+      row.a_signal === null || row.a_signal === undefined
+        ? null
+        : (JSON.parse(str(row.a_signal)) as { startedAt: string; isTest: boolean });
+    return {
+      decidedAt: ms(row.decided_at),
+      targetName: strOrNull(row.target_name),
+      reason: str(row.reason) as Reason,
+      signal: signal === null ? null : { startedAt: new Date(signal.startedAt), isTest: signal.isTest },
+      rollback:
+        row.r_state === null || row.r_state === undefined
+          ? null
+          : {
+              state: str(row.r_state) as RollbackState,
+              errorCode: strOrNull(row.r_error_code) as RollbackErrorCode | null,
+            },
+    };
   });
 }
 

@@ -25,6 +25,7 @@ import type {
   DecisionHistoryItem,
   DecisionOutcome,
   DecisionRequest,
+  DecisionSignalItem,
   DecisionStats,
   HeldLease,
   JobRecord,
@@ -112,6 +113,10 @@ export class SqlStore implements Store {
 
   decisionHistory(since: Date, until: Date, limit: number): Promise<DecisionHistoryItem[]> {
     return queries.decisionHistory(this.#db, since, until, limit);
+  }
+
+  decisionSignals(since: Date, until: Date, limit: number): Promise<DecisionSignalItem[]> {
+    return queries.decisionSignals(this.#db, since, until, limit);
   }
 
   claimJob(owner: string, now: Date, leaseMs: number): Promise<JobRecord | null> {

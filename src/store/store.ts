@@ -122,6 +122,19 @@ export interface DecisionHistoryItem {
   rollback: RollbackRecord | null;
 }
 
+/**
+ * A decision as correlating incidents reads it: a slice of `DecisionHistoryItem` without the alert's body or the
+ * decision's factors, since every judged rollback reads up to a thousand of them.
+ */
+export interface DecisionSignalItem {
+  decidedAt: Date;
+  targetName: string | null;
+  reason: Reason;
+  /** Of the decision's alert; null for a manual request. */
+  signal: Pick<Signal, 'startedAt' | 'isTest'> | null;
+  rollback: Pick<RollbackRecord, 'state' | 'errorCode'> | null;
+}
+
 export interface DecisionStats {
   byAction: Record<string, number>;
   byReason: Record<string, number>;
@@ -217,6 +230,8 @@ export interface Store {
   acknowledgeAlert(alertId: string, by: string, at: Date): Promise<AlertRecord | null>;
   /** Decisions made in [since, until), oldest first, at most `limit`: the history a what-if replay runs over. */
   decisionHistory(since: Date, until: Date, limit: number): Promise<DecisionHistoryItem[]>;
+  /** The decisions `decisionHistory` answers, each with only what correlating incidents needs. */
+  decisionSignals(since: Date, until: Date, limit: number): Promise<DecisionSignalItem[]>;
 
   /** Claims the oldest runnable job (queued, or running with an expired lease) for `owner`. */
   claimJob(owner: string, now: Date, leaseMs: number): Promise<JobRecord | null>;

@@ -1,5 +1,9 @@
-/** How a Cloud Run service's traffic is read and rewritten: pure, so the executor is about its Google calls. */
+/**
+ * How a Cloud Run service's traffic and revisions are read, and its traffic rewritten: pure, so the executor is
+ * about its Google calls.
+ */
 import type { google } from '@google-cloud/run/build/protos/protos.js';
+import type { RevisionInfo } from '../domain/last-known-good.ts';
 
 export type Service = google.cloud.run.v2.IService;
 type TrafficTarget = google.cloud.run.v2.ITrafficTarget;
@@ -77,4 +81,15 @@ export function rollbackTraffic(service: Service, revision: string): TrafficTarg
     );
   }
   return traffic;
+}
+
+/** A revision as the last-known-good search reads it. */
+export function revisionInfo(revision: google.cloud.run.v2.IRevision): RevisionInfo {
+  const ready = (revision.conditions ?? []).some((c) => c.type === 'Ready' && succeeded(c.state));
+  const seconds = Number(revision.createTime?.seconds ?? 0);
+  return {
+    name: shortName(revision.name),
+    ready,
+    createdAt: new Date(seconds * 1000 + Math.floor((revision.createTime?.nanos ?? 0) / 1e6)),
+  };
 }

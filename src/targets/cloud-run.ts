@@ -1,4 +1,3 @@
-import type { google } from '@google-cloud/run/build/protos/protos.js';
 import { type IncidentEvidence, type SuspectSelection, selectSuspect } from '../domain/evidence.ts';
 import type { Judgement } from '../domain/judgement-policy.ts';
 import {
@@ -11,6 +10,7 @@ import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.t
 import type { CloudRunTargetConfig, TargetConfig } from '../domain/target.ts';
 import { LastgoodError } from '../errors.ts';
 import {
+  revisionInfo,
   rollbackTraffic,
   type Service,
   shortName,
@@ -39,7 +39,7 @@ import {
   type EvidenceReads,
   gatheredEvidence,
   heldOutcome,
-  judgeAndRecord,
+  judgeEvidence,
   startEvidenceReads,
 } from './judgement.ts';
 
@@ -65,6 +65,9 @@ interface Plan {
   rule: string;
 }
 
+/** Where a rollback goes, or why it goes nowhere. */
+type Choice = (Plan & { explanation: string }) | { noLkg: string } | { held: Judgement };
+
 /** A split's suspect is found by when revisions started serving; without an alert, as of now. */
 function unjudgedIncident(now: Date): IncidentEvidence {
   return { startedAt: now, lookbackMs: null, conditionDurationMs: 0 };
@@ -76,16 +79,6 @@ function unjudgedIncident(now: Date): IncidentEvidence {
  */
 function stillAsPlanned(plan: Plan, before: TrafficSnapshot): boolean {
   return plan.rule === 'split_baseline' ? (before.split[plan.from] ?? 0) > 0 : before.serving === plan.from;
-}
-
-function revisionInfo(revision: google.cloud.run.v2.IRevision): RevisionInfo {
-  const ready = (revision.conditions ?? []).some((c) => c.type === 'Ready' && succeeded(c.state));
-  const seconds = Number(revision.createTime?.seconds ?? 0);
-  return {
-    name: shortName(revision.name),
-    ready,
-    createdAt: new Date(seconds * 1000 + Math.floor((revision.createTime?.nanos ?? 0) / 1e6)),
-  };
 }
 
 /**
@@ -175,8 +168,7 @@ export class CloudRunExecutor implements RollbackExecutor {
     // revision, which is never a candidate.)
     const evidence =
       plan === null && context.requestedRevision === null ? this.#lkgEvidence(context, name) : null;
-    // Awaited only once the service is read; until then a failure must not count as an unhandled rejection.
-    evidence?.catch(() => {});
+    evidence?.catch(() => {}); // As firstRead.
     // The judgement's own reads (one Monitoring call, the other targets' incidents) run alongside GetService too.
     const reads =
       evidence === null ? null : startEvidenceReads(context, this.#monitoring, target, this.#policy);
@@ -185,11 +177,13 @@ export class CloudRunExecutor implements RollbackExecutor {
       firstRead = null;
       const readAt = context.now();
       const before = snapshotOf(service);
-      // What was read is recorded together with whatever follows from it: writes asked for in the same turn
-      // share one commit (SQLite group commit), so reading, planning and the lease check cost one fsync before
-      // acting. Nothing is written until the plan is known, so they are all asked for at once. Both carry the
-      // time of the read: the judgement, which waits for telemetry, comes after it, not before.
+      // The verdict on what was read, once there is one: written with the reading, as the first of its steps.
+      let recordJudgement: (() => Promise<void>) | null = null;
+      // Written with whatever follows from it, once the plan is known: writes asked for in one turn share one
+      // commit, so judging, reading, planning and the lease check cost one fsync before acting. The reading keeps
+      // the time of the read: the judgement, which waits for telemetry, comes after it.
       const recordReading = () => [
+        ...(recordJudgement === null ? [] : [recordJudgement()]),
         context.observeTraffic({ observedAt: readAt, fullRevision: before.full }),
         context.progress('service_read', { traffic: before.split, etag: before.etag }, {}, readAt),
       ];
@@ -210,7 +204,8 @@ export class CloudRunExecutor implements RollbackExecutor {
       }
       let recordChoice: () => Promise<void> = async () => {};
       if (plan === null) {
-        const chosen = await this.#plan(context, service, before, evidence, reads);
+        const { chosen, judged } = await this.#plan(context, service, before, evidence, reads);
+        recordJudgement = judged;
         if ('held' in chosen) {
           await Promise.all(recordReading());
           return heldOutcome(chosen.held, { fromRevision: chosen.held.summary.suspect ?? before.serving });
@@ -235,8 +230,6 @@ export class CloudRunExecutor implements RollbackExecutor {
       }
       await awaitWriteSlot(context, this.#policy, 'UpdateService', writeQuota(target));
       const traffic = rollbackTraffic(service, plan.to);
-      // Reading, planning and the fenced announcement of the call are asked for in one turn, so they share one
-      // commit (SQLite group commit): one fsync between reading the service and changing it.
       const [, , owner] = await Promise.all([
         Promise.all(recordReading()),
         recordChoice(),
@@ -306,7 +299,8 @@ export class CloudRunExecutor implements RollbackExecutor {
 
   /**
    * Chooses where to go: the requested revision, else the last known good one. It writes nothing: `execute`
-   * records the choice together with the other steps before the call, in one commit.
+   * records the verdict (`judged`, when the evidence was judged) and the choice together with the other steps
+   * before the call, in one commit.
    */
   async #plan(
     context: RollbackJob,
@@ -316,15 +310,18 @@ export class CloudRunExecutor implements RollbackExecutor {
     evidence: Promise<LkgEvidence> | null,
     /** Started by `execute` when the alert's evidence is to be judged. */
     reads: EvidenceReads | null,
-  ): Promise<(Plan & { explanation: string }) | { noLkg: string } | { held: Judgement }> {
+  ): Promise<{ chosen: Choice; judged: (() => Promise<void>) | null }> {
     const from = before.serving ?? '';
     if (context.requestedRevision !== null) {
       await this.checkRequestedRevision(context.target, context.requestedRevision);
       return {
-        from,
-        to: context.requestedRevision,
-        rule: 'requested',
-        explanation: 'named in the manual request',
+        chosen: {
+          from,
+          to: context.requestedRevision,
+          rule: 'requested',
+          explanation: 'named in the manual request',
+        },
+        judged: null,
       };
     }
     const settings = context.target.execution;
@@ -352,11 +349,14 @@ export class CloudRunExecutor implements RollbackExecutor {
       lastKnownGood: choice.revision,
     };
     let split: SuspectSelection | null = null;
+    let judged: (() => Promise<void>) | null = null;
+    const answer = (chosen: Choice) => ({ chosen, judged });
     if (reads !== null) {
-      const judgement = await judgeAndRecord(context, await gatheredEvidence(context, reads, own));
+      const { judgement, record } = judgeEvidence(context, await gatheredEvidence(context, reads, own));
+      judged = record;
       // No revision to go back to is not a hold: the bad release serves on and a person must act now.
-      if (judgement.reason === 'NO_LAST_KNOWN_GOOD') return { noLkg: choice.explanation };
-      if (judgement.action === 'hold') return { held: judgement };
+      if (judgement.reason === 'NO_LAST_KNOWN_GOOD') return answer({ noLkg: choice.explanation });
+      if (judgement.action === 'hold') return answer({ held: judgement });
       const { summary } = judgement;
       if (summary.split) split = { ...summary, changeTime: summary.change };
     } else if (Object.keys(before.split).length > 1) {
@@ -374,15 +374,15 @@ export class CloudRunExecutor implements RollbackExecutor {
     // In a canary split, the suspect is the newest revision to gain traffic, whatever its share: all traffic goes
     // to the baseline serving beside it.
     if (split?.suspect && split.baseline) {
-      return {
+      return answer({
         from: split.suspect,
         to: split.baseline,
         rule: 'split_baseline',
         explanation: `${split.suspect} is the newest revision in the split; ${split.baseline} serves beside it`,
-      };
+      });
     }
-    if (choice.revision === null) return { noLkg: choice.explanation };
-    return { from, to: choice.revision, rule: choice.rule, explanation: choice.explanation };
+    if (choice.revision === null) return answer({ noLkg: choice.explanation });
+    return answer({ from, to: choice.revision, rule: choice.rule, explanation: choice.explanation });
   }
 
   /**

@@ -53,19 +53,36 @@ export async function gatheredEvidence(
   return { ...own, incident: context.incident, telemetry, correlated };
 }
 
+/** A verdict, and the `judged` step that records it with everything it rests on, not yet written. */
+export interface UnrecordedJudgement {
+  judgement: Judgement;
+  /** Writes the `judged` step; it must be durable before any mutation. */
+  record(): Promise<void>;
+}
+
 /**
- * Judges the evidence and records the verdict with everything it rests on (the `judged` step), so the status
- * API, the CLI and a replay can show and re-run it. The step is written before any mutation.
+ * Judges the evidence. The verdict is recorded (the `judged` step, so the status API, the CLI and a replay can
+ * show and re-run it) when the caller says, so it can share the commit of the steps written with it.
  */
-export async function judgeAndRecord(context: ExecutionContext, evidence: Evidence): Promise<Judgement> {
+export function judgeEvidence(context: ExecutionContext, evidence: Evidence): UnrecordedJudgement {
   const judgement = judge(evidence, context.target.execution.judgement);
-  await context.progress('judged', {
-    verdict: judgement.action,
-    reason: judgement.reason,
-    factors: judgement.factors,
-    summary: judgement.summary,
-    evidence,
-  });
+  return {
+    judgement,
+    record: () =>
+      context.progress('judged', {
+        verdict: judgement.action,
+        reason: judgement.reason,
+        factors: judgement.factors,
+        summary: judgement.summary,
+        evidence,
+      }),
+  };
+}
+
+/** Judges the evidence and records the verdict at once, as its own write, before any mutation. */
+export async function judgeAndRecord(context: ExecutionContext, evidence: Evidence): Promise<Judgement> {
+  const { judgement, record } = judgeEvidence(context, evidence);
+  await record();
   return judgement;
 }
 

@@ -150,7 +150,7 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
       expect(byDecision?.timeline.map((event) => event.step)).toEqual(['alert_received', 'decided']);
     });
 
-    it('lists the decisions of a window oldest first, each with its whole alert and rollback', async () => {
+    it('lists the decisions of a window oldest first, each with its whole alert and rollback, or with what correlation reads', async () => {
       const at = (minutes: number) => new Date(T0.getTime() + minutes * 60_000);
       const before = await store.recordDecision(
         request({ alert: alert({ receivedAt: at(-1) }), now: at(-1) }),
@@ -174,6 +174,32 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
       expect(history[1]).toMatchObject({ alert: null, decision: { reason: 'MANUAL' } });
       expect(await store.decisionHistory(at(-1), at(3), 1)).toEqual([
         { decision: before.decision, alert: before.alert, rollback: null },
+      ]);
+      // The same decisions, each with only what correlating incidents reads.
+      expect(await store.decisionSignals(T0, at(3), 10)).toEqual([
+        {
+          decidedAt: rolledBack.decision.decidedAt,
+          targetName: 'checkout',
+          reason: rolledBack.decision.reason,
+          signal: { startedAt: rolledBack.alert?.signal.startedAt, isTest: false },
+          rollback: { state: 'queued', errorCode: null },
+        },
+        {
+          decidedAt: manual.decision.decidedAt,
+          targetName: manual.decision.targetName,
+          reason: 'MANUAL',
+          signal: null,
+          rollback: { state: 'queued', errorCode: null },
+        },
+      ]);
+      expect(await store.decisionSignals(at(-1), at(3), 1)).toEqual([
+        {
+          decidedAt: before.decision.decidedAt,
+          targetName: before.decision.targetName,
+          reason: before.decision.reason,
+          signal: { startedAt: before.alert?.signal.startedAt, isTest: false },
+          rollback: null,
+        },
       ]);
     });
 

@@ -58,6 +58,28 @@ describe('CloudRunExecutor against the emulator, with a fake execution context',
     expect(servingSplit(emulator)).toEqual({ [GOOD_REVISION]: 100 });
   });
 
+  it('records the verdict on an alert in the commit of the reading and the fenced announcement', async () => {
+    // A store answers a write once its commit is on disk; steps asked for before then share that commit.
+    let verdictOnDisk = false;
+    const askedWithVerdict: string[] = [];
+    const fake = fakeContext(checkout, {
+      incident: { startedAt: new Date(), lookbackMs: null, conditionDurationMs: 0 },
+      onStep: async ({ step }) => {
+        if (step !== 'judged') {
+          if (!verdictOnDisk) askedWithVerdict.push(step);
+          return;
+        }
+        await new Promise((resolve) => setImmediate(resolve));
+        verdictOnDisk = true;
+      },
+    });
+    const outcome = await executor.execute(fake.context);
+    expect(outcome).toEqual({ state: 'succeeded', ...PLAN, errorCode: null, errorMessage: null });
+    expect(fake.names().slice(0, 4)).toEqual(['judged', 'service_read', 'lkg_selected', 'api_call_issued']);
+    expect(askedWithVerdict).toEqual(['service_read', 'lkg_selected', 'api_call_issued']);
+    expect(servingSplit(emulator)).toEqual({ [GOOD_REVISION]: 100 });
+  });
+
   it('re-reads and retries once its etag went stale while the bad revision still serves', async () => {
     emulator.faults.inject({ kind: 'concurrent-traffic-change', service: CHECKOUT });
     const fake = fakeContext(checkout);

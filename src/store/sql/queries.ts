@@ -64,3 +64,13 @@ export const DECISION_HISTORY = `SELECT ${DECISION_COLUMNS}, ${ROLLBACK_COLUMNS}
         WHERE d.decided_at >= ? AND d.decided_at < ?
         ORDER BY d.decided_at, d.id
         LIMIT ?`;
+
+/** The decisions `DECISION_HISTORY` picks, with only the columns correlating incidents reads. */
+export const DECISION_SIGNALS = `SELECT d.decided_at, d.target_name, d.reason, a.signal AS a_signal,
+        r.state AS r_state, r.error_code AS r_error_code
+        FROM decisions d
+        LEFT JOIN alerts a ON a.id = d.alert_id
+        LEFT JOIN rollbacks r ON r.decision_id = d.id
+        WHERE d.decided_at >= ? AND d.decided_at < ?
+        ORDER BY d.decided_at, d.id
+        LIMIT ?`;
