@@ -4,6 +4,7 @@ import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.t
 import type { TargetConfig } from '../domain/target.ts';
 import type { TargetKind } from '../domain/types.ts';
 import { rollbackErrorCodeOf } from '../errors.ts';
+import type { RollbackSlot } from '../ingest/intake.ts';
 import { type Logger, withLogLabels } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { newId } from '../store/ids.ts';
@@ -85,9 +86,23 @@ export class RollbackWorker {
     this.#loop.start();
   }
 
-  /** Looks for work now: called when this process has just queued a rollback. */
+  /** Looks for work now: called when this process has just queued a rollback for any worker. */
   wake(): void {
     this.#loop.wake();
+  }
+
+  /**
+   * A place for a rollback this process is deciding, so its job is created claimed by this worker and run here at
+   * once; null when every place is taken (the job is queued for whichever worker has room) or the worker stopped.
+   */
+  reserve(): RollbackSlot | null {
+    const reservation = this.#loop.reserve();
+    if (reservation === null) return null;
+    return {
+      lease: { owner: this.#options.owner, leaseMs: this.#options.leaseMs },
+      run: (job) => reservation.start(job),
+      cancel: () => reservation.cancel(),
+    };
   }
 
   /** Rollbacks whose verification window ended without the incident closing did not heal: escalate them. */
