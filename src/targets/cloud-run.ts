@@ -39,7 +39,7 @@ import {
   type EvidenceReads,
   gatheredEvidence,
   heldOutcome,
-  judgeAndRecord,
+  judgeEvidence,
   startEvidenceReads,
 } from './judgement.ts';
 
@@ -177,16 +177,23 @@ export class CloudRunExecutor implements RollbackExecutor {
     // The judgement's own reads (one Monitoring call, the other targets' incidents) run alongside GetService too.
     const reads =
       evidence === null ? null : startEvidenceReads(context, this.#monitoring, target, this.#policy);
+    // The verdict's `judged` step, once judged: written with the reading, in its commit, once.
+    const verdict: { record: (() => Promise<void>) | null } = { record: null };
     for (let conflicts = 0; ; conflicts++) {
       const service = await this.#getService(context, name);
       const before = snapshotOf(service);
       // What was read is recorded together with whatever follows from it: writes asked for in the same turn
-      // share one commit (SQLite group commit), so reading, planning and the lease check cost one fsync before
-      // acting. Nothing is written until the plan is known, so they are all asked for at once.
-      const recordReading = () => [
-        context.observeTraffic({ observedAt: context.now(), fullRevision: before.full }),
-        context.progress('service_read', { traffic: before.split, etag: before.etag }),
-      ];
+      // share one commit (SQLite group commit), so judging, reading, planning and the lease check cost one fsync
+      // before acting. Nothing is written until the plan is known, so they are all asked for at once.
+      const recordReading = () => {
+        const judged = verdict.record?.() ?? null;
+        verdict.record = null;
+        return [
+          ...(judged === null ? [] : [judged]),
+          context.observeTraffic({ observedAt: context.now(), fullRevision: before.full }),
+          context.progress('service_read', { traffic: before.split, etag: before.etag }),
+        ];
+      };
 
       if (plan !== null && before.full === plan.to) {
         await Promise.all([...recordReading(), context.progress('already_on_lkg', { revision: plan.to })]);
@@ -204,7 +211,7 @@ export class CloudRunExecutor implements RollbackExecutor {
       }
       let recordChoice: () => Promise<void> = async () => {};
       if (plan === null) {
-        const chosen = await this.#plan(context, service, before, evidence, reads);
+        const chosen = await this.#plan(context, service, before, evidence, reads, verdict);
         if ('held' in chosen) {
           await Promise.all(recordReading());
           return heldOutcome(chosen.held, { fromRevision: chosen.held.summary.suspect ?? before.serving });
@@ -300,7 +307,7 @@ export class CloudRunExecutor implements RollbackExecutor {
 
   /**
    * Chooses where to go: the requested revision, else the last known good one. It writes nothing: `execute`
-   * records the choice together with the other steps before the call, in one commit.
+   * records the choice, and the verdict when it judged, with the other steps before the call, in one commit.
    */
   async #plan(
     context: RollbackJob,
@@ -310,6 +317,8 @@ export class CloudRunExecutor implements RollbackExecutor {
     evidence: Promise<LkgEvidence> | null,
     /** Started by `execute` when the alert's evidence is to be judged. */
     reads: EvidenceReads | null,
+    /** Given the verdict's write, which `execute` makes with the reading. */
+    verdict: { record: (() => Promise<void>) | null },
   ): Promise<(Plan & { explanation: string }) | { noLkg: string } | { held: Judgement }> {
     const from = before.serving ?? '';
     if (context.requestedRevision !== null) {
@@ -347,7 +356,8 @@ export class CloudRunExecutor implements RollbackExecutor {
     };
     let split: SuspectSelection | null = null;
     if (reads !== null) {
-      const judgement = await judgeAndRecord(context, await gatheredEvidence(context, reads, own));
+      const { judgement, record } = judgeEvidence(context, await gatheredEvidence(context, reads, own));
+      verdict.record = record;
       // No revision to go back to is not a hold: the bad release serves on and a person must act now.
       if (judgement.reason === 'NO_LAST_KNOWN_GOOD') return { noLkg: choice.explanation };
       if (judgement.action === 'hold') return { held: judgement };

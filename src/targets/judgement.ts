@@ -54,18 +54,31 @@ export async function gatheredEvidence(
 }
 
 /**
- * Judges the evidence and records the verdict with everything it rests on (the `judged` step), so the status
- * API, the CLI and a replay can show and re-run it. The step is written before any mutation.
+ * Judges the evidence; `record` writes the verdict with everything it rests on (the `judged` step), so the status
+ * API, the CLI and a replay can show and re-run it. The step must be written before any mutation.
  */
-export async function judgeAndRecord(context: ExecutionContext, evidence: Evidence): Promise<Judgement> {
+export function judgeEvidence(
+  context: ExecutionContext,
+  evidence: Evidence,
+): { judgement: Judgement; record: () => Promise<void> } {
   const judgement = judge(evidence, context.target.execution.judgement);
-  await context.progress('judged', {
-    verdict: judgement.action,
-    reason: judgement.reason,
-    factors: judgement.factors,
-    summary: judgement.summary,
-    evidence,
-  });
+  return {
+    judgement,
+    record: () =>
+      context.progress('judged', {
+        verdict: judgement.action,
+        reason: judgement.reason,
+        factors: judgement.factors,
+        summary: judgement.summary,
+        evidence,
+      }),
+  };
+}
+
+/** Judges the evidence and records the verdict (see `judgeEvidence`) in a write of its own. */
+export async function judgeAndRecord(context: ExecutionContext, evidence: Evidence): Promise<Judgement> {
+  const { judgement, record } = judgeEvidence(context, evidence);
+  await record();
   return judgement;
 }
 
