@@ -90,8 +90,9 @@ async function recordAndHandOver(deps: IntakeDeps, request: DecisionRequest): Pr
 
 /**
  * Stores an alert and decides on it in one transaction: ingest -> decide -> store. Returns before anything
- * touches Google; a rollback decision leaves a job for the worker, claimed by this process's when it has room. A redelivery is a duplicate, unless the
- * decision it repeats was held a while ago: then it is stored under a key naming that hold, and decided afresh.
+ * touches Google; a rollback decision leaves a job, run by this process's worker when it has room (see
+ * `recordAndHandOver`). A redelivery is a duplicate, unless the decision it repeats was held a while ago: then it
+ * is stored under a key naming that hold, and decided afresh.
  */
 export async function intakeAlert(
   deps: IntakeDeps,
