@@ -141,16 +141,22 @@ export class RollbackWorker {
     const log = logger.child(
       withLogLabels({ decisionId: job.decisionId, target: job.targetName, jobId: job.id }),
     );
-    const renewEvery = Math.max(50, Math.floor(this.#options.leaseMs / 3));
+    const { leaseMs } = this.#options;
+    const renewEvery = Math.max(50, Math.floor(leaseMs / 3));
     let owned = true;
-    const renewal = setInterval(() => {
+    const renew = () => {
       void store
-        .renewLease(this.#lease(job, this.#options.leaseMs))
+        .renewLease(this.#lease(job, leaseMs))
         .then((still) => {
           owned &&= still;
         })
         .catch((error: unknown) => log.warn({ err: error }, 'lease renewal failed'));
-    }, renewEvery);
+      renewal = setTimeout(renew, renewEvery);
+    };
+    // Renewed a third into the lease, as timed from when it was taken: a job created claimed took it at its
+    // decision, before that commit, so a schedule started now would leave less of it at the first renewal.
+    const leasedFor = leaseMs - (job.leaseExpiresAt.getTime() - clock.now().getTime());
+    let renewal = setTimeout(renew, Math.max(0, renewEvery - leasedFor));
     try {
       const outcome = await this.#execute(job, () => owned, signal);
       const finishedAt = clock.now();
@@ -188,7 +194,7 @@ export class RollbackWorker {
       if (error instanceof LeaseLostError) log.warn(error.message);
       else log.error({ err: error }, 'rollback job crashed; its lease will expire and it will be retried');
     } finally {
-      clearInterval(renewal);
+      clearTimeout(renewal);
     }
   }
 
