@@ -177,23 +177,19 @@ export class CloudRunExecutor implements RollbackExecutor {
     // The judgement's own reads (one Monitoring call, the other targets' incidents) run alongside GetService too.
     const reads =
       evidence === null ? null : startEvidenceReads(context, this.#monitoring, target, this.#policy);
-    // The verdict's `judged` step, once judged: written with the reading, in its commit, once.
-    const verdict: { record: (() => Promise<void>) | null } = { record: null };
+    // Steps written with the next reading, in its commit: the verdict's `judged` step, once judged.
+    const unwritten: (() => Promise<void>)[] = [];
     for (let conflicts = 0; ; conflicts++) {
       const service = await this.#getService(context, name);
       const before = snapshotOf(service);
       // What was read is recorded together with whatever follows from it: writes asked for in the same turn
       // share one commit (SQLite group commit), so judging, reading, planning and the lease check cost one fsync
       // before acting. Nothing is written until the plan is known, so they are all asked for at once.
-      const recordReading = () => {
-        const judged = verdict.record?.() ?? null;
-        verdict.record = null;
-        return [
-          ...(judged === null ? [] : [judged]),
-          context.observeTraffic({ observedAt: context.now(), fullRevision: before.full }),
-          context.progress('service_read', { traffic: before.split, etag: before.etag }),
-        ];
-      };
+      const recordReading = () => [
+        ...unwritten.splice(0).map((write) => write()),
+        context.observeTraffic({ observedAt: context.now(), fullRevision: before.full }),
+        context.progress('service_read', { traffic: before.split, etag: before.etag }),
+      ];
 
       if (plan !== null && before.full === plan.to) {
         await Promise.all([...recordReading(), context.progress('already_on_lkg', { revision: plan.to })]);
@@ -211,7 +207,7 @@ export class CloudRunExecutor implements RollbackExecutor {
       }
       let recordChoice: () => Promise<void> = async () => {};
       if (plan === null) {
-        const chosen = await this.#plan(context, service, before, evidence, reads, verdict);
+        const chosen = await this.#plan(context, service, before, evidence, reads, unwritten);
         if ('held' in chosen) {
           await Promise.all(recordReading());
           return heldOutcome(chosen.held, { fromRevision: chosen.held.summary.suspect ?? before.serving });
@@ -318,7 +314,7 @@ export class CloudRunExecutor implements RollbackExecutor {
     /** Started by `execute` when the alert's evidence is to be judged. */
     reads: EvidenceReads | null,
     /** Given the verdict's write, which `execute` makes with the reading. */
-    verdict: { record: (() => Promise<void>) | null },
+    unwritten: (() => Promise<void>)[],
   ): Promise<(Plan & { explanation: string }) | { noLkg: string } | { held: Judgement }> {
     const from = before.serving ?? '';
     if (context.requestedRevision !== null) {
@@ -357,7 +353,7 @@ export class CloudRunExecutor implements RollbackExecutor {
     let split: SuspectSelection | null = null;
     if (reads !== null) {
       const { judgement, record } = judgeEvidence(context, await gatheredEvidence(context, reads, own));
-      verdict.record = record;
+      unwritten.push(record);
       // No revision to go back to is not a hold: the bad release serves on and a person must act now.
       if (judgement.reason === 'NO_LAST_KNOWN_GOOD') return { noLkg: choice.explanation };
       if (judgement.action === 'hold') return { held: judgement };
