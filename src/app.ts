@@ -144,7 +144,7 @@ export function buildApp(deps: AppDeps): App {
       webhookTokens,
       metrics,
       accepting: () => accepting,
-      rollbackQueued: () => worker?.wake(),
+      rollbacks: worker,
       notificationQueued: () => deliveries.wake(),
       checkRequestedRevision: async (target, revision) =>
         executors[target.kind]?.checkRequestedRevision(target, revision),

@@ -135,4 +135,59 @@ describe('WorkerLoop', () => {
     expect(h.released).toEqual(['b']);
     expect(h.aborted).toEqual(['b']);
   });
+
+  it('runs an item created claimed at once, its reserved place counting against the limit', async () => {
+    const h = harness();
+    h.loop.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const place = h.loop.reserve()!;
+    h.due.push('queued-1', 'queued-2');
+    h.loop.wake();
+    await vi.advanceTimersByTimeAsync(0);
+    // One place is held while its item is being created: only one queued item is claimed beside it.
+    expect(h.started).toEqual(['queued-1']);
+    expect(h.loop.reserve()).toBeNull();
+    place.start('created');
+    expect(h.started).toEqual(['queued-1', 'created']);
+    expect(h.loop.active).toBe(2);
+    h.finish('created');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.started).toEqual(['queued-1', 'created', 'queued-2']);
+    await h.halt();
+  });
+
+  it('claims queued work when a reserved place is given back', async () => {
+    const h = harness({ concurrency: 1 });
+    h.loop.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const place = h.loop.reserve()!;
+    h.due.push('queued');
+    h.loop.wake();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.started).toEqual([]);
+    place.cancel();
+    // A second answer for the same place changes nothing.
+    place.start('late');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.started).toEqual(['queued']);
+    await h.halt();
+  });
+
+  it('at stop, waits for an item being created claimed; one created after the grace is handed back, not run', async () => {
+    const h = harness();
+    h.loop.start();
+    await vi.advanceTimersByTimeAsync(0);
+    const inTime = h.loop.reserve()!;
+    const late = h.loop.reserve()!;
+    const stopped = h.loop.stop(5_000);
+    expect(h.loop.reserve()).toBeNull();
+    inTime.start('in-time');
+    await vi.advanceTimersByTimeAsync(5_000);
+    await expect(stopped).resolves.toBe(false);
+    expect(h.released).toEqual(['in-time']);
+    late.start('late');
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.started).toEqual(['in-time']);
+    expect(h.released).toEqual(['in-time', 'late']);
+  });
 });

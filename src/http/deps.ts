@@ -2,6 +2,7 @@ import type { TokenSource } from '../auth/token-source.ts';
 import type { Clock } from '../clock.ts';
 import type { Controls } from '../domain/controls.ts';
 import type { TargetConfig } from '../domain/target.ts';
+import type { LocalRollbacks } from '../ingest/intake.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 
@@ -15,8 +16,8 @@ export interface HttpDeps {
   metrics: Metrics;
   /** False once shutdown has begun: /readyz answers 503 and intake refuses new work. */
   accepting(): boolean;
-  /** Told when a decision queued a rollback, so a worker in this process starts it at once. */
-  rollbackQueued(): void;
+  /** This process's rollback worker, which runs the rollbacks decided here at once; null when it has none. */
+  rollbacks: LocalRollbacks | null;
   /** Told when a notification was queued again, so this process sends it at once. */
   notificationQueued(): void;
   /** Throws LASTGOOD_ERR_REVISION_UNUSABLE unless the revision a manual request names exists and is ready. */

@@ -4,14 +4,34 @@ import { decide, decideManual, historyWindowMs } from '../domain/decide.ts';
 import { routeSignal } from '../domain/routing.ts';
 import type { TargetConfig } from '../domain/target.ts';
 import type { Signal } from '../domain/types.ts';
-import type { DecisionOutcome, Store } from '../store/store.ts';
+import type { DecisionOutcome, DecisionRequest, JobLease, JobRecord, Store } from '../store/store.ts';
 import type { ParsedAlert } from './cloud-monitoring.ts';
+
+/** A place held in this process's rollback worker for a rollback being decided. */
+export interface RollbackSlot {
+  /** The lease the rollback's job is created under: this worker's. */
+  lease: JobLease;
+  /** Runs the job, created claimed under `lease`, here and now. */
+  run(job: JobRecord): void;
+  /** Gives the place back: no job was created under its lease. */
+  cancel(): void;
+}
+
+/** This process's rollback worker, as intake hands it the rollbacks it decides. */
+export interface LocalRollbacks {
+  /** A place for a rollback being decided; null when the worker is full or stopped. */
+  reserve(): RollbackSlot | null;
+  /** Looks for work now: a rollback was queued for any worker. */
+  wake(): void;
+}
 
 export interface IntakeDeps {
   store: Store;
   targets: ReadonlyMap<string, TargetConfig>;
   controls: Controls;
   clock: Clock;
+  /** Null in a process that runs no rollbacks: its decisions queue them for other replicas. */
+  rollbacks: LocalRollbacks | null;
 }
 
 function routableTargets(targets: ReadonlyMap<string, TargetConfig>) {
@@ -42,9 +62,37 @@ function heldLongEnough(outcome: DecisionOutcome, now: Date): boolean {
 }
 
 /**
+ * Records a decision and hands the rollback it makes to this process's worker. The job is created claimed by that
+ * worker when it has a place, in the decision's own commit, and starts at once; else it is queued, and the worker
+ * is woken to claim it when a place frees up (another replica's poll may take it first).
+ */
+async function recordAndHandOver(deps: IntakeDeps, request: DecisionRequest): Promise<DecisionOutcome> {
+  // Asked only when the decision is to roll back, perhaps more than once (a failed batch is decided again).
+  let slot: RollbackSlot | null | undefined;
+  const leaseJob = () => {
+    if (slot === undefined) slot = deps.rollbacks?.reserve() ?? null;
+    return slot?.lease ?? null;
+  };
+  let outcome: DecisionOutcome;
+  try {
+    outcome = await deps.store.recordDecision({ ...request, leaseJob });
+  } catch (error) {
+    slot?.cancel();
+    throw error;
+  }
+  if (outcome.job !== null) slot?.run(outcome.job);
+  else {
+    slot?.cancel();
+    if (outcome.rollback !== null && !outcome.duplicate) deps.rollbacks?.wake();
+  }
+  return outcome;
+}
+
+/**
  * Stores an alert and decides on it in one transaction: ingest -> decide -> store. Returns before anything
- * touches Google; a rollback decision leaves a queued job for the worker. A redelivery is a duplicate, unless the
- * decision it repeats was held a while ago: then it is stored under a key naming that hold, and decided afresh.
+ * touches Google; a rollback decision leaves a job, run by this process's worker when it has room (see
+ * `recordAndHandOver`). A redelivery is a duplicate, unless the decision it repeats was held a while ago: then it
+ * is stored under a key naming that hold, and decided afresh.
  */
 export async function intakeAlert(
   deps: IntakeDeps,
@@ -68,7 +116,7 @@ function recordAlert(
   const now = deps.clock.now();
   const target = parsed.signal.isTest ? null : targetFor(parsed.signal, deps.targets);
   const policy = target?.policy ?? null;
-  return deps.store.recordDecision({
+  return recordAndHandOver(deps, {
     alert: {
       source: parsed.signal.source,
       dedupeKey,
@@ -99,7 +147,7 @@ export function intakeManualRollback(
 ): Promise<DecisionOutcome> {
   const now = deps.clock.now();
   const { target } = request;
-  return deps.store.recordDecision({
+  return recordAndHandOver(deps, {
     alert: null,
     targetName: target.name,
     historySince: new Date(now.getTime() - historyWindowMs(target.policy)),

@@ -4,6 +4,7 @@ import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.t
 import type { TargetConfig } from '../domain/target.ts';
 import type { TargetKind } from '../domain/types.ts';
 import { rollbackErrorCodeOf } from '../errors.ts';
+import type { RollbackSlot } from '../ingest/intake.ts';
 import { type Logger, withLogLabels } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { newId } from '../store/ids.ts';
@@ -85,9 +86,23 @@ export class RollbackWorker {
     this.#loop.start();
   }
 
-  /** Looks for work now: called when this process has just queued a rollback. */
+  /** Looks for work now: called when this process has just queued a rollback for any worker. */
   wake(): void {
     this.#loop.wake();
+  }
+
+  /**
+   * A place for a rollback this process is deciding, so its job is created claimed by this worker and run here at
+   * once; null when every place is taken (the job is queued for whichever worker has room) or the worker stopped.
+   */
+  reserve(): RollbackSlot | null {
+    const reservation = this.#loop.reserve();
+    if (reservation === null) return null;
+    return {
+      lease: { owner: this.#options.owner, leaseMs: this.#options.leaseMs },
+      run: (job) => reservation.start(job),
+      cancel: () => reservation.cancel(),
+    };
   }
 
   /** Rollbacks whose verification window ended without the incident closing did not heal: escalate them. */
@@ -126,16 +141,22 @@ export class RollbackWorker {
     const log = logger.child(
       withLogLabels({ decisionId: job.decisionId, target: job.targetName, jobId: job.id }),
     );
-    const renewEvery = Math.max(50, Math.floor(this.#options.leaseMs / 3));
+    const { leaseMs } = this.#options;
+    const renewEvery = Math.max(50, Math.floor(leaseMs / 3));
     let owned = true;
-    const renewal = setInterval(() => {
+    const renew = () => {
       void store
-        .renewLease(this.#lease(job, this.#options.leaseMs))
+        .renewLease(this.#lease(job, leaseMs))
         .then((still) => {
           owned &&= still;
         })
         .catch((error: unknown) => log.warn({ err: error }, 'lease renewal failed'));
-    }, renewEvery);
+      renewal = setTimeout(renew, renewEvery);
+    };
+    // Renewed a third into the lease, as timed from when it was taken: a job created claimed took it at its
+    // decision, before that commit, so a schedule started now would leave less of it at the first renewal.
+    const leasedFor = leaseMs - (job.leaseExpiresAt.getTime() - clock.now().getTime());
+    let renewal = setTimeout(renew, Math.max(0, renewEvery - leasedFor));
     try {
       const outcome = await this.#execute(job, () => owned, signal);
       const finishedAt = clock.now();
@@ -173,7 +194,7 @@ export class RollbackWorker {
       if (error instanceof LeaseLostError) log.warn(error.message);
       else log.error({ err: error }, 'rollback job crashed; its lease will expire and it will be retried');
     } finally {
-      clearInterval(renewal);
+      clearTimeout(renewal);
     }
   }
 

@@ -7,10 +7,11 @@ import { appendEvents } from './audit.ts';
 import { controlKeys, toControls } from './controls.ts';
 import type { SqlDriver, Statement } from './driver.ts';
 import { newId } from './ids.ts';
+import { claimedStep } from './jobs.ts';
 import { first, ms, str, strOrNull, toAlert, toBlock, toDecision, toRollback } from './rows.ts';
 import { alertInsert, decisionInputs, decisionInsert, rollbackInserts } from './sql/decisions.ts';
 import { ALERT_BY_ID, decisionWithRollback, timelineInsert } from './sql/shared.ts';
-import type { AlertRecord, DecisionOutcome, DecisionRecord, DecisionRequest } from './store.ts';
+import type { AlertRecord, DecisionOutcome, DecisionRecord, DecisionRequest, JobRecord } from './store.ts';
 import { healOnClose } from './verification.ts';
 
 /** What a decision is made from, all read in one query under the target's lock. */
@@ -69,12 +70,17 @@ async function readDecisionInputs(
   });
 }
 
-/** A rollback as a decision queues it, before any worker has touched it. */
-function queuedRollback(decisionId: string, targetName: string, now: Date): RollbackRecord {
+/** A rollback as a decision makes it: queued, or `running` when its job is created claimed. */
+function newRollback(
+  decisionId: string,
+  targetName: string,
+  now: Date,
+  state: 'queued' | 'running',
+): RollbackRecord {
   return {
     decisionId,
     targetName,
-    state: 'queued',
+    state,
     fromRevision: null,
     toRevision: null,
     lkgRule: null,
@@ -223,6 +229,40 @@ export class DecisionBatches {
 }
 
 /**
+ * The rollback a decision to roll back makes, and its job's id. When the request leases the job to a process, the
+ * job's first claim is made here, to commit with the decision: the same record, fencing token and timeline step as
+ * `claimJob` gives a claim, without a commit of its own.
+ */
+function rollbackAndJob(
+  request: DecisionRequest,
+  decision: DecisionRecord,
+): { rollback: RollbackRecord; jobId: string; job: JobRecord | null } | null {
+  if (decision.targetName === null) return null;
+  const jobId = newId('job', request.now.getTime());
+  const lease = request.leaseJob?.() ?? null;
+  const job: JobRecord | null =
+    lease === null
+      ? null
+      : {
+          id: jobId,
+          decisionId: decision.id,
+          targetName: decision.targetName,
+          attempts: 1,
+          leaseOwner: lease.owner,
+          generation: 1,
+          leaseExpiresAt: new Date(request.now.getTime() + lease.leaseMs),
+          takenOverFrom: null,
+        };
+  const rollback = newRollback(
+    decision.id,
+    decision.targetName,
+    request.now,
+    job === null ? 'queued' : 'running',
+  );
+  return { rollback, jobId, job };
+}
+
+/**
  * Stores an alert and decides on it, under its target's lock, from the `prefetched` inputs unless the batch has
  * changed them since; the writes that store the alert, the decision, its timeline and any rollback and job join
  * the batch's `writes`. Answers the outcome and the events to append.
@@ -266,6 +306,8 @@ async function decide(
     requestedRevision: draft.requestedRevision,
     decidedAt: request.now,
   };
+  const made = decision.action === 'rollback' ? rollbackAndJob(request, decision) : null;
+  const job = made?.job ?? null;
   const steps: TimelineEvent[] = [
     ...(alert === null
       ? []
@@ -281,11 +323,9 @@ async function decide(
       step: 'decided',
       detail: { action: decision.action, reason: decision.reason, confidence: decision.confidence },
     },
+    ...(job === null ? [] : [claimedStep(job, request.now)]),
   ];
-  const rollback =
-    decision.action === 'rollback' && decision.targetName !== null
-      ? queuedRollback(decision.id, decision.targetName, request.now)
-      : null;
+  const rollback = made?.rollback ?? null;
   writes.add(
     [
       // Under the target's lock the read above saw any earlier delivery, so a conflict here is one that raced
@@ -293,7 +333,7 @@ async function decide(
       ...(alert === null ? [] : [alertInsert(alert)]),
       decisionInsert(decision),
       timelineInsert(decision.id, steps),
-      ...(rollback === null ? [] : rollbackInserts(rollback)),
+      ...(made === null ? [] : rollbackInserts(made.rollback, made.jobId, job)),
     ],
     alert,
     rollback,
@@ -305,7 +345,7 @@ async function decide(
     if (healed.length > 0) writes.touched(alert.targetName);
   }
   return {
-    outcome: { alert, decision, rollback, duplicate: false },
+    outcome: { alert, decision, rollback, job, duplicate: false },
     events: [decisionEvent({ ...decision, incidentId: alert?.signal.incidentId ?? null }), ...healed],
   };
 }
@@ -317,5 +357,5 @@ async function duplicateOf(tx: SqlDriver, alertId: string): Promise<DecisionOutc
   const alert = toAlert(alertRow);
   const row = await first(tx, decisionWithRollback('d.alert_id'), [alert.id]);
   if (!row) throw new Error(`alert ${alert.id} has no decision`);
-  return { alert, decision: toDecision(row), rollback: toRollback(row), duplicate: true };
+  return { alert, decision: toDecision(row), rollback: toRollback(row), job: null, duplicate: true };
 }

@@ -46,17 +46,23 @@ export function claimJob(
     };
     await tx.run(LEASE_JOB, [owner, job.generation, job.leaseExpiresAt.getTime(), job.attempts, at, job.id]);
     await tx.run(START_ROLLBACK, [at, job.decisionId]);
-    await appendTimeline(tx, job.decisionId, {
-      at: now,
-      step: takenOverFrom === null ? 'job_claimed' : 'job_taken_over',
-      detail: {
-        worker: owner,
-        attempt: job.attempts,
-        ...(takenOverFrom === null ? {} : { from: takenOverFrom }),
-      },
-    });
+    await appendTimeline(tx, job.decisionId, claimedStep(job, now));
     return job;
   });
+}
+
+/** A claim's timeline step: `job_claimed`, or `job_taken_over` from the owner whose lease had expired. */
+export function claimedStep(job: JobRecord, at: Date): TimelineEvent {
+  const { takenOverFrom } = job;
+  return {
+    at,
+    step: takenOverFrom === null ? 'job_claimed' : 'job_taken_over',
+    detail: {
+      worker: job.leaseOwner,
+      attempt: job.attempts,
+      ...(takenOverFrom === null ? {} : { from: takenOverFrom }),
+    },
+  };
 }
 
 /** Extends a claim's lease on a job to `leaseMs` from now at least; false when the claim no longer holds it. */

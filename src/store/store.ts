@@ -67,6 +67,18 @@ export interface DecisionRequest {
   now: Date;
   /** Given the target's history and the controls people set at run time, both read in the same transaction. */
   decide: (history: TargetHistory, controls: StoredControls) => DecisionDraft;
+  /**
+   * Asked when the decision queues a rollback: a lease for the process that will run the job at once, so the job
+   * is created already claimed, in the decision's commit; null (or no `leaseJob`) queues it for any worker. It may
+   * be asked more than once for one request (a batch that failed is decided again) and must answer the same.
+   */
+  leaseJob?: () => JobLease | null;
+}
+
+/** Whose lease a job is created under, and for how long from the decision. */
+export interface JobLease {
+  owner: string;
+  leaseMs: number;
 }
 
 /** Every run-time control, and the targets waiting for a person, for `GET /v1/kill-switch`. */
@@ -86,6 +98,8 @@ export interface DecisionOutcome {
   alert: AlertRecord | null;
   decision: DecisionRecord;
   rollback: RollbackRecord | null;
+  /** The rollback's job when it was created claimed under the request's `leaseJob`; null otherwise. */
+  job: JobRecord | null;
   /** True when the alert was a redelivery: nothing new was stored or decided. */
   duplicate: boolean;
 }

@@ -180,3 +180,40 @@ describe.concurrent('a Google mutation that landed while its answer never reache
     expect(emulator.state.cloudDeploy.pipeline(PIPELINE)?.suspended).toBe(true);
   });
 });
+
+describe('a rollback job created claimed by the replica that decided it', () => {
+  it('Cloud Run, that replica killed -9 before any Google mutation: the other takes the job over once the lease expires; one UpdateService', async ({
+    expect,
+    onTestFinished,
+  }) => {
+    const world = await replicaWorld({ onTestFinished }, postgresUnderTest);
+    const { emulator } = world;
+    const replicas = await Promise.all([world.start('replica-a'), world.start('replica-b')]);
+    // The deciding replica's first read of the service is slow: it dies waiting for it.
+    emulator.faults.inject({ kind: 'latency', method: 'GetService', ms: 3_000 });
+    const decisionId = await fireRollback(replicas[0]!, 'checkout');
+
+    // Acknowledged: the job is committed running under the decider's lease, its claim beside the decision.
+    expect(await world.store.job(decisionId)).toEqual({ state: 'running', leaseOwner: 'replica-a' });
+    expect(await storedSteps(world, decisionId)).toEqual(['alert_received', 'decided', 'job_claimed']);
+    await until(
+      () => emulator.calls.list({ method: 'GetService' }).some((call) => call.code === null),
+      'the decider to ask for the service',
+    );
+    const { killed, survivor } = await killJobHolder(world, replicas, decisionId);
+    emulator.faults.clear();
+
+    const done = await waitForTerminal(survivor.url, decisionId);
+    expect(done.rollback).toMatchObject({ state: 'succeeded', toRevision: GOOD_REVISION, error: null });
+    expect(done.timeline.find((event) => event.step === 'job_claimed')?.detail).toEqual({
+      worker: killed.name,
+      attempt: 1,
+    });
+    expect(takeovers(done)).toEqual([{ from: killed.name, worker: survivor.name, attempt: 2 }]);
+    expect(stepsAfter(done, 'job_taken_over')).toEqual(
+      expect.arrayContaining(['service_read', 'lkg_selected', 'api_call_issued', 'succeeded']),
+    );
+    expect(mutatingCalls(emulator, 'UpdateService')).toHaveLength(1);
+    expect(servingSplit(emulator)).toEqual({ [GOOD_REVISION]: 100 });
+  });
+});

@@ -456,6 +456,78 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
       expect(await store.claimJob('w3', new Date(T0.getTime() + 60_000), 1_000)).toBeNull();
     });
 
+    it('creates the job already claimed by the deciding process, its claim committed with the decision', async () => {
+      const decided = await store.recordDecision(
+        request({ decide: rollbackWhenNoHistory, leaseJob: () => ({ owner: 'w1', leaseMs: 1_000 }) }),
+      );
+      expect(decided.job).toMatchObject({
+        decisionId: decided.decision.id,
+        targetName: 'checkout',
+        attempts: 1,
+        leaseOwner: 'w1',
+        generation: 1,
+        leaseExpiresAt: new Date(T0.getTime() + 1_000),
+        takenOverFrom: null,
+      });
+      const job = decided.job!;
+      const status = await store.getStatus(decided.decision.id);
+      expect(status?.rollback?.state).toBe('running');
+      expect(status?.timeline).toEqual([
+        expect.objectContaining({ step: 'alert_received' }),
+        expect.objectContaining({ step: 'decided' }),
+        { at: T0, step: 'job_claimed', detail: { worker: 'w1', attempt: 1 } },
+      ]);
+      // Nobody claims it while the lease runs; the claim's own token fences and renews.
+      expect(await store.claimJob('w2', new Date(T0.getTime() + 500), 1_000)).toBeNull();
+      expect(
+        await store.recordProgress(
+          job.decisionId,
+          {},
+          [{ at: new Date(T0.getTime() + 500), step: 'api_call_issued', detail: {} }],
+          fence(job, new Date(T0.getTime() + 500), 1_000),
+        ),
+      ).toBe('written');
+
+      // The process died: once the lease (renewed to T0 + 1.5 s) runs out, another takes the job over.
+      expect(await store.claimJob('w2', new Date(T0.getTime() + 1_400), 1_000)).toBeNull();
+      const later = new Date(T0.getTime() + 2_000);
+      const taken = (await store.claimJob('w2', later, 1_000))!;
+      expect(taken).toMatchObject({ id: job.id, attempts: 2, takenOverFrom: 'w1' });
+      expect(taken.generation).toBeGreaterThan(job.generation);
+      expect(await store.renewLease(lease(job, later, 1_000))).toBe(false);
+      expect(
+        await store.recordProgress(
+          job.decisionId,
+          {},
+          [{ at: later, step: 'api_call_issued', detail: {} }],
+          fence(job, later, 1_000),
+        ),
+      ).toBe('lease_lost');
+      expect(
+        await store.completeJob(job, SUCCEEDED, { at: later, step: 'succeeded', detail: {} }, WINDOW),
+      ).toBe(false);
+      expect(
+        await store.completeJob(taken, SUCCEEDED, { at: later, step: 'succeeded', detail: {} }, WINDOW),
+      ).toBe(true);
+      expect(await store.pendingJobCount()).toBe(0);
+    });
+
+    it('asks for a lease only when the decision rolls back, and queues the job when none is given', async () => {
+      let asked = 0;
+      const leaseJob = () => {
+        asked++;
+        return null;
+      };
+      const held = await store.recordDecision(request({ leaseJob }));
+      expect(held).toMatchObject({ rollback: null, job: null });
+      expect(asked).toBe(0);
+      const queued = await store.recordDecision(request({ decide: rollbackWhenNoHistory, leaseJob }));
+      expect(asked).toBe(1);
+      expect(queued.job).toBeNull();
+      expect(queued.rollback?.state).toBe('queued');
+      expect((await store.claimJob('w2', T0, 1_000))?.decisionId).toBe(queued.decision.id);
+    });
+
     it('fences out the earlier claim when the same owner claims its own job again', async () => {
       const queued = await store.recordDecision(request({ decide: rollbackWhenNoHistory }));
       const first = (await store.claimJob('w1', T0, 1_000))!;

@@ -148,7 +148,6 @@ export function operatorRoutes(deps: HttpDeps) {
           },
         );
       }
-      deps.rollbackQueued();
       reply.code(202);
       return {
         decisionId: outcome.decision.id,

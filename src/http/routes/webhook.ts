@@ -84,7 +84,6 @@ export async function acceptAlert(deps: HttpDeps, parsed: ParsedAlert, rawBody: 
   deps.metrics.alertReceived(parsed.signal.source, outcome.duplicate ? 'duplicate' : 'accepted');
   bindDecisionToRequestLog(reply, outcome.decision);
   if (!outcome.duplicate) deps.metrics.decisionRecorded(outcome.decision);
-  if (outcome.rollback !== null && !outcome.duplicate) deps.rollbackQueued();
   reply.code(outcome.duplicate ? 200 : 202);
   return {
     alertId: outcome.alert?.id ?? '',

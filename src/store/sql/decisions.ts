@@ -2,8 +2,7 @@
 
 import type { RollbackRecord } from '../../domain/rollback.ts';
 import type { SqlValue, Statement } from '../driver.ts';
-import { newId } from '../ids.ts';
-import type { AlertRecord, DecisionRecord } from '../store.ts';
+import type { AlertRecord, DecisionRecord, JobRecord } from '../store.ts';
 import { ACTIVE_STATES, ALERT_COLUMNS, BLOCKING, repeatRow } from './shared.ts';
 
 const NULL_TEXT = 'CAST(NULL AS TEXT)';
@@ -86,18 +85,36 @@ export function decisionInsert(decision: DecisionRecord): Statement {
   };
 }
 
-/** The queued rollback and the job that will run it. */
-export function rollbackInserts(rollback: RollbackRecord): Statement[] {
+/**
+ * The rollback a decision made and the job that will run it: queued for any worker, or, given `claimed`, already
+ * leased to the process that decided (its state `running`, as a claim leaves it).
+ */
+export function rollbackInserts(
+  rollback: RollbackRecord,
+  jobId: string,
+  claimed: JobRecord | null,
+): Statement[] {
   const at = rollback.createdAt.getTime();
   return [
     {
-      sql: "INSERT INTO rollbacks (decision_id, target_name, state, created_at, updated_at) VALUES (?, ?, 'queued', ?, ?)",
-      params: [rollback.decisionId, rollback.targetName, at, at],
+      sql: 'INSERT INTO rollbacks (decision_id, target_name, state, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
+      params: [rollback.decisionId, rollback.targetName, rollback.state, at, at],
     },
     {
-      sql: `INSERT INTO jobs (id, kind, decision_id, state, attempts, run_after, created_at, updated_at)
-        VALUES (?, 'rollback', ?, 'queued', 0, ?, ?, ?)`,
-      params: [newId('job', at), rollback.decisionId, at, at, at],
+      sql: `INSERT INTO jobs (id, kind, decision_id, state, attempts, run_after, lease_owner, lease_generation,
+          lease_expires_at, created_at, updated_at) VALUES (?, 'rollback', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      params: [
+        jobId,
+        rollback.decisionId,
+        claimed === null ? 'queued' : 'running',
+        claimed?.attempts ?? 0,
+        at,
+        claimed?.leaseOwner ?? null,
+        claimed?.generation ?? 0,
+        claimed?.leaseExpiresAt.getTime() ?? null,
+        at,
+        at,
+      ],
     },
   ];
 }
