@@ -30,9 +30,13 @@ function randomNumber(bytes: number): number {
   return value;
 }
 
-let lastMs = -1;
-let randomHigh = 0;
-let randomLow = 0;
+/**
+ * The random part last used for each recent millisecond, so ids made for one millisecond count up even when ids
+ * for another are made between them: a rollback's steps written together carry the time of the read they follow
+ * and the time they were decided, interleaved. Old milliseconds are forgotten first.
+ */
+const recent = new Map<number, { high: number; low: number }>();
+const RECENT_MILLISECONDS = 256;
 
 /**
  * A prefixed, time-ordered id like `dec_01jd5x...` (ULID layout: 48-bit milliseconds then 80 random bits), so ids
@@ -43,17 +47,18 @@ export function newId(
   prefix: 'alt' | 'dec' | 'evt' | 'job' | 'obs' | 'obx' | 'aud',
   nowMs: number = Date.now(),
 ): string {
-  if (nowMs === lastMs) {
-    randomLow += 1;
-    if (randomLow === HALF) {
-      randomLow = 0;
-      randomHigh = (randomHigh + 1) % HALF;
-    }
-  } else {
-    lastMs = nowMs;
+  let random = recent.get(nowMs);
+  if (random === undefined) {
     // The top bit clear, leaving room to count up within the millisecond.
-    randomHigh = randomNumber(5) % (HALF / 2);
-    randomLow = randomNumber(5);
+    random = { high: randomNumber(5) % (HALF / 2), low: randomNumber(5) };
+    recent.set(nowMs, random);
+    if (recent.size > RECENT_MILLISECONDS) recent.delete(recent.keys().next().value as number);
+  } else {
+    random.low += 1;
+    if (random.low === HALF) {
+      random.low = 0;
+      random.high = (random.high + 1) % HALF;
+    }
   }
-  return `${prefix}_${encode(nowMs, 10)}${encode(randomHigh, 8)}${encode(randomLow, 8)}`;
+  return `${prefix}_${encode(nowMs, 10)}${encode(random.high, 8)}${encode(random.low, 8)}`;
 }
