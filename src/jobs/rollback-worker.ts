@@ -100,7 +100,8 @@ export class RollbackWorker {
     if (reservation === null) return null;
     return {
       lease: { owner: this.#options.owner, leaseMs: this.#options.leaseMs },
-      run: (job) => reservation.start(job),
+      // Started on the next turn, so the alert's 2xx, sent once intake returns, is written before the job's work.
+      run: (job) => setImmediate(() => reservation.start(job)),
       cancel: () => reservation.cancel(),
     };
   }
