@@ -2,6 +2,8 @@ import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { verifyAuditChain } from '../../src/audit/chain.ts';
 import type { TargetHistory } from '../../src/domain/types.ts';
+import type { GuardedDriver } from '../../src/store/driver.ts';
+import { openPostgresDriver } from '../../src/store/postgres.ts';
 import type { DecisionDraft, DecisionRequest, Store } from '../../src/store/store.ts';
 import { createTestSchema, type TestSchema } from '../helpers/postgres.ts';
 
@@ -131,4 +133,52 @@ describe('PostgreSQL round trips of a decision batch', () => {
       expect(chain).toEqual({ ok: true, rows: targets.length + size });
     },
   );
+});
+
+describe('PostgreSQL transaction pipeline', () => {
+  let db: TestSchema | undefined;
+  let driver: GuardedDriver | undefined;
+  afterEach(async () => {
+    await driver?.close();
+    await db?.drop();
+    driver = undefined;
+    db = undefined;
+  });
+
+  async function openDriver(): Promise<GuardedDriver> {
+    db = await createTestSchema();
+    driver = await openPostgresDriver(db.url, { schema: db.schema });
+    await driver.exec('CREATE TABLE t (id INTEGER PRIMARY KEY)');
+    return driver;
+  }
+
+  const insert = (id: number) => ({ sql: 'INSERT INTO t (id) VALUES (?)', params: [id] });
+
+  it('throws the failed write, not the refusal of the read behind it, and commits nothing', async () => {
+    const store = await openDriver();
+    const failure = await store
+      .transaction(async (tx) => {
+        await tx.runAll([insert(1)]);
+        await tx.runAll([insert(1)]);
+        return tx.all('SELECT id FROM t');
+      })
+      .catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: '23505' });
+    expect(await store.all('SELECT id FROM t')).toEqual([]);
+  });
+
+  it('does not commit when the last write before COMMIT fails, and says why', async () => {
+    const store = await openDriver();
+    const failure = await store
+      .transaction(async (tx) => {
+        await tx.runAll([insert(1)]);
+        await tx.runAll([insert(1)]);
+      })
+      .catch((error: unknown) => error);
+    expect(failure).toMatchObject({ code: '23505' });
+    expect(await store.all('SELECT id FROM t')).toEqual([]);
+    // The connection went back to the pool clean: the next transaction commits.
+    await store.transaction((tx) => tx.runAll([insert(2)]));
+    expect(await store.all('SELECT id FROM t')).toEqual([{ id: 2 }]);
+  });
 });
