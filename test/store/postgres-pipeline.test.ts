@@ -1,10 +1,12 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { verifyAuditChain } from '../../src/audit/chain.ts';
+import { auditHash, canonicalJson, verifyAuditChain } from '../../src/audit/chain.ts';
 import type { TargetHistory } from '../../src/domain/types.ts';
 import type { GuardedDriver } from '../../src/store/driver.ts';
 import { openPostgresDriver } from '../../src/store/postgres.ts';
+import { AUDIT_COLUMNS } from '../../src/store/sql/shared.ts';
 import type { DecisionDraft, DecisionRequest, Store } from '../../src/store/store.ts';
+import { until } from '../helpers/poll.ts';
 import { createTestSchema, type TestSchema } from '../helpers/postgres.ts';
 
 /**
@@ -108,7 +110,7 @@ describe('PostgreSQL round trips of a decision batch', () => {
     [40, ['checkout']],
     [40, ['checkout', 'cart', 'search']],
   ])(
-    'decides a batch of %i alerts for %j in 3 round trips, audited on a chain that verifies',
+    'decides a batch of %i alerts for %j in 2 round trips, audited on a chain that verifies',
     async (size, targets) => {
       db = await createTestSchema();
       store = await db.openStore();
@@ -123,7 +125,7 @@ describe('PostgreSQL round trips of a decision batch', () => {
       const trips = counter.trips;
       vi.restoreAllMocks();
       expect(outcomes.map((outcome) => outcome.decision.reason)).toEqual(Array(size).fill('COOLDOWN'));
-      expect(trips).toBe(3);
+      expect(trips).toBe(2);
       const rows = await db.query('SELECT count(*)::int AS n FROM audit_log');
       expect(rows[0]!.n).toBe(targets.length + size);
       const chain = await verifyAuditChain({
@@ -133,6 +135,71 @@ describe('PostgreSQL round trips of a decision batch', () => {
       expect(chain).toEqual({ ok: true, rows: targets.length + size });
     },
   );
+});
+
+describe('PostgreSQL decision batch against another append', () => {
+  let db: TestSchema | undefined;
+  let store: Store | undefined;
+  let other: pg.Client | undefined;
+  afterEach(async () => {
+    await other?.end();
+    await store?.close();
+    await db?.drop();
+    other = undefined;
+    store = undefined;
+    db = undefined;
+  });
+
+  it('is made again with the chain head locked when another transaction appends after the batch read the head', async () => {
+    db = await createTestSchema();
+    store = await db.openStore();
+    await store.recordDecision(alertFor(-1, 'checkout'));
+    // Another writer, as another replica's job would, appends a row and keeps its transaction open.
+    other = new pg.Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
+    await other.connect();
+    await other.query('BEGIN');
+    const head = (await other.query('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE')).rows[0];
+    const row = {
+      seq: Number(head.seq) + 1,
+      at: T0.getTime(),
+      type: 'control_changed',
+      severity: 'info',
+      target: null,
+      decisionId: null,
+      actor: 'someone',
+      data: canonicalJson({}),
+    };
+    const hash = auditHash(row, head.hash);
+    await other.query(
+      `INSERT INTO audit_log (${AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+      [...Object.values(row), head.hash, hash],
+    );
+    await other.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [row.seq, hash]);
+
+    const decided = store.recordDecision(alertFor(1, 'checkout'));
+    // The batch read the head the other writer is moving, and now waits for it at its own append.
+    await until(async () => {
+      const waiting = await db!.query(
+        "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'UPDATE audit_head%'",
+      );
+      return waiting.length > 0;
+    }, 'the batch to wait for the chain head');
+    await other.query('COMMIT');
+
+    const outcome = await decided;
+    expect(outcome.decision.reason).toBe('COOLDOWN');
+    const rows = await db.query('SELECT seq::int AS seq, type, decision_id FROM audit_log ORDER BY seq');
+    expect(rows).toEqual([
+      { seq: 1, type: 'decision', decision_id: expect.any(String) },
+      { seq: 2, type: 'control_changed', decision_id: null },
+      { seq: 3, type: 'decision', decision_id: outcome.decision.id },
+    ]);
+    const chain = await verifyAuditChain({
+      rows: (after, limit) => store!.auditRows(after, limit),
+      head: () => store!.auditHead(),
+    });
+    expect(chain).toEqual({ ok: true, rows: 3 });
+  });
 });
 
 describe('PostgreSQL transaction pipeline', () => {
