@@ -100,6 +100,13 @@ interface QueuedDecision {
 const MAX_BATCH = 100;
 
 /**
+ * How many batches lock the audit chain head up front after one lost it to another append. While another replica
+ * appends as busily, most unlocked appends would lose (each loss costs its two round trips and a batch made again),
+ * so three round trips that cannot lose are cheaper; afterwards the batches try the unlocked head again.
+ */
+const LOCKED_HEAD_BATCHES = 50;
+
+/**
  * A batch's decision writes, held back so that the batch sends them together: one round trip on PostgreSQL for the
  * whole batch instead of one a decision, which under an alert flood was half of them. The batch reads every
  * decision's inputs up front, in one query, so a decision whose inputs the batch has since changed (a delivery of
@@ -141,14 +148,16 @@ class BatchWrites {
  * are made together in the next one, one transaction, each after the one before it and seeing it, and none is
  * answered before it commits. Under an alert flood the per-alert costs of a transaction (a commit, an fsync,
  * on PostgreSQL its round trips and the audit chain's head, a global lock) are paid once per batch; a lone
- * decision waits one loop turn. One batch at a time per process: more would
- * only queue on the same target locks, each holding a pooled connection.
+ * decision waits one loop turn. One batch at a time per process: more would only queue on the same target locks,
+ * each holding a pooled connection.
  */
 export class DecisionBatches {
   readonly #db: SqlDriver;
   readonly #queued: QueuedDecision[] = [];
   /** Set while batches of decisions are being made; it ends when the queue is empty. */
   #deciding: Promise<void> | null = null;
+  /** Batches still to lock the chain head up front (see LOCKED_HEAD_BATCHES). */
+  #lockedHeadBatches = 0;
 
   constructor(db: SqlDriver) {
     this.#db = db;
@@ -172,7 +181,11 @@ export class DecisionBatches {
     // setImmediate runs after the event loop has handled every request that arrived with this one: they join.
     this.#deciding ??= new Promise((resolve) => setImmediate(resolve))
       .then(async () => {
-        while (this.#queued.length > 0) await this.#decideBatch(this.#queued.splice(0, MAX_BATCH));
+        while (this.#queued.length > 0) {
+          const lockHead = this.#lockedHeadBatches > 0;
+          if (lockHead) this.#lockedHeadBatches -= 1;
+          await this.#decideBatch(this.#queued.splice(0, MAX_BATCH), lockHead);
+        }
       })
       .finally(() => {
         this.#deciding = null;
@@ -193,11 +206,11 @@ export class DecisionBatches {
    * append, which PostgreSQL receives with the COMMIT: a batch takes two round trips, and holds the one global
    * lock for none of them. Should another transaction append first (a job's step, a person's control, a batch
    * for another target on another replica), the append fails and the batch is made again with the head locked
-   * up front, which cannot fail that way (see appendEvents). One member that fails otherwise fails the
-   * transaction; then each is made again alone, so only the one at fault fails, unless the store itself could
-   * not be written.
+   * up front, which cannot fail that way (see appendEvents), as are the next LOCKED_HEAD_BATCHES. One member
+   * that fails otherwise fails the transaction; then each is made again alone, so only the one at fault fails,
+   * unless the store itself could not be written.
    */
-  async #decideBatch(batch: readonly QueuedDecision[], lockHead = false): Promise<void> {
+  async #decideBatch(batch: readonly QueuedDecision[], lockHead: boolean): Promise<void> {
     let outcomes: DecisionOutcome[];
     try {
       outcomes = await this.#db.transaction(async (tx) => {
@@ -223,7 +236,10 @@ export class DecisionBatches {
         return decided.map(({ outcome }) => outcome);
       });
     } catch (error) {
-      if (!lockHead && lostToAnotherAppend(error)) return this.#decideBatch(batch, true);
+      if (!lockHead && lostToAnotherAppend(error)) {
+        this.#lockedHeadBatches = LOCKED_HEAD_BATCHES;
+        return this.#decideBatch(batch, true);
+      }
       // A store that cannot be written fails every member alike: trying each alone would only add load to it.
       if (batch.length === 1 || error instanceof StoreUnavailableError)
         for (const member of batch) member.reject(error);

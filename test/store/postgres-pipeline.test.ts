@@ -142,6 +142,7 @@ describe('PostgreSQL decision batch against another append', () => {
   let store: Store | undefined;
   let other: pg.Client | undefined;
   afterEach(async () => {
+    vi.restoreAllMocks();
     await other?.end();
     await store?.close();
     await db?.drop();
@@ -150,7 +151,7 @@ describe('PostgreSQL decision batch against another append', () => {
     db = undefined;
   });
 
-  it('is made again with the chain head locked when another transaction appends after the batch read the head', async () => {
+  it('is made again, and the next batches too, with the chain head locked when another transaction appends after the batch read the head', async () => {
     db = await createTestSchema();
     store = await db.openStore();
     await store.recordDecision(alertFor(-1, 'checkout'));
@@ -199,6 +200,11 @@ describe('PostgreSQL decision batch against another append', () => {
       head: () => store!.auditHead(),
     });
     expect(chain).toEqual({ ok: true, rows: 3 });
+
+    // While others append as busily, the next batches lock the head up front: three round trips that cannot lose.
+    const counter = countRoundTrips();
+    await store.recordDecision(alertFor(2, 'checkout'));
+    expect(counter.trips).toBe(3);
   });
 });
 
