@@ -19,6 +19,9 @@ const CONNECTIONS = 32;
 const STEADY_RATE = 1_000;
 const STORES = ['SQLite', 'PostgreSQL'] as const;
 
+/** Issue 17's targets: PostgreSQL pays network round trips that SQLite, in process, does not. */
+const THROUGHPUT_TARGET: Record<(typeof STORES)[number], number> = { SQLite: 0.4, PostgreSQL: 0.3 };
+
 interface StoreRun {
   store: (typeof STORES)[number];
   throughput: LoadResult;
@@ -113,7 +116,7 @@ export async function benchIntake(ctx: BenchContext) {
         name: `${run.store} throughput, ratio to bare Fastify`,
         value: run.throughput.perSecond / bare,
         unit: 'x',
-        target: { op: '>=', value: 0.4 },
+        target: { op: '>=', value: THROUGHPUT_TARGET[run.store] },
         note: `${Math.round(run.throughput.perSecond)} alerts/s; ${latencyNote(run.throughput)}`,
       },
       {

@@ -15,19 +15,50 @@ import {
 import { OUTBOX_PARAMS, outboxInsert } from './sql/outbox.ts';
 
 /**
- * Appends events to the audit chain, and the notifiable ones to the outbox, inside the caller's transaction, so
- * they commit (or vanish) with the state change they describe. Call it last in a transaction: it locks the chain
- * head until commit, and taking the head last everywhere means a transaction holding it never waits for another
- * lock (no deadlocks, short waits). Whatever the number of events, the chain head is read once and the rows are
- * written in one go (one round trip on PostgreSQL). Answers the rows as stored.
+ * Where the next append continues the chain. Locked, the head's row stays locked until commit, so the append
+ * cannot lose to another; unlocked, it waits for no one and can be read early, in a round trip the transaction
+ * makes anyway, and the append fails instead if another transaction extends the chain first (see
+ * {@link appendEvents}).
  */
-export async function appendEvents(tx: SqlDriver, events: readonly LastgoodEvent[]): Promise<AuditRow[]> {
-  if (events.length === 0) return [];
-  const head = (await tx.all(auditHeadForAppend(tx.dialect)))[0];
+export async function chainHead(tx: SqlDriver, lock: boolean): Promise<ChainHead> {
+  const head = (await tx.all(lock ? auditHeadForAppend(tx.dialect) : AUDIT_HEAD))[0];
   if (head === undefined)
     throw new Error('audit_head is missing its row; the audit chain cannot be extended');
-  let seq = Number(head.seq);
-  let prevHash = String(head.hash);
+  return { seq: Number(head.seq), hash: String(head.hash) };
+}
+
+/**
+ * Whether `error` is an append from an unlocked chain head that lost to another transaction's append: both wrote
+ * the same sequence number, and audit_log's primary key let only the first commit. SQLite runs one transaction
+ * at a time, so only PostgreSQL's unique violation is one.
+ */
+export function lostToAnotherAppend(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  const { code, constraint } = error as { code?: unknown; constraint?: unknown };
+  return code === '23505' && constraint === 'audit_log_pkey';
+}
+
+/**
+ * Appends events to the audit chain, and the notifiable ones to the outbox, inside the caller's transaction, so
+ * they commit (or vanish) with the state change they describe. Whatever the number of events, the rows are
+ * written in one go (one statement on PostgreSQL). Answers the rows as stored.
+ *
+ * Without `from`, it reads the chain head locked, so call it last in a transaction: taking the head last
+ * everywhere means a transaction holding it never waits for another lock (no deadlocks, short waits). With `from`,
+ * a head the caller read unlocked ({@link chainHead}), the append takes the head's lock only with the write, just
+ * before commit; if another transaction appended since, its rows hold the same sequence numbers, so this insert
+ * fails (after waiting for that one to commit, if it has not) and the transaction with it, and the chain neither
+ * forks nor skips a number. The caller tries again with the head locked ({@link lostToAnotherAppend}).
+ */
+export async function appendEvents(
+  tx: SqlDriver,
+  events: readonly LastgoodEvent[],
+  from?: ChainHead,
+): Promise<AuditRow[]> {
+  if (events.length === 0) return [];
+  const head = from ?? (await chainHead(tx, true));
+  let seq = head.seq;
+  let prevHash = head.hash;
   const appended: AuditRow[] = [];
   const auditValues: SqlValue[] = [];
   const outboxValues: SqlValue[] = [];
@@ -62,12 +93,15 @@ export async function appendEvents(tx: SqlDriver, events: readonly LastgoodEvent
     appended.push({ ...row, prevHash, hash });
     prevHash = hash;
   }
-  const writes: Statement[] = [{ sql: auditInsert(events.length), params: auditValues }];
+  // The head first, in a statement of its own (PostgreSQL runs the data-modifying parts of one statement in no
+  // set order): an append from an unlocked head then waits for the head's holder before it writes a row with a
+  // sequence number the holder may also be writing, so neither ever waits for the other's rows (no deadlock).
+  await tx.runAll([{ sql: UPDATE_AUDIT_HEAD, params: [seq, prevHash] }]);
+  const rows: Statement[] = [{ sql: auditInsert(events.length), params: auditValues }];
   if (outboxValues.length > 0) {
-    writes.push({ sql: outboxInsert(outboxValues.length / OUTBOX_PARAMS), params: outboxValues });
+    rows.push({ sql: outboxInsert(outboxValues.length / OUTBOX_PARAMS), params: outboxValues });
   }
-  writes.push({ sql: UPDATE_AUDIT_HEAD, params: [seq, prevHash] });
-  await tx.runAll(writes);
+  await tx.runAll(rows);
   return appended;
 }
 

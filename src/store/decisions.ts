@@ -3,7 +3,7 @@ import type { RollbackRecord, TimelineEvent } from '../domain/rollback.ts';
 import { isActiveRollback, type RollbackState, type TargetHistory } from '../domain/types.ts';
 import { StoreUnavailableError } from '../errors.ts';
 import { decisionEvent, type LastgoodEvent } from '../events/event.ts';
-import { appendEvents } from './audit.ts';
+import { appendEvents, chainHead, lostToAnotherAppend } from './audit.ts';
 import { controlKeys, toControls } from './controls.ts';
 import type { SqlDriver, Statement } from './driver.ts';
 import { newId } from './ids.ts';
@@ -106,6 +106,13 @@ interface QueuedDecision {
 const MAX_BATCH = 100;
 
 /**
+ * How many batches lock the audit chain head up front after one lost it to another append. While another replica
+ * appends as busily, most unlocked appends would lose (each loss costs its two round trips and a batch made again),
+ * so three round trips that cannot lose are cheaper; afterwards the batches try the unlocked head again.
+ */
+const LOCKED_HEAD_BATCHES = 50;
+
+/**
  * A batch's decision writes, held back so that the batch sends them together: one round trip on PostgreSQL for the
  * whole batch instead of one a decision, which under an alert flood was half of them. The batch reads every
  * decision's inputs up front, in one query, so a decision whose inputs the batch has since changed (a delivery of
@@ -146,15 +153,17 @@ class BatchWrites {
  * Decisions are group-committed: those asked for while a batch is being made (or in the same event-loop turn)
  * are made together in the next one, one transaction, each after the one before it and seeing it, and none is
  * answered before it commits. Under an alert flood the per-alert costs of a transaction (a commit, an fsync,
- * on PostgreSQL the round trips of BEGIN, the lock, the audit head and COMMIT, all while a global lock is held)
- * are paid once per batch; a lone decision waits one loop turn. One batch at a time per process: more would
- * only queue on the same target locks, each holding a pooled connection.
+ * on PostgreSQL its round trips and the audit chain's head, a global lock) are paid once per batch; a lone
+ * decision waits one loop turn. One batch at a time per process: more would only queue on the same target locks,
+ * each holding a pooled connection.
  */
 export class DecisionBatches {
   readonly #db: SqlDriver;
   readonly #queued: QueuedDecision[] = [];
   /** Set while batches of decisions are being made; it ends when the queue is empty. */
   #deciding: Promise<void> | null = null;
+  /** Batches still to lock the chain head up front (see LOCKED_HEAD_BATCHES). */
+  #lockedHeadBatches = 0;
 
   constructor(db: SqlDriver) {
     this.#db = db;
@@ -178,7 +187,11 @@ export class DecisionBatches {
     // setImmediate runs after the event loop has handled every request that arrived with this one: they join.
     this.#deciding ??= new Promise((resolve) => setImmediate(resolve))
       .then(async () => {
-        while (this.#queued.length > 0) await this.#decideBatch(this.#queued.splice(0, MAX_BATCH));
+        while (this.#queued.length > 0) {
+          const lockHead = this.#lockedHeadBatches > 0;
+          if (lockHead) this.#lockedHeadBatches -= 1;
+          await this.#decideBatch(this.#queued.splice(0, MAX_BATCH), lockHead);
+        }
       })
       .finally(() => {
         this.#deciding = null;
@@ -193,10 +206,17 @@ export class DecisionBatches {
    * last, so it never waits for a lock while holding one that comes later in this order: target locks (resume
    * and mode changes take a single one, first), then rows, which are new or belong to the locked targets, then
    * the audit head, whose holder waits for nothing but its commit. So batches on different replicas cannot
-   * deadlock, whichever targets they share. One member that fails fails the transaction; then each is made again
-   * alone, so only the one at fault fails, unless the store itself could not be written.
+   * deadlock, whichever targets they share.
+   *
+   * The chain head is read unlocked with the decisions' inputs, in the same round trip, and locked only by the
+   * append, which PostgreSQL receives with the COMMIT: a batch takes two round trips, and holds the one global
+   * lock for none of them. Should another transaction append first (a job's step, a person's control, a batch
+   * for another target on another replica), the append fails and the batch is made again with the head locked
+   * up front, which cannot fail that way (see appendEvents), as are the next LOCKED_HEAD_BATCHES. One member
+   * that fails otherwise fails the transaction; then each is made again alone, so only the one at fault fails,
+   * unless the store itself could not be written.
    */
-  async #decideBatch(batch: readonly QueuedDecision[]): Promise<void> {
+  async #decideBatch(batch: readonly QueuedDecision[], lockHead: boolean): Promise<void> {
     let outcomes: DecisionOutcome[];
     try {
       outcomes = await this.#db.transaction(async (tx) => {
@@ -204,7 +224,10 @@ export class DecisionBatches {
         for (const target of [...targets].sort()) await tx.lockTarget(target);
         const decided: { outcome: DecisionOutcome; events: LastgoodEvent[] }[] = [];
         const requests = batch.map(({ request }) => request);
-        const inputs = await readDecisionInputs(tx, requests);
+        const [inputs, head] = await Promise.all([
+          readDecisionInputs(tx, requests),
+          lockHead ? undefined : chainHead(tx, false),
+        ]);
         const writes = new BatchWrites();
         for (const [i, request] of requests.entries()) {
           decided.push(await decide(tx, request, inputs[i]!, writes));
@@ -214,14 +237,19 @@ export class DecisionBatches {
         await appendEvents(
           tx,
           decided.flatMap(({ events }) => events),
+          head,
         );
         return decided.map(({ outcome }) => outcome);
       });
     } catch (error) {
+      if (!lockHead && lostToAnotherAppend(error)) {
+        this.#lockedHeadBatches = LOCKED_HEAD_BATCHES;
+        return this.#decideBatch(batch, true);
+      }
       // A store that cannot be written fails every member alike: trying each alone would only add load to it.
       if (batch.length === 1 || error instanceof StoreUnavailableError)
         for (const member of batch) member.reject(error);
-      else for (const member of batch) await this.#decideBatch([member]);
+      else for (const member of batch) await this.#decideBatch([member], lockHead);
       return;
     }
     for (const [i, member] of batch.entries()) member.resolve(outcomes[i]!);

@@ -22,14 +22,19 @@ export interface SqlDriver {
   /**
    * Runs writes as one unit, in order: PostgreSQL receives them as one statement (data-modifying CTEs), in one
    * round trip; SQLite runs them in turn. So none may depend on another's effect, except through a foreign key,
-   * which PostgreSQL checks at the end of the statement.
+   * which PostgreSQL checks at the end of the statement. Inside a transaction PostgreSQL's driver does not wait
+   * for the answer: the statements sent next run after these, and a failure here fails the next statement waited
+   * for, or the commit, with this error.
    */
   runAll(statements: readonly Statement[]): Promise<void>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
   /** Runs `work` in one transaction; the connection given to `work` is the only one to use inside it. */
   transaction<T>(work: (tx: SqlDriver) => Promise<T>): Promise<T>;
-  /** Serialises transactions that touch one target, across processes where the database allows it. */
+  /**
+   * Serialises transactions that touch one target, across processes where the database allows it. It may resolve
+   * before the lock is granted (PostgreSQL pipelines it), but no statement sent after it runs before.
+   */
   lockTarget(targetName: string): Promise<void>;
   /** Applies migrations once even when several processes start together. */
   withMigrationLock<T>(work: () => Promise<T>): Promise<T>;

@@ -27,11 +27,6 @@ const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
 const PG_INT8_OID = 20;
 
-/** Both a pool and a checked-out client answer queries; a transaction's statements must all go to its client. */
-interface Queryable {
-  query(config: pg.QueryConfig): Promise<pg.QueryResult>;
-}
-
 /**
  * Rewrites `?` placeholders to PostgreSQL's `$1..$n`, leaving alone any `?` inside string literals, quoted
  * identifiers, dollar-quoted strings and comments.
@@ -166,17 +161,83 @@ function asOneStatement(statements: readonly Statement[]): Statement {
   };
 }
 
-/** The statements a driver sends, to the pool or to one transaction's client. */
-function queries(db: Queryable, names: StatementNames) {
+/** Sends a statement and answers its result. */
+type Send = (query: pg.QueryConfig) => Promise<pg.QueryResult>;
+
+/**
+ * The statements a driver sends, to the pool or to one transaction's pipeline. `write` sends `runAll`'s batch of
+ * writes, whose result nobody reads: a transaction sends it without waiting for the answer.
+ */
+function queries(names: StatementNames, send: Send, write: (query: pg.QueryConfig) => Promise<unknown>) {
   const all = async (sql: string, params?: readonly SqlValue[]) =>
-    (await db.query(names.query(sql, params))).rows as Row[];
+    (await send(names.query(sql, params))).rows as Row[];
   const run = async (sql: string, params?: readonly SqlValue[]) =>
-    (await db.query(names.query(sql, params))).rowCount ?? 0;
+    (await send(names.query(sql, params))).rowCount ?? 0;
   const runAll = async (statements: readonly Statement[]) => {
     const { sql, params } = asOneStatement(statements);
-    await run(sql, params);
+    await write(names.query(sql, params));
   };
   return { all, run, runAll };
+}
+
+/**
+ * One transaction's statements on a connection in pg's pipeline mode. Those whose answer the work does not need
+ * (BEGIN, a target lock, a batch of writes, COMMIT) are sent without waiting for it, so they share a round trip
+ * with the statement sent next: a decision batch takes three (BEGIN, its locks and the read of its inputs; its
+ * writes and the audit head; the audit append and COMMIT) instead of seven. This is safe because PostgreSQL runs
+ * a session's statements in order, so nothing sent after a lock runs before the lock is granted, and once a
+ * statement fails it refuses every later one in the transaction, COMMIT included (which then answers ROLLBACK).
+ * The failure itself is thrown by the next statement the work waits for, or by the commit at the latest.
+ */
+class Pipeline {
+  readonly #client: pg.PoolClient;
+  /** Sent without waiting, not yet checked; in the order sent. */
+  readonly #unchecked: Promise<unknown>[] = [];
+  #failure: { error: unknown } | null = null;
+
+  constructor(client: pg.PoolClient) {
+    this.#client = client;
+  }
+
+  /** Sends `query` without waiting for its answer; a failure surfaces through {@link Pipeline.checked}. */
+  send(query: pg.QueryConfig | string): Promise<pg.QueryResult> {
+    const sent = this.#client.query(query);
+    // Handled here so that a failure nobody waits for yet is never an unhandled rejection.
+    sent.catch(() => {});
+    this.#unchecked.push(sent);
+    return sent;
+  }
+
+  /**
+   * Sends `query` and answers its result. When it fails because a statement sent earlier without waiting failed
+   * (PostgreSQL then refuses it as part of an aborted transaction), that statement's error is thrown instead.
+   */
+  async result(query: pg.QueryConfig | string): Promise<pg.QueryResult> {
+    try {
+      return await this.#client.query(query);
+    } catch (error) {
+      await this.checked();
+      throw error;
+    }
+  }
+
+  /** Waits for every statement sent without waiting, and throws the first failure among them. */
+  async checked(): Promise<void> {
+    const settled = await Promise.allSettled(this.#unchecked.splice(0));
+    const failed = settled.find((outcome) => outcome.status === 'rejected');
+    if (failed !== undefined) this.#failure ??= { error: failed.reason };
+    if (this.#failure !== null) throw this.#failure.error;
+  }
+
+  /** Commits, and resolves only once PostgreSQL says the transaction committed, every statement in it included. */
+  async commit(): Promise<void> {
+    const committed = this.send('COMMIT');
+    await this.checked();
+    const { command } = await committed;
+    // What PostgreSQL answers to COMMIT in a transaction that a failed statement aborted; checked() throws that
+    // statement's error first, so this is a second line of defence.
+    if (command !== 'COMMIT') throw new Error(`COMMIT answered ${command}: the transaction was rolled back`);
+  }
 }
 
 const ADVISORY_XACT_LOCK = 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0))';
@@ -199,7 +260,8 @@ class PostgresDriver implements SqlDriver {
     // Advisory locks are database-wide: keying them by schema keeps deployments (and test files) that share a
     // database from waiting on each other.
     this.#lockPrefix = schema === undefined ? 'lastgood:' : `lastgood:${schema}:`;
-    this.#pooled = queries(pool, this.#names);
+    const send: Send = (query) => pool.query(query);
+    this.#pooled = queries(this.#names, send, send);
   }
 
   all(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
@@ -221,14 +283,16 @@ class PostgresDriver implements SqlDriver {
 
   async transaction<T>(work: (tx: SqlDriver) => Promise<T>): Promise<T> {
     const { client, release } = await this.#checkOut();
+    const pipeline = new Pipeline(client);
     try {
-      await client.query('BEGIN');
-      const result = await work(this.#inTransaction(client));
-      await client.query('COMMIT');
+      pipeline.send('BEGIN');
+      const result = await work(this.#inTransaction(pipeline));
+      await pipeline.commit();
       release();
       return result;
     } catch (error) {
       try {
+        // Sent after every pipelined statement, so answered only once they all are.
         await client.query('ROLLBACK');
         release();
       } catch (rollbackError) {
@@ -293,16 +357,23 @@ class PostgresDriver implements SqlDriver {
     });
   }
 
-  #inTransaction(client: pg.PoolClient): SqlDriver {
+  #inTransaction(pipeline: Pipeline): SqlDriver {
     const tx: SqlDriver = {
       dialect: 'postgres',
-      ...queries(client, this.#names),
+      ...queries(
+        this.#names,
+        (query) => pipeline.result(query),
+        async (query) => {
+          pipeline.send(query);
+        },
+      ),
       exec: async (sql) => {
-        await client.query(sql);
+        await pipeline.result(sql);
       },
       transaction: (work) => work(tx),
+      // Granted before any statement sent after it runs: PostgreSQL runs them in order (see Pipeline).
       lockTarget: async (targetName) => {
-        await client.query(ADVISORY_XACT_LOCK, [`${this.#lockPrefix}target:${targetName}`]);
+        pipeline.send({ text: ADVISORY_XACT_LOCK, values: [`${this.#lockPrefix}target:${targetName}`] });
       },
       withMigrationLock: (work) => this.withMigrationLock(work),
       // The pool belongs to the driver that started the transaction; closing it from inside would wait forever.
@@ -394,6 +465,8 @@ export async function openPostgresDriver(
     connectionString: url,
     // A database that never answers should fail start-up and readiness, not hang them.
     connectionTimeoutMillis: 10_000,
+    // A transaction sends a statement before the one ahead of it is answered (see Pipeline).
+    pipeline: true,
     types,
     ...(schema === undefined ? {} : { options: `-c search_path=${schema}` }),
   });
