@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     { createExecutors },
     { createLocalMetricsServer, LOCAL_METRICS_HOST },
     { warmIntakeParsers },
+    { warmJudgement },
   ] = await Promise.all([
     import('./app.ts'),
     import('./clock.ts'),
@@ -40,6 +41,7 @@ async function main(): Promise<void> {
     import('./targets/executors.ts'),
     import('./http/local-metrics.ts'),
     import('./ingest/warm-up.ts'),
+    import('./http/warm-up.ts'),
   ]);
   let config: Config;
   try {
@@ -128,9 +130,9 @@ async function main(): Promise<void> {
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
 
-  // The Google clients and the intake's validators are warmed once /readyz has first answered 200, or a second
+  // The Google clients, the intake's validators and the judgement are warmed once /readyz has first answered 200, or a second
   // after listening for a platform that never asks: warming takes a few hundred ms of CPU, which must not delay
-  // readiness. The first alert then finds its clients connected and its validators compiled.
+  // readiness. The first alert then finds its clients connected and its code compiled.
   let warming = false;
   const warm = () => {
     if (warming) return;
@@ -140,6 +142,11 @@ async function main(): Promise<void> {
       warmIntakeParsers();
     } catch (error) {
       logger.warn({ err: error }, 'could not warm the intake validators; the first alert compiles them');
+    }
+    try {
+      warmJudgement();
+    } catch (error) {
+      logger.warn({ err: error }, 'could not warm the judgement; the first rollback compiles it');
     }
     void executors
       .startWarming((error) => logger.warn({ err: error }, 'could not warm a Google client; retrying'))

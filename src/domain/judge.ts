@@ -185,3 +185,14 @@ export function judge(evidence: Evidence, policy: JudgementPolicy): Judgement {
     return verdict(context, 'INCONCLUSIVE');
   return verdict(context, timing.kind === 'suspect' && timing.obvious ? 'ROLLBACK' : 'INCONCLUSIVE');
 }
+
+/** The `judged` timeline step's detail: the verdict with everything it rests on, so it can be shown and re-run. */
+export function judgedStep(judgement: Judgement, evidence: Evidence) {
+  return {
+    verdict: judgement.action,
+    reason: judgement.reason,
+    factors: judgement.factors,
+    summary: judgement.summary,
+    evidence,
+  };
+}

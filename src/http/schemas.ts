@@ -279,7 +279,7 @@ interface StoredJudged {
  * The judgement behind a rollback, from its last `judged` step; null when there is none, or it does not read as one
  * (a step from another version of lastgood must not fail the whole status).
  */
-function judgementView(timeline: TimelineEvent[]): z.infer<typeof judgementSchema> | null {
+export function judgementView(timeline: TimelineEvent[]): z.infer<typeof judgementSchema> | null {
   const step = timeline.findLast((event) => event.step === 'judged');
   if (step === undefined) return null;
   // Through JSON, as the store returns it: a step written in this process may still hold Dates.

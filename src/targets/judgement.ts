@@ -1,5 +1,5 @@
 import type { CorrelatedIncident, Evidence, Telemetry } from '../domain/evidence.ts';
-import { judge } from '../domain/judge.ts';
+import { judge, judgedStep } from '../domain/judge.ts';
 import { type Judgement, monitoringWindow } from '../domain/judgement-policy.ts';
 import { outcomeWithoutChange, type RollbackOutcome, type RollbackProgress } from '../domain/rollback.ts';
 import type { ExecutionContext } from './executor.ts';
@@ -68,14 +68,7 @@ export function judgeEvidence(context: ExecutionContext, evidence: Evidence): Un
   const judgement = judge(evidence, context.target.execution.judgement);
   return {
     judgement,
-    record: () =>
-      context.progress('judged', {
-        verdict: judgement.action,
-        reason: judgement.reason,
-        factors: judgement.factors,
-        summary: judgement.summary,
-        evidence,
-      }),
+    record: () => context.progress('judged', judgedStep(judgement, evidence)),
   };
 }
 
