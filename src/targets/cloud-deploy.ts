@@ -24,7 +24,7 @@ import {
   type EvidenceReads,
   gatheredEvidence,
   heldOutcome,
-  judgeAndRecord,
+  judgeEvidence,
   startEvidenceReads,
 } from './judgement.ts';
 import { PipelineSuspension, pipelineName } from './pipeline-suspension.ts';
@@ -300,8 +300,10 @@ export class CloudDeployExecutor implements RollbackExecutor {
     const current = rollouts.find(
       (rollout) => plan.kind === 'rollback' && rollout.name === plan.rolloutToRollBack,
     );
+    // The verdict is written with the choice it allows, in one commit; a hold is written alone.
+    let recordJudgement = async () => {};
     if (reads !== null && current !== undefined) {
-      const judgement = await judgeAndRecord(
+      const { judgement, record } = judgeEvidence(
         context,
         await gatheredEvidence(context, reads, {
           revisions: [],
@@ -311,8 +313,10 @@ export class CloudDeployExecutor implements RollbackExecutor {
         }),
       );
       if (judgement.action === 'hold') {
+        await record();
         return { outcome: heldOutcome(judgement, { fromRevision: current.release }) };
       }
+      recordJudgement = record;
     }
     switch (plan.kind) {
       case 'deploy_in_progress': {
@@ -340,16 +344,19 @@ export class CloudDeployExecutor implements RollbackExecutor {
         return { outcome: outcomeWithoutChange('no_lkg', 'NO_LKG', why, { fromRevision: plan.fromRelease }) };
       }
       case 'rollback':
-        await context.progress(
-          'lkg_selected',
-          {
-            release: plan.toRelease,
-            rule: plan.rule,
-            explanation: plan.explanation,
-            rolloutToRollBack: lastSegment(plan.rolloutToRollBack),
-          },
-          { fromRevision: plan.fromRelease, toRevision: plan.toRelease, lkgRule: plan.rule },
-        );
+        await Promise.all([
+          recordJudgement(),
+          context.progress(
+            'lkg_selected',
+            {
+              release: plan.toRelease,
+              rule: plan.rule,
+              explanation: plan.explanation,
+              rolloutToRollBack: lastSegment(plan.rolloutToRollBack),
+            },
+            { fromRevision: plan.fromRelease, toRevision: plan.toRelease, lkgRule: plan.rule },
+          ),
+        ]);
         return plan;
     }
   }

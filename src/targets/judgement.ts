@@ -72,13 +72,6 @@ export function judgeEvidence(context: ExecutionContext, evidence: Evidence): Un
   };
 }
 
-/** Judges the evidence and records the verdict at once, as its own write, before any mutation. */
-export async function judgeAndRecord(context: ExecutionContext, evidence: Evidence): Promise<Judgement> {
-  const { judgement, record } = judgeEvidence(context, evidence);
-  await record();
-  return judgement;
-}
-
 /** One sentence a person reads in the notification: why lastgood stood aside. */
 function holdExplanation(judgement: Judgement): string {
   const decisive = judgement.factors.findLast((factor) => factor.name !== 'telemetry');

@@ -110,6 +110,21 @@ describe('the replica that decides a rollback runs it', () => {
     expect(claimQueries(commits)).toBe(0);
   });
 
+  it('on Cloud Deploy, writes the verdict with the release it allows in one commit, before validating', async () => {
+    const t = await start({ emulatorHost: emulator.host, env: ENV });
+    const commits = recordCommits(emulator);
+    const accepted = await fireAlert(t, { target: 'storefront', service: 'storefront', burnRate: 30 });
+    const status = await waitForRollback(t.store, accepted.decisionId);
+    expect(status.rollback).toMatchObject({ state: 'succeeded', toRevision: 'rel-001' });
+
+    const written = stepsByCommit(commits, accepted.decisionId).map(({ steps }) => steps);
+    expect(written.slice(0, 3)).toEqual([
+      ['alert_received', 'decided', 'job_claimed'],
+      ['judged', 'lkg_selected'],
+      ['rollback_validated', 'api_call_issued'],
+    ]);
+  });
+
   it('queues the rollback when every place in the worker is taken, and claims it as soon as one frees', async () => {
     const t = await start({ emulatorHost: emulator.host, env: { ...ENV, LASTGOOD_JOB_CONCURRENCY: '1' } });
     emulator.faults.inject({ kind: 'hold-response', method: 'UpdateService', ms: 60_000 });
