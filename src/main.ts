@@ -142,7 +142,7 @@ async function main(): Promise<void> {
         const tookMs = Math.round(performance.now() - from);
         // Everything is loaded and warm, and the first alert is usually far off: the time to give memory back.
         const releaseMs = Math.round(releaseStartupMemory());
-        logger.info({ tookMs, releaseMs }, 'Google clients warmed; start-up memory released');
+        logger.info({ tookMs, releaseMs }, 'Google clients warmed');
       });
   };
   app.server.addHook('onResponse', async (request, reply) => {

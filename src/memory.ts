@@ -10,7 +10,7 @@ type Collect = (options: { type: 'major'; execution: 'sync'; flavor: 'last-resor
  * most it allows on the machine (64 MB on the 24 GB bench VM), and nothing shrinks it while the process idles: it
  * held some 45 MB it never used again. Only a last-resort collection shrinks it; under
  * load V8 grows it again as it sees fit. That collection is reachable without `--expose-gc` on the command line
- * from a context created while the flag is on, which is turned off again at once. One pause, of 100-300 ms.
+ * from a context created while the flag is on, which is turned off again at once. It pauses the process once.
  */
 export function releaseStartupMemory(): number {
   const started = performance.now();
