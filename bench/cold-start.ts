@@ -3,6 +3,7 @@
  * same start in the container image's layout (its files, its user, its environment), beside the plain one.
  */
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -111,7 +112,12 @@ export async function benchColdStart(ctx: BenchContext) {
           logPath: join(dir, `image-${variant}.log`),
           cwd: layout.dir,
           user: layout.user,
-          env: { NODE_ENV: 'production', NODE_COMPILE_CACHE: cacheDir },
+          // Production refuses to start without a session secret of its own.
+          env: {
+            NODE_ENV: 'production',
+            NODE_COMPILE_CACHE: cacheDir,
+            LASTGOOD_SESSION_SECRET: randomBytes(32).toString('base64'),
+          },
         },
         false,
       );
