@@ -44,8 +44,8 @@ const loaded = new Map<string, ApiProtos>();
 
 /**
  * Loads the `.proto` files of a client package with the google-gax protos that package itself depends on.
- * The clients pin different google-gax majors (Cloud Run and Secret Manager nest v6, Cloud Deploy uses the hoisted
- * v4), so the common protos are resolved from the client package, not from the project root. Parsing takes a few
+ * The clients pin different google-gax majors (Cloud Run, Monitoring and Secret Manager share the v6 lastgood
+ * declares, Cloud Deploy nests its v4), so the common protos are resolved from the client package. Parsing takes a few
  * hundred milliseconds, so each package is parsed once per process.
  */
 export function loadApiProtos(clientPackage: GoogleClientPackage, protoFiles: readonly string[]): ApiProtos {
