@@ -1,11 +1,13 @@
 import pg from 'pg';
 import {
+  type Committed,
   type GuardedDriver,
   guardDriver,
   type Row,
   type SqlDriver,
   type SqlValue,
   type Statement,
+  type StoreDriver,
 } from './driver.ts';
 
 /** How {@link openPostgresDriver} connects. */
@@ -246,7 +248,7 @@ const ADVISORY_XACT_LOCK = 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0)
  * PostgreSQL through a `pg` pool, for several replicas sharing one database. Per-target serialisation is a
  * transaction-scoped advisory lock, so it holds across processes and ends with the transaction whatever happens.
  */
-class PostgresDriver implements SqlDriver {
+class PostgresDriver implements StoreDriver {
   readonly dialect = 'postgres';
   readonly #pool: pg.Pool;
   readonly #lockPrefix: string;
@@ -302,6 +304,11 @@ class PostgresDriver implements SqlDriver {
       }
       throw error;
     }
+  }
+
+  /** PostgreSQL answers a COMMIT only once it is durable (synchronous_commit, which lastgood leaves on). */
+  async transactionCommitted<T>(work: (tx: SqlDriver) => Promise<T>): Promise<Committed<T>> {
+    return { value: await this.transaction(work), durable: Promise.resolve() };
   }
 
   /** Outside a transaction the lock would be released as soon as it was taken, locking nothing. */
