@@ -5,7 +5,7 @@ import { StoreUnavailableError } from '../errors.ts';
 import { decisionEvent, type LastgoodEvent } from '../events/event.ts';
 import { appendEvents, chainHead, lostToAnotherAppend } from './audit.ts';
 import { controlKeys, toControls } from './controls.ts';
-import type { Committed, SqlDriver, Statement, StoreDriver } from './driver.ts';
+import type { SqlDriver, Statement } from './driver.ts';
 import { newId } from './ids.ts';
 import { claimedStep } from './jobs.ts';
 import { first, ms, str, strOrNull, toAlert, toBlock, toDecision, toRollback } from './rows.ts';
@@ -156,21 +156,16 @@ class BatchWrites {
  * on PostgreSQL its round trips and the audit chain's head, a global lock) are paid once per batch; a lone
  * decision waits one loop turn. One batch at a time per process: more would only queue on the same target locks,
  * each holding a pooled connection.
- *
- * The next batch starts once this one has committed, not once its commit is durable: on SQLite the WAL's sync
- * then overlaps the next batch, which sees this one's rows as every transaction on the connection does. Each
- * batch is answered only once its own commit is durable, and so, the WAL being written in order, is everything
- * it read. On PostgreSQL a commit is durable when it is answered, and nothing changes.
  */
 export class DecisionBatches {
-  readonly #db: StoreDriver;
+  readonly #db: SqlDriver;
   readonly #queued: QueuedDecision[] = [];
   /** Set while batches of decisions are being made; it ends when the queue is empty. */
   #deciding: Promise<void> | null = null;
   /** Batches still to lock the chain head up front (see LOCKED_HEAD_BATCHES). */
   #lockedHeadBatches = 0;
 
-  constructor(db: StoreDriver) {
+  constructor(db: SqlDriver) {
     this.#db = db;
   }
 
@@ -183,7 +178,7 @@ export class DecisionBatches {
     return outcome;
   }
 
-  /** Resolves once every decision asked for so far is committed (the store's close waits for its durability). */
+  /** Resolves once every decision asked for so far is made. */
   async drain(): Promise<void> {
     while (this.#deciding !== null) await this.#deciding;
   }
@@ -222,9 +217,9 @@ export class DecisionBatches {
    * unless the store itself could not be written.
    */
   async #decideBatch(batch: readonly QueuedDecision[], lockHead: boolean): Promise<void> {
-    let committed: Committed<DecisionOutcome[]>;
+    let outcomes: DecisionOutcome[];
     try {
-      committed = await this.#db.transactionCommitted(async (tx) => {
+      outcomes = await this.#db.transaction(async (tx) => {
         const targets = new Set(batch.flatMap(({ request }) => request.targetName ?? []));
         for (const target of [...targets].sort()) await tx.lockTarget(target);
         const decided: { outcome: DecisionOutcome; events: LastgoodEvent[] }[] = [];
@@ -257,15 +252,7 @@ export class DecisionBatches {
       else for (const member of batch) await this.#decideBatch([member], lockHead);
       return;
     }
-    // Not awaited: the next batch is made meanwhile (see the class).
-    committed.durable.then(
-      () => {
-        for (const [i, member] of batch.entries()) member.resolve(committed.value[i]!);
-      },
-      (error: unknown) => {
-        for (const member of batch) member.reject(error);
-      },
-    );
+    for (const [i, member] of batch.entries()) member.resolve(outcomes[i]!);
   }
 }
 

@@ -41,26 +41,6 @@ export interface SqlDriver {
   close(): Promise<void>;
 }
 
-/** A transaction that has committed, and the promise that its commit is durable. */
-export interface Committed<T> {
-  value: T;
-  /**
-   * Resolves once the commit would survive a power cut; rejects, as `transaction()` would have, when it cannot be
-   * made so. Nothing the transaction did or read may be shown, or acted on, before.
-   */
-  durable: Promise<void>;
-}
-
-/** The driver a store opens (not the one a transaction's work is given). */
-export interface StoreDriver extends SqlDriver {
-  /**
-   * Runs `work` in one transaction, like `transaction()`, but answers once it has committed, before the commit is
-   * durable: later transactions already see it, so the caller may go on to them while the commit is made durable.
-   * On SQLite `durable` waits for the WAL's sync; PostgreSQL answers a COMMIT only once it is durable.
-   */
-  transactionCommitted<T>(work: (tx: SqlDriver) => Promise<T>): Promise<Committed<T>>;
-}
-
 /**
  * How long /readyz stays 503 after a write failed, whatever a write of its own finds meanwhile: a probe's one-row
  * update can fit where alerts no longer do (a full disk leaves room in pages already written), and must not turn
@@ -98,7 +78,7 @@ export class WriteHealth {
 }
 
 /** A driver whose failures to reach or write the store are one typed error, and whose writes are tracked. */
-export interface GuardedDriver extends StoreDriver {
+export interface GuardedDriver extends SqlDriver {
   readonly writes: WriteHealth;
 }
 
@@ -108,7 +88,7 @@ export interface GuardedDriver extends StoreDriver {
  * wrapped: an error inside a transaction reaches its `transaction()` call, which classifies it once.
  */
 export function guardDriver(
-  driver: StoreDriver,
+  driver: SqlDriver,
   unavailableReason: (error: unknown) => string | null,
 ): GuardedDriver {
   const writes = new WriteHealth();
@@ -134,12 +114,6 @@ export function guardDriver(
     runAll: (statements) => guarded(() => driver.runAll(statements), true),
     exec: (sql) => guarded(() => driver.exec(sql), true),
     transaction: (work) => guarded(() => driver.transaction(work), true),
-    // The write has succeeded only once it is durable.
-    transactionCommitted: (work) =>
-      guarded(async () => {
-        const { value, durable } = await driver.transactionCommitted(work);
-        return { value, durable: guarded(() => durable, true) };
-      }, false),
     lockTarget: (targetName) => driver.lockTarget(targetName),
     withMigrationLock: (work) => guarded(() => driver.withMigrationLock(work), false),
     close: () => driver.close(),

@@ -1,13 +1,11 @@
 import pg from 'pg';
 import {
-  type Committed,
   type GuardedDriver,
   guardDriver,
   type Row,
   type SqlDriver,
   type SqlValue,
   type Statement,
-  type StoreDriver,
 } from './driver.ts';
 
 /** How {@link openPostgresDriver} connects. */
@@ -248,7 +246,7 @@ const ADVISORY_XACT_LOCK = 'SELECT pg_advisory_xact_lock(hashtextextended($1, 0)
  * PostgreSQL through a `pg` pool, for several replicas sharing one database. Per-target serialisation is a
  * transaction-scoped advisory lock, so it holds across processes and ends with the transaction whatever happens.
  */
-class PostgresDriver implements StoreDriver {
+class PostgresDriver implements SqlDriver {
   readonly dialect = 'postgres';
   readonly #pool: pg.Pool;
   readonly #lockPrefix: string;
@@ -304,11 +302,6 @@ class PostgresDriver implements StoreDriver {
       }
       throw error;
     }
-  }
-
-  /** PostgreSQL answers a COMMIT only once it is durable (synchronous_commit, which lastgood leaves on). */
-  async transactionCommitted<T>(work: (tx: SqlDriver) => Promise<T>): Promise<Committed<T>> {
-    return { value: await this.transaction(work), durable: Promise.resolve() };
   }
 
   /** Outside a transaction the lock would be released as soon as it was taken, locking nothing. */

@@ -4,21 +4,18 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { promisify } from 'node:util';
 import { StoreUnavailableError } from '../errors.ts';
 import {
-  type Committed,
   type GuardedDriver,
   guardDriver,
   type Row,
   type SqlDriver,
   type SqlValue,
   type Statement,
-  type StoreDriver,
 } from './driver.ts';
 
 /** A transaction asked for and not yet committed: it runs in the next batch. */
 interface PendingTransaction {
   work: (tx: SqlDriver) => Promise<unknown>;
-  /** Called at the batch's COMMIT. */
-  resolve: (committed: Committed<unknown>) => void;
+  resolve: (value: unknown) => void;
   reject: (error: unknown) => void;
 }
 
@@ -134,14 +131,13 @@ class WalSync {
  * WAL's header and checkpoints are synced as before), and the WAL is synced on the thread pool instead, while the
  * event loop goes on handling requests and later batches commit; a transaction is answered, and a read returns,
  * only after a sync that started after the COMMIT it saw. Syncs coalesce: one runs at a time, and every commit
- * made meanwhile shares the next. `transactionCommitted` answers at the COMMIT instead, with that sync to wait
- * for, so a caller with more transactions to make (the decision batches) makes them meanwhile.
+ * made meanwhile shares the next.
  *
  * Reads inside a transaction do not wait for a sync: what a transaction reads was committed before its own
  * COMMIT, to the same WAL, so the sync that its answer waits for makes that durable too, and nothing it read is
- * shown or acted on before. Waiting there would only make each batch wait for the sync of the one before again.
+ * shown or acted on before.
  */
-class SqliteDriver implements StoreDriver {
+class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite';
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
@@ -215,15 +211,9 @@ class SqliteDriver implements StoreDriver {
     await this.#wal.durable();
   }
 
-  async transaction<T>(work: (tx: SqlDriver) => Promise<T>): Promise<T> {
-    const { value, durable } = await this.transactionCommitted(work);
-    await durable;
-    return value;
-  }
-
-  transactionCommitted<T>(work: (tx: SqlDriver) => Promise<T>): Promise<Committed<T>> {
-    return new Promise<Committed<T>>((resolve, reject) => {
-      this.#pending.push({ work, resolve: resolve as (committed: Committed<unknown>) => void, reject });
+  transaction<T>(work: (tx: SqlDriver) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.#pending.push({ work, resolve: resolve as (value: unknown) => void, reject });
       // setImmediate runs after the event loop has handled every request that arrived with this one, so they
       // all join the batch; a lone transaction waits one loop turn, microseconds.
       if (this.#pending.length === 1) setImmediate(() => void this.#exclusive(() => this.#commitPending()));
@@ -233,7 +223,7 @@ class SqliteDriver implements StoreDriver {
   async #commitPending(): Promise<void> {
     const batch = this.#pending.splice(0);
     if (batch.length === 0) return;
-    const answers: ((durable: Promise<void>) => void)[] = [];
+    const answers: (() => void)[] = [];
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       for (const member of batch) {
@@ -241,14 +231,13 @@ class SqliteDriver implements StoreDriver {
         try {
           const result = await member.work(this.#inside);
           this.#db.exec('RELEASE batch_member');
-          answers.push((durable) => member.resolve({ value: result, durable }));
+          answers.push(() => member.resolve(result));
         } catch (error) {
           // An I/O error or a full disk ends the whole transaction, not just this member's part: fail the batch.
           if (!this.#db.isTransaction) throw error;
           this.#db.exec('ROLLBACK TO batch_member');
           this.#db.exec('RELEASE batch_member');
-          // Its error may tell of rows it read that are not yet durable, so it waits as an answer would.
-          answers.push((durable) => void durable.then(() => member.reject(error), member.reject));
+          answers.push(() => member.reject(error));
         }
       }
       this.#db.exec('COMMIT');
@@ -263,11 +252,15 @@ class SqliteDriver implements StoreDriver {
       for (const member of batch) member.reject(error);
       return;
     }
-    // Not awaited: the next batch runs while the WAL is synced. Each member's caller waits for `durable`; one
-    // that fails already (after an earlier sync failed) reaches them a few microtasks later, not unhandled.
-    const durable = this.#wal.durable();
-    durable.catch(() => {});
-    for (const answer of answers) answer(durable);
+    // Not awaited: the next batch runs while the WAL is synced, and this one is answered after.
+    this.#wal.durable().then(
+      () => {
+        for (const answer of answers) answer();
+      },
+      (error: unknown) => {
+        for (const member of batch) member.reject(error);
+      },
+    );
   }
 
   /** One process owns the file, and the queue already serialises every transaction. */

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../../src/errors.ts';
-import type { GuardedDriver, SqlDriver } from '../../src/store/driver.ts';
+import type { SqlDriver } from '../../src/store/driver.ts';
 import { openSqliteDriver, type SyncFile } from '../../src/store/sqlite.ts';
 import { until } from '../helpers/poll.ts';
 
@@ -113,7 +113,7 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
 }
 
 describe('SQLite durability: the WAL is synced off the main thread', () => {
-  let synced: GuardedDriver;
+  let synced: SqlDriver;
   let sync: ReturnType<typeof controlledSync>;
   beforeEach(async () => {
     await driver.close();
@@ -153,22 +153,6 @@ describe('SQLite durability: the WAL is synced off the main thread', () => {
     sync.release();
     await expect(Promise.all([first, ...later])).resolves.toEqual([1, 1, 1]);
     expect(sync.started).toBe(2);
-  });
-
-  it('answers transactionCommitted at the commit, with a durable that resolves once the sync after it has', async () => {
-    sync.hold();
-    const { value, durable } = await synced.transactionCommitted(insert('h'));
-    expect(value).toBe(1);
-    expect(await namesOnDisk()).toEqual(['h']);
-    expect(await settled(durable)).toBe(false);
-    sync.release();
-    await expect(durable).resolves.toBeUndefined();
-  });
-
-  it('fails the durable of a commit whose sync failed as an unwritable store', async () => {
-    sync.fail();
-    const { durable } = await synced.transactionCommitted(insert('i'));
-    await expect(durable).rejects.toBeInstanceOf(StoreUnavailableError);
   });
 
   it('fails the transaction whose sync failed as an unwritable store, and every one after it', async () => {
