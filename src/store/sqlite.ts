@@ -130,7 +130,12 @@ class WalSync {
  * The connection runs synchronous=NORMAL, under which a WAL commit is the same writes without that one sync (the
  * WAL's header and checkpoints are synced as before), and the WAL is synced on the thread pool instead, while the
  * event loop goes on handling requests and later batches commit; a transaction is answered, and a read returns,
- * only after a sync that started after the COMMIT it saw. Syncs coalesce: one runs at a time, and every commit made meanwhile shares the next.
+ * only after a sync that started after the COMMIT it saw. Syncs coalesce: one runs at a time, and every commit
+ * made meanwhile shares the next.
+ *
+ * Reads inside a transaction do not wait for a sync: what a transaction reads was committed before its own
+ * COMMIT, to the same WAL, so the sync that its answer waits for makes that durable too, and nothing it read is
+ * shown or acted on before.
  */
 class SqliteDriver implements SqlDriver {
   readonly dialect = 'sqlite';
