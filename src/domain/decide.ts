@@ -80,11 +80,26 @@ function numericInputs(
     ['policy.cooldownMs', policy.cooldownMs],
     ['policy.maxAlertAgeMs', policy.maxAlertAgeMs],
     ['policy.sloGoal', policy.signal.kind === 'burn_rate' ? policy.signal.sloGoal : null],
-    ...history.rollbacks.map((rollback): [string, number] => [
+    ...limitWindow(history.rollbacks, now.getTime()).map((rollback): [string, number] => [
       `rollback_decided_at.${rollback.decisionId}`,
       rollback.decidedAt.getTime(),
     ]),
   ];
+}
+
+/**
+ * The past rollbacks whose times the limits read (`rollbacks` is newest first): those of the last hour and the first
+ * older one that was not held, which may still hold the cooldown. The history can be long (a stuck rollback is looked for in all of
+ * it), and naming each of its times cost a 10,000-rollback decide 400 µs where the rest took 15.
+ */
+function limitWindow(rollbacks: PastRollback[], nowMs: number): PastRollback[] {
+  const read: PastRollback[] = [];
+  for (const rollback of rollbacks) {
+    read.push(rollback);
+    // A hold starts no cooldown, so the one that may is further back.
+    if (rollback.state !== 'held' && nowMs - rollback.decidedAt.getTime() >= HOUR_MS) break;
+  }
+  return read;
 }
 
 /** A factor for each input that is present but not a finite number; the value is null, as JSON has no NaN. */
@@ -142,11 +157,10 @@ function checkLimits(
   let inLastHour = 0;
   let oldestInHour: PastRollback | null = null;
   let newest: PastRollback | null = null;
-  for (const rollback of rollbacks) {
+  for (const rollback of limitWindow(rollbacks, nowMs)) {
     if (rollback.state === 'held') continue;
     newest ??= rollback;
-    const age = nowMs - rollback.decidedAt.getTime();
-    if (age >= HOUR_MS) break;
+    if (nowMs - rollback.decidedAt.getTime() >= HOUR_MS) break;
     if (!changedProduction(rollback)) continue;
     inLastHour += 1;
     oldestInHour = rollback;

@@ -194,6 +194,12 @@ const cases: Case[] = [
     reason: 'COOLDOWN',
   },
   {
+    name: 'still cools down after a rollback hours before a hold that is over an hour old',
+    policy: { ...errorRatioPolicy, cooldownMs: 6 * 60 * MINUTE },
+    history: { rollbacks: [rollbackAt(120, 'held'), rollbackAt(180)] },
+    reason: 'COOLDOWN',
+  },
+  {
     name: 'does not count holds toward the hourly limit',
     policy: { ...errorRatioPolicy, cooldownMs: 60_000, maxRollbacksPerHour: 1 },
     history: { rollbacks: [rollbackAt(1, 'held'), rollbackAt(2, 'held')] },
