@@ -1,11 +1,11 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { auditHash, canonicalJson, verifyAuditChain } from '../../src/audit/chain.ts';
-import type { TargetHistory } from '../../src/domain/types.ts';
 import type { GuardedDriver } from '../../src/store/driver.ts';
 import { openPostgresDriver } from '../../src/store/postgres.ts';
 import { AUDIT_COLUMNS } from '../../src/store/sql/shared.ts';
-import type { DecisionDraft, DecisionRequest, Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/store/store.ts';
+import { alertFor, T0 } from '../helpers/decision-requests.ts';
 import { until } from '../helpers/poll.ts';
 import { createTestSchema, type TestSchema } from '../helpers/postgres.ts';
 
@@ -37,63 +37,6 @@ function countRoundTrips(): { readonly trips: number } {
   return counter;
 }
 
-const T0 = new Date('2026-11-23T12:00:00Z');
-
-function draft(overrides: Partial<DecisionDraft>): DecisionDraft {
-  return {
-    action: 'none',
-    reason: 'COOLDOWN',
-    confidence: 0.9,
-    factors: [],
-    target: 'checkout',
-    nextEligibleAt: null,
-    wouldRollback: false,
-    mode: 'auto',
-    requestedBy: null,
-    requestedRevision: null,
-    ...overrides,
-  };
-}
-
-const rollbackWhenNoHistory = (history: TargetHistory) =>
-  history.rollbacks.length === 0
-    ? draft({ action: 'rollback', reason: 'ROLLBACK', wouldRollback: true })
-    : draft({ reason: 'COOLDOWN' });
-
-function alertFor(i: number, targetName: string): DecisionRequest {
-  const incidentId = `rt-inc-${i}`;
-  return {
-    alert: {
-      source: 'cloud-monitoring',
-      dedupeKey: `${incidentId}:open`,
-      receivedAt: T0,
-      targetName,
-      rawBody: '{}',
-      signal: {
-        source: 'cloud-monitoring',
-        incidentId,
-        state: 'open',
-        isTest: false,
-        policyName: 'p',
-        conditionName: 'c',
-        observedValue: 18.2,
-        thresholdValue: 14.4,
-        conditionDurationMs: 0,
-        startedAt: T0,
-        endedAt: null,
-        targetLabel: targetName,
-        serviceName: targetName,
-        summary: 's',
-        url: null,
-      },
-    },
-    targetName,
-    historySince: new Date(T0.getTime() - 3_600_000),
-    now: T0,
-    decide: rollbackWhenNoHistory,
-  };
-}
-
 describe('PostgreSQL round trips of a decision batch', () => {
   let db: TestSchema | undefined;
   let store: Store | undefined;
@@ -115,11 +58,12 @@ describe('PostgreSQL round trips of a decision batch', () => {
       db = await createTestSchema();
       store = await db.openStore();
       // Each target's rollback first, so the batch measured is the flood that follows it: all in cooldown.
-      for (const [i, target] of targets.entries()) await store.recordDecision(alertFor(-1 - i, target));
+      for (const [i, target] of targets.entries())
+        await store.recordDecision(alertFor(`rt-inc-${-1 - i}`, target));
       const counter = countRoundTrips();
       const outcomes = await Promise.all(
         Array.from({ length: size }, (_, i) =>
-          store!.recordDecision(alertFor(i, targets[i % targets.length]!)),
+          store!.recordDecision(alertFor(`rt-inc-${i}`, targets[i % targets.length]!)),
         ),
       );
       const trips = counter.trips;
@@ -154,7 +98,7 @@ describe('PostgreSQL decision batch against another append', () => {
   it('is made again, and the next batches too, with the chain head locked when another transaction appends after the batch read the head', async () => {
     db = await createTestSchema();
     store = await db.openStore();
-    await store.recordDecision(alertFor(-1, 'checkout'));
+    await store.recordDecision(alertFor('rt-inc--1'));
     // Another writer, as another replica's job would, appends a row and keeps its transaction open.
     other = new pg.Client({ connectionString: db.url, options: `-c search_path=${db.schema}` });
     await other.connect();
@@ -177,7 +121,7 @@ describe('PostgreSQL decision batch against another append', () => {
     );
     await other.query('UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1', [row.seq, hash]);
 
-    const decided = store.recordDecision(alertFor(1, 'checkout'));
+    const decided = store.recordDecision(alertFor('rt-inc-1'));
     // The batch read the head the other writer is moving, and now waits for it at its own append.
     await until(async () => {
       const waiting = await db!.query(
@@ -203,7 +147,7 @@ describe('PostgreSQL decision batch against another append', () => {
 
     // While others append as busily, the next batches lock the head up front: three round trips that cannot lose.
     const counter = countRoundTrips();
-    await store.recordDecision(alertFor(2, 'checkout'));
+    await store.recordDecision(alertFor('rt-inc-2'));
     expect(counter.trips).toBe(3);
   });
 });

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { TargetHistory } from '../../src/domain/types.ts';
 import { MIGRATIONS } from '../../src/store/migrations.ts';
 import { numberPlaceholders } from '../../src/store/postgres.ts';
-import type { DecisionDraft, DecisionRequest, Store } from '../../src/store/store.ts';
+import type { Store } from '../../src/store/store.ts';
+import { alertFor } from '../helpers/decision-requests.ts';
 import { createTestSchema, type TestSchema } from '../helpers/postgres.ts';
 import { storeContract } from './contract.ts';
 
@@ -46,63 +46,6 @@ describe('numberPlaceholders', () => {
   });
 });
 
-const T0 = new Date('2026-11-23T12:00:00Z');
-
-function draft(overrides: Partial<DecisionDraft>): DecisionDraft {
-  return {
-    action: 'none',
-    reason: 'COOLDOWN',
-    confidence: 0.9,
-    factors: [],
-    target: 'checkout',
-    nextEligibleAt: null,
-    wouldRollback: false,
-    mode: 'auto',
-    requestedBy: null,
-    requestedRevision: null,
-    ...overrides,
-  };
-}
-
-const rollbackWhenNoHistory = (history: TargetHistory) =>
-  history.rollbacks.length === 0
-    ? draft({ action: 'rollback', reason: 'ROLLBACK', wouldRollback: true })
-    : draft({ reason: 'COOLDOWN' });
-
-function alertFor(i: number): DecisionRequest {
-  const incidentId = `pg-inc-${i}`;
-  return {
-    alert: {
-      source: 'cloud-monitoring',
-      dedupeKey: `${incidentId}:open`,
-      receivedAt: T0,
-      targetName: 'checkout',
-      rawBody: '{}',
-      signal: {
-        source: 'cloud-monitoring',
-        incidentId,
-        state: 'open',
-        isTest: false,
-        policyName: 'p',
-        conditionName: 'c',
-        observedValue: 18.2,
-        thresholdValue: 14.4,
-        conditionDurationMs: 0,
-        startedAt: T0,
-        endedAt: null,
-        targetLabel: 'checkout',
-        serviceName: 'checkout',
-        summary: 's',
-        url: null,
-      },
-    },
-    targetName: 'checkout',
-    historySince: new Date(T0.getTime() - 3_600_000),
-    now: T0,
-    decide: rollbackWhenNoHistory,
-  };
-}
-
 describe('PostgreSQL store shared by replicas', () => {
   let db: TestSchema | undefined;
   const stores: Store[] = [];
@@ -117,7 +60,7 @@ describe('PostgreSQL store shared by replicas', () => {
     db = await createTestSchema();
     stores.push(await db.openStore(), await db.openStore());
     const outcomes = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => stores[i % 2]!.recordDecision(alertFor(i))),
+      Array.from({ length: 50 }, (_, i) => stores[i % 2]!.recordDecision(alertFor(`pg-inc-${i}`))),
     );
     expect(outcomes.filter((outcome) => outcome.decision.action === 'rollback')).toHaveLength(1);
     const stats = await stores[0]!.decisionStats(new Date(0));
@@ -133,7 +76,7 @@ describe('PostgreSQL store shared by replicas', () => {
     const outcomes = await Promise.all(
       Array.from({ length: 60 }, (_, i) => {
         const target = targets[(i % 2 === 0 ? i : 59 - i) % targets.length]!;
-        const request = alertFor(i);
+        const request = alertFor(`pg-inc-${i}`);
         return stores[i % 2]!.recordDecision({
           ...request,
           alert: { ...request.alert!, targetName: target },

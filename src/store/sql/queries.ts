@@ -56,21 +56,19 @@ const PREFIXED_ALERT_COLUMNS = ALERT_COLUMNS.split(', ')
   .map((column) => `a.${column} AS a_${column}`)
   .join(', ');
 
-/** Decisions in a time range, oldest first, with their alerts (`a_` columns) and rollbacks. */
-export const DECISION_HISTORY = `SELECT ${DECISION_COLUMNS}, ${ROLLBACK_COLUMNS}, ${PREFIXED_ALERT_COLUMNS}
-        FROM decisions d
+/** Decisions in a time range, oldest first, at most a number, with their alerts (`a`) and rollbacks (`r`). */
+const DECISIONS_IN_RANGE = `FROM decisions d
         LEFT JOIN alerts a ON a.id = d.alert_id
         LEFT JOIN rollbacks r ON r.decision_id = d.id
         WHERE d.decided_at >= ? AND d.decided_at < ?
         ORDER BY d.decided_at, d.id
         LIMIT ?`;
 
+/** Decisions in a time range, oldest first, with their alerts (`a_` columns) and rollbacks. */
+export const DECISION_HISTORY = `SELECT ${DECISION_COLUMNS}, ${ROLLBACK_COLUMNS}, ${PREFIXED_ALERT_COLUMNS}
+        ${DECISIONS_IN_RANGE}`;
+
 /** The decisions `DECISION_HISTORY` picks, with only the columns correlating incidents reads. */
 export const DECISION_SIGNALS = `SELECT d.decided_at, d.target_name, d.reason, a.signal AS a_signal,
         r.state AS r_state, r.error_code AS r_error_code
-        FROM decisions d
-        LEFT JOIN alerts a ON a.id = d.alert_id
-        LEFT JOIN rollbacks r ON r.decision_id = d.id
-        WHERE d.decided_at >= ? AND d.decided_at < ?
-        ORDER BY d.decided_at, d.id
-        LIMIT ?`;
+        ${DECISIONS_IN_RANGE}`;
