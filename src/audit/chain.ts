@@ -22,18 +22,13 @@ export interface AuditRow {
  * is part of the content, so a row cannot be moved, and the previous hash links it, so none can be removed.
  */
 export function auditHash(row: Omit<AuditRow, 'hash' | 'prevHash'>, prevHash: string): string {
-  const content = JSON.stringify([
-    row.seq,
-    row.at,
-    row.type,
-    row.severity,
-    row.target,
-    row.decisionId,
-    row.actor,
-    row.data,
-  ]);
   // The one-shot hash: a Hash object per row cost as much again under an alert flood.
-  return hash('sha256', `${prevHash}\n${content}`);
+  return hash('sha256', `${prevHash}\n${JSON.stringify(auditContent(row))}`);
+}
+
+/** A row's content in the fixed order it is hashed in, which is also the order of its columns in the store. */
+export function auditContent(row: Omit<AuditRow, 'hash' | 'prevHash'>) {
+  return [row.seq, row.at, row.type, row.severity, row.target, row.decisionId, row.actor, row.data] as const;
 }
 
 /** JSON text with keys sorted at every level, so the same data always stores (and hashes) as the same bytes. */

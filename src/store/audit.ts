@@ -1,4 +1,4 @@
-import { type AuditRow, auditHash, type ChainHead, canonicalJson } from '../audit/chain.ts';
+import { type AuditRow, auditContent, auditHash, type ChainHead, canonicalJson } from '../audit/chain.ts';
 import { isNotifiable, type LastgoodEvent, notificationKey, type RecordedEvent } from '../events/event.ts';
 import type { SqlDriver, SqlValue, Statement } from './driver.ts';
 import { newId } from './ids.ts';
@@ -75,18 +75,7 @@ export async function appendEvents(
       data: canonicalJson(event.data),
     };
     const hash = auditHash(row, prevHash);
-    auditValues.push(
-      row.seq,
-      row.at,
-      row.type,
-      row.severity,
-      row.target,
-      row.decisionId,
-      row.actor,
-      row.data,
-      prevHash,
-      hash,
-    );
+    auditValues.push(...auditContent(row), prevHash, hash);
     if (isNotifiable(event)) {
       outboxValues.push(newId('obx', row.at), seq, row.at, row.at, row.at, notificationKey(event));
     }
