@@ -43,6 +43,8 @@ async function measureStarts(
     });
     try {
       starts.readyMs.push(server.readyMs);
+      // The Google clients are built after readiness: idle memory is measured once they are, not before.
+      if (options.emulatorHost !== undefined) await server.logged('Google clients warmed', 30_000);
       await sleep(settleMs);
       starts.idleRssMb.push(server.rssMb());
     } finally {
@@ -145,7 +147,7 @@ export async function benchColdStart(ctx: BenchContext) {
       value: median(sorted(plain.idleRssMb)),
       unit: 'MB',
       target: { op: '<=', value: 150 },
-      note: `median of ${count}, ${settleMs} ms after ready`,
+      note: `median of ${count}, ${settleMs} ms after the Google clients were warmed`,
     },
   ];
   if (image.runtimeUser !== null) {

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../scripts/lib/processes.ts';
@@ -27,6 +27,8 @@ export interface ServerProcess {
   readyMs: number;
   /** Resident set size now, from /proc (Linux). */
   rssMb(): number;
+  /** Resolves once this process has written `text` to its log; throws after `timeoutMs`. */
+  logged(text: string, timeoutMs: number): Promise<void>;
   /** SIGTERM, then waits for the exit (so `--cpu-prof` gets to write its profile). */
   stop(): Promise<void>;
 }
@@ -54,6 +56,8 @@ async function spawnServer(options: SpawnOptions): Promise<ServerProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const log = openSync(options.logPath, 'a');
+  // Earlier processes of a section may share the log; this one's lines start here.
+  const logFrom = statSync(options.logPath).size;
   const profileArgs = options.cpuProfile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`] : [];
   const startedAt = performance.now();
   const cwd = options.cwd ?? REPO;
@@ -77,6 +81,14 @@ async function spawnServer(options: SpawnOptions): Promise<ServerProcess> {
     url,
     readyMs,
     rssMb: () => rssMb(pid),
+    async logged(text, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (!readFileSync(options.logPath).subarray(logFrom).toString('utf8').includes(text)) {
+        if (Date.now() > deadline)
+          throw new Error(`"${text}" not in ${options.logPath} within ${timeoutMs} ms`);
+        await sleep(20);
+      }
+    },
     async stop() {
       if (child.exitCode === null) child.kill('SIGTERM');
       await exited;

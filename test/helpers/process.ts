@@ -59,7 +59,12 @@ export interface LastgoodProcess {
   /** Everything it wrote to stdout and stderr so far. */
   output(): string;
   readonly exited: Promise<ProcessExit>;
-  /** Resolves once `/readyz` answers 200; fails with the process's output if it exits or takes too long. */
+  /**
+   * Resolves once `/readyz` answers 200 and the Google clients, built after readiness, are built; fails with the
+   * process's output if it exits or takes too long. Building a client blocks the process for 100-250 ms, seconds
+   * on a loaded runner: a job running meanwhile would lose these tests' 1 s lease and be claimed again, which is
+   * correct (its fence stops it) but not what a test of takeover or shutdown counts on.
+   */
   waitReady(timeoutMs?: number): Promise<void>;
   /** SIGKILL: no handler runs, nothing is flushed or released. */
   kill9(): Promise<ProcessExit>;
@@ -157,12 +162,12 @@ export async function startLastgood(options: StartOptions): Promise<LastgoodProc
             );
           }
           try {
-            return (await fetch(`${url}/readyz`)).status === 200;
+            return (await fetch(`${url}/readyz`)).status === 200 && output().includes('Google clients built');
           } catch {
             return false; // Not listening yet.
           }
         },
-        () => `${options.name} to be ready:\n${output()}`,
+        () => `${options.name} to be ready with its Google clients built:\n${output()}`,
         { timeoutMs, everyMs: 25 },
       );
     },

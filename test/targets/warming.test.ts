@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Client, connectivityState } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
@@ -15,6 +16,15 @@ useExampleEmulator((started) => {
 
 const CHECKOUT = 'projects/demo-project/locations/us-central1/services/checkout';
 
+/** Whether this process has loaded a Google client class's module (see CLIENT_MODULES in google-clients.ts). */
+const loaded = (clientModule: string) =>
+  Object.keys(createRequire(import.meta.url).cache).some((path) => path.endsWith(clientModule));
+const CLIENT_MODULES = [
+  '@google-cloud/run/build/src/v2/services_client.js',
+  '@google-cloud/deploy/build/src/v1/cloud_deploy_client.js',
+  '@google-cloud/monitoring/build/src/v3/metric_service_client.js',
+];
+
 describe('warming the Google clients', () => {
   it('connects every client of the configured kinds with one read each, and changes nothing', async () => {
     const config = loadConfig(
@@ -27,12 +37,15 @@ describe('warming the Google clients', () => {
       () => EXAMPLE_POLICY,
     );
     const executors = createExecutors(config);
+    // Loading and building them held /readyz back; they are built when warming starts, after readiness.
+    expect(CLIENT_MODULES.filter(loaded)).toEqual([]);
     const errors: unknown[] = [];
     try {
       await executors.startWarming((error) => errors.push(error));
     } finally {
       await executors.close();
     }
+    expect(CLIENT_MODULES.filter(loaded)).toEqual(CLIENT_MODULES);
 
     expect(errors).toEqual([]);
     expect(emulator.calls.list().map((call) => [call.method, call.code])).toEqual(
