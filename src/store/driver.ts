@@ -27,6 +27,11 @@ export interface SqlDriver {
    * for, or the commit, with this error.
    */
   runAll(statements: readonly Statement[]): Promise<void>;
+  /**
+   * Gets `statements` ready as `runAll` would run them, without running them or changing anything: SQLite compiles
+   * and caches each, PostgreSQL names the one it would send. For a warm-up.
+   */
+  prepare(statements: readonly Statement[]): Promise<void>;
   /** Runs a script of several statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
   /** Runs `work` in one transaction; the connection given to `work` is the only one to use inside it. */
@@ -112,6 +117,7 @@ export function guardDriver(
     all: (sql, params) => guarded(() => driver.all(sql, params), false),
     run: (sql, params) => guarded(() => driver.run(sql, params), true),
     runAll: (statements) => guarded(() => driver.runAll(statements), true),
+    prepare: (statements) => driver.prepare(statements),
     exec: (sql) => guarded(() => driver.exec(sql), true),
     transaction: (work) => guarded(() => driver.transaction(work), true),
     lockTarget: (targetName) => driver.lockTarget(targetName),

@@ -177,7 +177,10 @@ function queries(names: StatementNames, send: Send, write: (query: pg.QueryConfi
     const { sql, params } = asOneStatement(statements);
     await write(names.query(sql, params));
   };
-  return { all, run, runAll };
+  // Named only: each connection parses it at its first use, as ahead of time would cost a round trip.
+  const prepare = async (statements: readonly Statement[]) =>
+    void names.query(asOneStatement(statements).sql);
+  return { all, run, runAll, prepare };
 }
 
 /**
@@ -274,6 +277,10 @@ class PostgresDriver implements SqlDriver {
 
   runAll(statements: readonly Statement[]): Promise<void> {
     return this.#pooled.runAll(statements);
+  }
+
+  prepare(statements: readonly Statement[]): Promise<void> {
+    return this.#pooled.prepare(statements);
   }
 
   async exec(sql: string): Promise<void> {

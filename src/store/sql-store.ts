@@ -40,6 +40,7 @@ import type {
 } from './store.ts';
 import * as traffic from './traffic.ts';
 import * as verification from './verification.ts';
+import { warmUpStore } from './warm-up.ts';
 
 /**
  * The Store over any SqlDriver, written once for both databases: each concern's queries live in its own file
@@ -155,6 +156,10 @@ export class SqlStore implements Store {
 
   pendingJobCount(): Promise<number> {
     return jobs.pendingJobCount(this.#db);
+  }
+
+  async warmUp(): Promise<void> {
+    await warmUpStore(this.#db);
   }
 
   resumeTarget(targetName: string, actor: string, at: Date): Promise<string[]> {

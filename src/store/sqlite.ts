@@ -156,6 +156,7 @@ class SqliteDriver implements SqlDriver {
       runAll: async (statements) => {
         for (const { sql, params } of statements) this.#run(sql, params);
       },
+      prepare: async (statements) => this.#prepare(statements),
       exec: async (sql) => this.#db.exec(sql),
       transaction: (work) => work(this.#inside),
       lockTarget: async () => {},
@@ -181,6 +182,10 @@ class SqliteDriver implements SqlDriver {
     return Number(this.#statement(sql).run(...params).changes);
   }
 
+  #prepare(statements: readonly Statement[]): void {
+    for (const { sql } of statements) this.#statement(sql);
+  }
+
   #exclusive<T>(work: () => Promise<T>): Promise<T> {
     const result = this.#queue.then(work);
     this.#queue = result.catch(() => {});
@@ -201,6 +206,10 @@ class SqliteDriver implements SqlDriver {
 
   runAll(statements: readonly Statement[]): Promise<void> {
     return this.transaction((tx) => tx.runAll(statements));
+  }
+
+  prepare(statements: readonly Statement[]): Promise<void> {
+    return this.#exclusive(async () => this.#prepare(statements));
   }
 
   async exec(sql: string): Promise<void> {

@@ -294,6 +294,11 @@ export interface Store {
   resumeTarget(targetName: string, actor: string, at: Date): Promise<string[]>;
   /** Jobs not yet done (for metrics and shutdown). */
   pendingJobCount(): Promise<number>;
+  /**
+   * Runs the code of a decision and of a rollback's first steps on made-up data, reading and preparing statements
+   * but changing nothing, so the first alert finds it compiled. Call once the process is ready.
+   */
+  warmUp(): Promise<void>;
 
   /** Remembers how a target's traffic looked, for the traffic-history rule of the last-known-good search. */
   recordTrafficObservation(targetName: string, observation: TrafficObservation): Promise<void>;

@@ -20,6 +20,8 @@ export interface StoreHarness {
   reopen(): Promise<Store>;
   /** Runs one statement on the database behind the store's back (`?` placeholders), as an intruder would. */
   sql(statement: string, params?: readonly (string | number | null)[]): Promise<void>;
+  /** How many rows each table holds, read behind the store's back. */
+  rowCounts(): Promise<Record<string, number>>;
   destroy(): Promise<void>;
 }
 
@@ -132,6 +134,35 @@ export function storeContract(name: string, open: () => Promise<StoreHarness>): 
     });
     afterEach(async () => {
       await harness.destroy();
+    });
+
+    describe('warming up', () => {
+      it("runs a made-up decision and its rollback's first steps without changing a row or the audit chain", async () => {
+        const stored = await store.recordDecision(request({ decide: rollbackWhenNoHistory }));
+        const rows = await harness.rowCounts();
+        const head = await store.auditHead();
+        const status = await store.getStatus(stored.decision.id);
+
+        await store.warmUp();
+        await store.warmUp();
+
+        expect(await harness.rowCounts()).toEqual(rows);
+        expect(await store.auditHead()).toEqual(head);
+        expect(await store.getStatus(stored.decision.id)).toEqual(status);
+        expect(await store.pendingJobCount()).toBe(1);
+        // The store still decides for real afterwards, and its chain still verifies.
+        const next = await store.recordDecision(
+          request({ targetName: 'payments', decide: rollbackWhenNoHistory }),
+        );
+        expect(next.rollback?.state).toBe('queued');
+        expect((await verify(store)).ok).toBe(true);
+      });
+
+      it('reads the store for real: a stored alert with its dedupe key makes it a redelivery, and it says so', async () => {
+        await store.recordDecision(request({ alert: alert({ dedupeKey: '0.lastgood-warm-up:open' }) }));
+
+        await expect(store.warmUp()).rejects.toThrow(/made no job/);
+      });
     });
 
     it('stores an alert and its decision, readable by either id', async () => {

@@ -25,6 +25,19 @@ storeContract('PostgreSQL', async () => {
         [...params],
       );
     },
+    async rowCounts() {
+      const tables = await db.query(
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1',
+        [db.schema],
+      );
+      const counts = await Promise.all(
+        tables.map(async ({ table_name }) => {
+          const [row] = await db.query(`SELECT count(*) AS n FROM "${String(table_name)}"`);
+          return [String(table_name), Number(row?.n)] as const;
+        }),
+      );
+      return Object.fromEntries(counts);
+    },
     async destroy() {
       await store.close();
       await db.drop();

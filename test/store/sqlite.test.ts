@@ -27,6 +27,20 @@ storeContract('SQLite', async () => {
         db.close();
       }
     },
+    async rowCounts() {
+      const db = new DatabaseSync(join(dataDir, 'lastgood.db'), { readOnly: true });
+      try {
+        const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all();
+        return Object.fromEntries(
+          tables.map(({ name }) => [
+            String(name),
+            Number(db.prepare(`SELECT count(*) AS n FROM "${String(name)}"`).get()?.n),
+          ]),
+        );
+      } finally {
+        db.close();
+      }
+    },
     async destroy() {
       await store.close();
       rmSync(dataDir, { recursive: true, force: true });
