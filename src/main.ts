@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     { openStore },
     { createExecutors },
     { createLocalMetricsServer, LOCAL_METRICS_HOST },
-    { warmIntakeParsers },
+    { warmIntakeParsers, warmDecisions },
     { warmJudgement },
     { releaseStartupMemory },
   ] = await Promise.all([
@@ -161,6 +161,9 @@ async function main(): Promise<void> {
     } catch (error) {
       logger.warn({ err: error }, 'could not warm the judgement; the first rollback compiles it');
     }
+    warmDecisions(store).catch((error) =>
+      logger.warn({ err: error }, 'could not warm deciding; the first alert compiles it'),
+    );
     await executors.startWarming((error) =>
       logger.warn({ err: error }, 'could not warm a Google client; retrying'),
     );

@@ -1,3 +1,5 @@
+import { warmDecision } from '../domain/warm-up.ts';
+import type { Store } from '../store/store.ts';
 import { type ParsedAlert, parseCloudMonitoring } from './cloud-monitoring.ts';
 import { parsePubsubAlert, pubsubPushSchema } from './pubsub.ts';
 
@@ -57,4 +59,14 @@ export function warmIntakeParsers(): ParsedAlert[] {
       }),
     ).parsed,
   ];
+}
+
+/**
+ * Decides a made-up alert and runs the store's part of deciding it and of starting its rollback, storing nothing
+ * (see `warmDecision` and `Store.warmUp`): lastgood's own code on the first alert's path, which the first alert
+ * otherwise compiled on its way to its ack and to UpdateService. Call it once the process is ready.
+ */
+export async function warmDecisions(store: Store): Promise<void> {
+  warmDecision();
+  await store.warmUp();
 }
