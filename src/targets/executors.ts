@@ -6,6 +6,7 @@ import type { TargetKind } from '../domain/types.ts';
 import type { GoogleCallObservation } from '../metrics.ts';
 import { CloudDeployExecutor } from './cloud-deploy.ts';
 import { CloudRunExecutor } from './cloud-run.ts';
+import { warmRollbackCall } from './cloud-run-warm-up.ts';
 import type { RollbackExecutor } from './executor.ts';
 import { callOptions, type GoogleCallPolicy } from './google-call.ts';
 import {
@@ -126,11 +127,16 @@ export function createExecutors(
     );
     const first = targets.find((target) => target.kind === 'cloud-run');
     if (first?.kind === 'cloud-run') {
-      // GetService, the rollback's first call, so its request and answer have been through once.
+      // GetService, the rollback's first call, so its request and answer have been through once; and the
+      // UpdateService it makes, encoded and never sent.
       warm(
         () => run.get().services,
         config.emulators.cloudRun,
-        () => run.get().services.getService({ name: protectedResource(first) }, callOptions(policy)),
+        () =>
+          Promise.all([
+            warmRollbackCall(run.get().services),
+            run.get().services.getService({ name: protectedResource(first) }, callOptions(policy)),
+          ]),
       );
       warm(
         () => run.get().revisions,

@@ -4,6 +4,7 @@ import { type Client, connectivityState } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/env.ts';
 import type { Emulator } from '../../src/emulator/emulator.ts';
+import { warmRollbackCall } from '../../src/targets/cloud-run-warm-up.ts';
 import { createExecutors } from '../../src/targets/executors.ts';
 import { createCloudRunClients, warmClient } from '../../src/targets/google-clients.ts';
 import { EXAMPLE_POLICY, FAST_GOOGLE_ENV, testEnv } from '../helpers/app.ts';
@@ -84,6 +85,22 @@ describe('warming the Google clients', () => {
     } finally {
       await touched.close();
       await alone.close();
+    }
+  });
+
+  it('encodes a rollback of a made-up service and decodes a made-up answer, sending nothing', async () => {
+    const clients = createCloudRunClients(emulator.host);
+    try {
+      await expect(warmRollbackCall(clients.services)).rejects.toThrow(/no stub yet/);
+      await clients.services.initialize();
+      const metadata = await warmRollbackCall(clients.services);
+
+      // The answer's metadata went through the client's own decoder, as an UpdateService operation's does.
+      expect(metadata.name).toBe('projects/lastgood-warm-up/locations/us-central1/services/warm-up');
+      expect(metadata.traffic).toHaveLength(2);
+      expect(emulator.calls.list()).toEqual([]);
+    } finally {
+      await clients.close();
     }
   });
 });
