@@ -28,8 +28,8 @@ async function main(): Promise<void> {
     { openStore },
     { createExecutors },
     { createLocalMetricsServer, LOCAL_METRICS_HOST },
-    { warmIntakeParsers, warmDecisions },
-    { warmJudgement },
+    { warmIntakeParsers },
+    { warmJudgement, warmFirstAlert },
     { releaseStartupMemory },
   ] = await Promise.all([
     import('./app.ts'),
@@ -161,8 +161,8 @@ async function main(): Promise<void> {
     } catch (error) {
       logger.warn({ err: error }, 'could not warm the judgement; the first rollback compiles it');
     }
-    warmDecisions(store).catch((error) =>
-      logger.warn({ err: error }, 'could not warm deciding; the first alert compiles it'),
+    warmFirstAlert(app.server, store).catch((error) =>
+      logger.warn({ err: error }, 'could not warm the decision; the first alert compiles it'),
     );
     await executors.startWarming((error) =>
       logger.warn({ err: error }, 'could not warm a Google client; retrying'),

@@ -1,6 +1,11 @@
+import type { FastifyInstance } from 'fastify';
 import type { Evidence, MinuteCount } from '../domain/evidence.ts';
 import { judge, judgedStep } from '../domain/judge.ts';
 import { DEFAULT_JUDGEMENT_POLICY } from '../domain/judgement-policy.ts';
+import { warmDecision } from '../domain/warm-up.ts';
+import { WARM_UP_NOTIFICATION } from '../ingest/warm-up.ts';
+import type { Store } from '../store/store.ts';
+import { webhookRoute } from './routes/webhook.ts';
 import { judgementView } from './schemas.ts';
 
 const MINUTE_MS = 60_000;
@@ -65,4 +70,36 @@ export function warmJudgement() {
   ]);
   if (view === null) throw new Error('the warm-up judgement does not read as one');
   return view;
+}
+
+/**
+ * Reads a made-up notification's body with the JSON parser the routes use, and its query with the webhook route's
+ * schema: the parser's checks for prototype poisoning compile their regular expressions at their first use, and zod
+ * compiles an object schema at its first parse, both on the first alert's way to its ack. Throws if the body no
+ * longer parses, since only the refusal would then be warm.
+ */
+export function warmWebhookRequest(server: FastifyInstance): unknown {
+  let parsed: unknown;
+  server.getDefaultJsonParser('error', 'error')(
+    undefined as never,
+    JSON.stringify(WARM_UP_NOTIFICATION),
+    (error, body) => {
+      if (error) throw error;
+      parsed = body;
+    },
+  );
+  webhookRoute.query.parse({ auth_token: 'warm-up' });
+  return parsed;
+}
+
+/**
+ * Runs lastgood's own code on the first alert's path, on made-up data, storing nothing and calling no one: the
+ * request's parsing (`warmWebhookRequest`), the decision (`warmDecision`) and the store's part of deciding and of
+ * starting the rollback (`Store.warmUp`). The first alert of a process otherwise compiled all of it on its way to
+ * its ack and to UpdateService. Call it once the process is ready.
+ */
+export async function warmFirstAlert(server: FastifyInstance, store: Store): Promise<void> {
+  warmWebhookRequest(server);
+  warmDecision();
+  await store.warmUp();
 }

@@ -1,5 +1,3 @@
-import { warmDecision } from '../domain/warm-up.ts';
-import type { Store } from '../store/store.ts';
 import { type ParsedAlert, parseCloudMonitoring } from './cloud-monitoring.ts';
 import { parsePubsubAlert, pubsubPushSchema } from './pubsub.ts';
 
@@ -7,7 +5,7 @@ import { parsePubsubAlert, pubsubPushSchema } from './pubsub.ts';
  * A burn-rate notification as Cloud Monitoring sends it (schema 1.2), with every part the intake schema checks,
  * so parsing it runs each nested validator once. It routes to no target and is never stored.
  */
-const WARM_UP_NOTIFICATION = {
+export const WARM_UP_NOTIFICATION = {
   version: '1.2',
   incident: {
     incident_id: '0.lastgood-warm-up',
@@ -59,14 +57,4 @@ export function warmIntakeParsers(): ParsedAlert[] {
       }),
     ).parsed,
   ];
-}
-
-/**
- * Decides a made-up alert and runs the store's part of deciding it and of starting its rollback, storing nothing
- * (see `warmDecision` and `Store.warmUp`): lastgood's own code on the first alert's path, which the first alert
- * otherwise compiled on its way to its ack and to UpdateService. Call it once the process is ready.
- */
-export async function warmDecisions(store: Store): Promise<void> {
-  warmDecision();
-  await store.warmUp();
 }
