@@ -2,7 +2,9 @@ import { readControls } from './controls.ts';
 import { DecisionBatches } from './decisions.ts';
 import type { SqlDriver } from './driver.ts';
 import { recordProgress } from './jobs.ts';
-import { getStatus } from './queries.ts';
+import { decisionSignals, getStatus } from './queries.ts';
+import { TIMELINE } from './sql/queries.ts';
+import { ALERT_BY_ID } from './sql/shared.ts';
 import type { DecisionOutcome, DecisionRequest } from './store.ts';
 import { appendTimeline } from './timeline.ts';
 import { incidentWindows, recordTrafficObservation, trafficHistory } from './traffic.ts';
@@ -101,13 +103,18 @@ export async function warmUpStore(db: SqlDriver): Promise<DecisionOutcome> {
   // The rollback worker's and the executor's reads and writes before UpdateService, in the order they come.
   await Promise.all([
     getStatus(db, job.decisionId),
+    // What getStatus reads next when the decision exists, as the job's does.
+    db.prepare([ALERT_BY_ID, TIMELINE].map((sql) => ({ sql, params: [] }))),
     readControls(db, TARGET),
     trafficHistory(db, TARGET, since),
     incidentWindows(db, TARGET, since),
+    decisionSignals(db, since, NOW, 1),
   ]);
   await Promise.all([
     recordTrafficObservation(dry, TARGET, { observedAt: NOW, fullRevision: null }),
     appendTimeline(dry, job.decisionId, step),
+    // Unfenced, it reads the rollback's state; fenced, it renews the lease first, which changes nothing here.
+    recordProgress(dry, job.decisionId, {}, [step]),
     recordProgress(dry, job.decisionId, {}, [step], {
       jobId: job.id,
       owner: job.leaseOwner,
