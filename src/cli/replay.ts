@@ -3,7 +3,7 @@ import { parseDuration } from '../config/durations.ts';
 import { parsePolicyFile } from '../config/policy.ts';
 import { decide, decideManual } from '../domain/decide.ts';
 import { type Evidence, reviveEvidence, type Stored } from '../domain/evidence.ts';
-import { judge } from '../domain/judge.ts';
+import { judge, recordedEvidence } from '../domain/judge.ts';
 import { JUDGEMENT_REASONS, type JudgementReason } from '../domain/judgement-policy.ts';
 import type { TimelineEvent } from '../domain/rollback.ts';
 import type { TargetConfig } from '../domain/target.ts';
@@ -59,9 +59,13 @@ export function recordedJudgement(timeline: readonly TimelineEvent[]): RecordedJ
   const detail = timeline.findLast((event) => event.step === 'judged')?.detail;
   if (detail === undefined) return null;
   const reason = detail.reason as JudgementReason;
-  const evidence = detail.evidence;
+  const { evidence, summary } = detail;
   if (!JUDGEMENT_REASONS.includes(reason) || typeof evidence !== 'object' || evidence === null) return null;
-  return { reason, evidence: evidence as Stored<Evidence> };
+  if (typeof summary !== 'object' || summary === null) return null;
+  return {
+    reason,
+    evidence: recordedEvidence({ evidence, summary } as Parameters<typeof recordedEvidence>[0]),
+  };
 }
 
 type Outcome = Pick<Decision, 'action' | 'reason' | 'confidence' | 'target'>;

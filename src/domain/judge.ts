@@ -1,4 +1,11 @@
-import { detectOnset, type Evidence, selectSuspect, serviceMinutes } from './evidence.ts';
+import {
+  type CorrelatedIncident,
+  detectOnset,
+  type Evidence,
+  type Stored,
+  selectSuspect,
+  serviceMinutes,
+} from './evidence.ts';
 import { type Judgement, type JudgementPolicy, MINUTE_MS } from './judgement-policy.ts';
 import {
   type Comparison,
@@ -186,13 +193,28 @@ export function judge(evidence: Evidence, policy: JudgementPolicy): Judgement {
   return verdict(context, timing.kind === 'suspect' && timing.obvious ? 'ROLLBACK' : 'INCONCLUSIVE');
 }
 
-/** The `judged` timeline step's detail: the verdict with everything it rests on, so it can be shown and re-run. */
+/**
+ * The `judged` timeline step's detail: the verdict with everything it rests on, so it can be shown and re-run.
+ * The other targets' incidents are recorded once: when the summary lists every one the evidence holds (it keeps
+ * those within the correlation window, and they were read within it), the evidence leaves them out and
+ * `recordedEvidence` takes the summary's. With many targets burning, they were most of the step.
+ */
 export function judgedStep(judgement: Judgement, evidence: Evidence) {
+  const { correlated, ...rest } = evidence;
+  const listedOnce = judgement.summary.correlated.length === correlated.length;
   return {
     verdict: judgement.action,
     reason: judgement.reason,
     factors: judgement.factors,
     summary: judgement.summary,
-    evidence,
+    evidence: listedOnce ? rest : evidence,
   };
+}
+
+/** The evidence of a stored `judged` step, whole again for `reviveEvidence`: a step of any version reads back. */
+export function recordedEvidence(step: {
+  summary: { correlated: Stored<CorrelatedIncident>[] };
+  evidence: Stored<Omit<Evidence, 'correlated'>> & { correlated?: Stored<CorrelatedIncident>[] };
+}): Stored<Evidence> {
+  return { ...step.evidence, correlated: step.evidence.correlated ?? step.summary.correlated };
 }

@@ -26,6 +26,10 @@ const MINUTE_MS = 60_000;
 /** Requests one revision served, per minute and response code class; `to` null while it still serves. */
 interface RequestRow {
   service: string;
+  /** The service name's parts, parsed once rather than at every query. */
+  project: string;
+  location: string;
+  serviceId: string;
   revision: string;
   from: number;
   to: number | null;
@@ -137,8 +141,12 @@ export class MonitoringEmulation {
   #rawSeries(query: TimeSeriesQuery, now: number): Series[] {
     const limit = Math.min(query.endMs, now);
     const series = new Map<string, Series>();
+    const wanted = query.labels;
     for (const row of this.#rows) {
-      const [, project = '', location = '', serviceId = ''] = CLOUD_RUN_SERVICE_NAME.exec(row.service) ?? [];
+      const { project, location, serviceId } = row;
+      // Another service's rows, told apart before any series is built for them: a query names one service.
+      if (project !== query.project || !within(serviceId, wanted['resource.labels.service_name'])) continue;
+      if (!within(location, wanted['resource.labels.location'])) continue;
       for (const [codeClass, count] of Object.entries(row.perMinute)) {
         const labels: SeriesLabels = {
           'resource.labels.project_id': project,
@@ -169,8 +177,12 @@ export class MonitoringEmulation {
 }
 
 function requestRow(service: string, row: RequestRowFixture): RequestRow {
+  const [, project = '', location = '', serviceId = ''] = CLOUD_RUN_SERVICE_NAME.exec(service) ?? [];
   return {
     service,
+    project,
+    location,
+    serviceId,
     revision: row.revision,
     from: row.from,
     to: row.to ?? null,
@@ -180,6 +192,11 @@ function requestRow(service: string, row: RequestRowFixture): RequestRow {
 
 function ceilToMinute(epochMs: number): number {
   return Math.ceil(epochMs / MINUTE_MS) * MINUTE_MS;
+}
+
+/** Whether a label's value is the one a filter asks for, when it asks. */
+function within(value: string, wanted: string | undefined): boolean {
+  return wanted === undefined || value === wanted;
 }
 
 function matches(labels: SeriesLabels, wanted: Partial<SeriesLabels>): boolean {
@@ -213,6 +230,15 @@ function reduced(series: readonly Series[], groupBy: readonly SeriesLabel[]): Se
   return [...groups.values()];
 }
 
+/**
+ * A point's time as a Timestamp whose int64 seconds are a number, not `toTimestamp`'s string: the same bytes on the
+ * wire, and protobufjs encodes a number without parsing it into a Long (an answer of 178 points: 0.35 -> 0.21 ms).
+ */
+function pointTime(epochMs: number) {
+  const { seconds, nanos } = toTimestamp(epochMs);
+  return { seconds: Number(seconds), nanos };
+}
+
 /** A `google.monitoring.v3.TimeSeries`, points newest first as Google answers; `periodMs` null for HEADERS. */
 function timeSeriesMessage(series: Series, periodMs: number | null) {
   const labelsUnder = (prefix: string) =>
@@ -232,8 +258,8 @@ function timeSeriesMessage(series: Series, periodMs: number | null) {
       periodMs === null
         ? []
         : ends.map((end) => ({
-            interval: { startTime: toTimestamp(end - periodMs), endTime: toTimestamp(end) },
-            value: { int64Value: String(series.points.get(end)) },
+            interval: { startTime: pointTime(end - periodMs), endTime: pointTime(end) },
+            value: { int64Value: series.points.get(end) },
           })),
   };
 }

@@ -20,6 +20,7 @@ import {
 } from './cloud-run-traffic.ts';
 import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
+  allPages,
   awaitWriteSlot,
   callGoogleRecorded,
   type GoogleCallOptions,
@@ -56,6 +57,7 @@ function writeQuota(target: CloudRunTargetConfig) {
   return { api: 'run', project: target.project, region: target.region };
 }
 
+type ListRevisionsRequest = Parameters<CloudRunClients['revisions']['listRevisions']>[0];
 /** What the last-known-good search reads: the service's revisions, lastgood's traffic history and incidents. */
 type LkgEvidence = [RevisionInfo[], TrafficObservation[], IncidentWindow[]];
 
@@ -115,13 +117,6 @@ export class CloudRunExecutor implements RollbackExecutor {
       this.#clients.services.getService({ name }, options),
     );
     return service;
-  }
-
-  async #listRevisions(context: RollbackJob, parent: string): Promise<RevisionInfo[]> {
-    const [revisions] = await this.#call(context, 'ListRevisions', (options) =>
-      this.#clients.revisions.listRevisions({ parent }, options),
-    );
-    return revisions.map(revisionInfo);
   }
 
   async checkRequestedRevision(target: TargetConfig, revision: string): Promise<void> {
@@ -293,8 +288,13 @@ export class CloudRunExecutor implements RollbackExecutor {
       : this.#readTruth(context, name, plan, failed);
   }
 
-  #lkgEvidence(context: RollbackJob, name: string): Promise<LkgEvidence> {
-    return Promise.all([this.#listRevisions(context, name), context.trafficHistory(), context.incidents()]);
+  #lkgEvidence(context: RollbackJob, parent: string): Promise<LkgEvidence> {
+    const revisions = allPages({ parent } as ListRevisionsRequest, (request) =>
+      this.#call(context, 'ListRevisions', (options) =>
+        this.#clients.revisions.listRevisions(request, { ...options, autoPaginate: false }),
+      ),
+    ).then((found) => found.map(revisionInfo));
+    return Promise.all([revisions, context.trafficHistory(), context.incidents()]);
   }
 
   /**

@@ -66,9 +66,23 @@ export function startBudget(policy: GoogleCallPolicy, now: () => Date): CallBudg
 /** A rollback under way: its context, and the budget every call and poll it makes is cut to. */
 export type RollbackJob = ExecutionContext & CallBudget;
 
-/** The rollback starting now, with a budget of the policy's rollback timeout. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * The rollback starting now, with a budget of the policy's rollback timeout. Its reads of lastgood's own history
+ * start on the event loop's next turn: node:sqlite runs a read synchronously, and Node sends the HTTP/2 frames of the
+ * Google calls a turn started only once that turn is over, so a history read started beside them held them back by
+ * its own time, where started after them it runs while Google answers.
+ */
 export function startRollback(context: ExecutionContext, policy: GoogleCallPolicy): RollbackJob {
-  return { ...context, ...startBudget(policy, context.now) };
+  return {
+    ...context,
+    ...startBudget(policy, context.now),
+    trafficHistory: () => nextTurn().then(() => context.trafficHistory()),
+    incidents: () => nextTurn().then(() => context.incidents()),
+    correlatedIncidents: (around, windowMs) =>
+      nextTurn().then(() => context.correlatedIncidents(around, windowMs)),
+  };
 }
 
 function timeLeft(budget: CallBudget | null): number {
@@ -151,6 +165,24 @@ export async function getOperation<Request>(
   // gax types the request as its protobuf class, but encodes a plain object just the same.
   const [operation] = await operations.getOperation({ name } as Request, options);
   return operation;
+}
+
+/**
+ * Every item of a list method, its pages followed here (`page` calls it with `autoPaginate: false`). gax's own
+ * auto-pagination sends even the first request only on a later turn of the event loop (it schedules it with
+ * setImmediate), after everything else that turn runs; this one leaves with the calls started beside it.
+ */
+export async function allPages<Request, Item>(
+  first: Request,
+  page: (request: Request) => Promise<[Item[], Request | null | undefined, unknown]>,
+): Promise<Item[]> {
+  const items: Item[] = [];
+  for (let request: Request | null | undefined = first; request; ) {
+    const [found, next]: [Item[], Request | null | undefined, unknown] = await page(request);
+    items.push(...found);
+    request = next;
+  }
+  return items;
 }
 
 /** Something that records a rollback's steps; retries are recorded as `google_retry` steps. */

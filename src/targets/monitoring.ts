@@ -1,9 +1,10 @@
 import type { protos } from '@google-cloud/monitoring';
 import type { MinuteCount, Telemetry } from '../domain/evidence.ts';
-import { callGoogleRecorded, type GoogleCallPolicy, type StepRecorder } from './google-call.ts';
+import { allPages, callGoogleRecorded, type GoogleCallPolicy, type StepRecorder } from './google-call.ts';
 import type { MonitoringClient } from './google-clients.ts';
 
 type TimeSeries = protos.google.monitoring.v3.ITimeSeries;
+type ListTimeSeriesRequest = protos.google.monitoring.v3.IListTimeSeriesRequest;
 
 const MINUTE_MS = 60_000;
 
@@ -76,7 +77,7 @@ export async function readRequestCounts(
     deadlineMs: Math.min(policy.deadlineMs, EVIDENCE_DEADLINE_MS),
     retryDelaysMs: EVIDENCE_RETRY_DELAYS_MS,
   };
-  const request = {
+  const request: ListTimeSeriesRequest = {
     name: `projects/${location.project}`,
     filter: [
       'metric.type="run.googleapis.com/request_count"',
@@ -93,12 +94,10 @@ export async function readRequestCounts(
     },
   };
   try {
-    const [series] = await callGoogleRecorded(recorder, 'ListTimeSeries', evidencePolicy, () =>
-      client.listTimeSeries(request, {
-        timeout: evidencePolicy.deadlineMs,
-        retry: null,
-        autoPaginate: true,
-      }),
+    const series = await allPages(request, (page) =>
+      callGoogleRecorded(recorder, 'ListTimeSeries', evidencePolicy, () =>
+        client.listTimeSeries(page, { timeout: evidencePolicy.deadlineMs, retry: null, autoPaginate: false }),
+      ),
     );
     const minutes = perRevisionMinutes(series);
     if (Object.keys(minutes).length === 0) return { status: 'no_data' };

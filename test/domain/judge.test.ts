@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Evidence, MinuteCount } from '../../src/domain/evidence.ts';
-import { judge } from '../../src/domain/judge.ts';
+import { type Evidence, type MinuteCount, reviveEvidence } from '../../src/domain/evidence.ts';
+import { judge, judgedStep, recordedEvidence } from '../../src/domain/judge.ts';
 import {
   DEFAULT_JUDGEMENT_POLICY,
   type JudgementPolicy,
@@ -487,6 +487,57 @@ describe('judge properties', () => {
         },
       ),
     );
+  });
+});
+
+describe('judgedStep', () => {
+  /** The step as the store gives it back. */
+  const stored = (step: ReturnType<typeof judgedStep>) => JSON.parse(JSON.stringify(step));
+  const judgedAgain = (evidence: Evidence) => {
+    const judgement = judge(evidence, DEFAULT_JUDGEMENT_POLICY);
+    const step = stored(judgedStep(judgement, evidence));
+    const revived = reviveEvidence(recordedEvidence(step));
+    expect(revived).toEqual(evidence);
+    expect(judge(revived, DEFAULT_JUDGEMENT_POLICY)).toEqual(judgement);
+    return step;
+  };
+
+  it('records the other targets burning once, in the summary, and gives them back to a replay', () => {
+    const step = judgedAgain(
+      evidenceOf({
+        ...badCutover,
+        correlated: [
+          { target: 'orders', startedAt: at(-8), changedRecently: true },
+          { target: 'billing', startedAt: at(-6), changedRecently: 'unknown' },
+        ],
+      }),
+    );
+    expect(step.summary.correlated.map((incident: { target: string }) => incident.target)).toEqual([
+      'orders',
+      'billing',
+    ]);
+    expect(step.evidence).not.toHaveProperty('correlated');
+  });
+
+  it('keeps the evidence its own list of other targets when the summary does not show all of them', () => {
+    const step = judgedAgain(
+      evidenceOf({
+        ...badCutover,
+        correlated: [{ target: 'orders', startedAt: at(-200), changedRecently: false }],
+      }),
+    );
+    expect(step.summary.correlated).toEqual([]);
+    expect(step.evidence.correlated).toHaveLength(1);
+  });
+
+  it('reads back a step recorded before, with the list in both places', () => {
+    const evidence = evidenceOf({
+      ...badCutover,
+      correlated: [{ target: 'orders', startedAt: at(-8), changedRecently: false }],
+    });
+    const judgement = judge(evidence, DEFAULT_JUDGEMENT_POLICY);
+    const before = JSON.parse(JSON.stringify({ ...judgedStep(judgement, evidence), evidence }));
+    expect(reviveEvidence(recordedEvidence(before))).toEqual(evidence);
   });
 });
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isLastgoodError } from '../../src/errors.ts';
 import {
+  allPages,
   type CallBudget,
   callGoogle,
   callOptions,
@@ -86,6 +87,24 @@ describe('callGoogle', () => {
     expect(isLastgoodError(error) && error.code).toBe('LASTGOOD_ERR_GOOGLE_API');
     // 5 s and 10 s each fit in the 12 s left at time 0 (the fake clock does not move); 30 s does not.
     expect(slept).toEqual([5000, 10_000]);
+  });
+});
+
+describe('allPages', () => {
+  it('follows every page a list method hands back, in order, and stops at the last', async () => {
+    const pages = new Map([
+      ['', { items: ['a', 'b'], next: 'p2' }],
+      ['p2', { items: ['c'], next: 'p3' }],
+      ['p3', { items: [], next: null }],
+    ]);
+    const asked: string[] = [];
+    const items = await allPages({ pageToken: '' }, async (request) => {
+      asked.push(request.pageToken);
+      const page = pages.get(request.pageToken)!;
+      return [page.items, page.next === null ? null : { pageToken: page.next }, {}];
+    });
+    expect(items).toEqual(['a', 'b', 'c']);
+    expect(asked).toEqual(['', 'p2', 'p3']);
   });
 });
 
