@@ -1,3 +1,4 @@
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { type Backoff, exponentialBackoff, listedBackoff } from '../domain/backoff.ts';
 import { LastgoodError } from '../errors.ts';
 import type { GoogleCallObservation } from '../metrics.ts';
@@ -65,8 +66,6 @@ export function startBudget(policy: GoogleCallPolicy, now: () => Date): CallBudg
 
 /** A rollback under way: its context, and the budget every call and poll it makes is cut to. */
 export type RollbackJob = ExecutionContext & CallBudget;
-
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /**
  * The rollback starting now, with a budget of the policy's rollback timeout. Its reads of lastgood's own history
