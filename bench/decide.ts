@@ -1,6 +1,6 @@
 /**
- * 3. Decision engine: the cost of one `decide()` call, in process, with the target's history as the store hands
- * it over (newest first) at realistic sizes.
+ * 3. Decision engine: the cost of one `decide()` call, in a worker thread of the bench process, with the target's
+ * history as the store hands it over (newest first) at realistic sizes.
  */
 import { readFileSync } from 'node:fs';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
