@@ -161,7 +161,8 @@ export function createExecutors(
     }
   }
   const timers: NodeJS.Timeout[] = [];
-  // Building may still be under way when the process stops: it stops too, and builds nothing it cannot close.
+  // The process may stop while the warm-up is still under way: what is left of it then builds, connects and
+  // schedules nothing that close() would not see.
   let closed = false;
   return {
     byKind,
@@ -173,6 +174,7 @@ export function createExecutors(
       }
     },
     async startWarming(onError) {
+      if (closed) return;
       const first: Promise<void>[] = [];
       for (const start of warmers) {
         let touch: (() => Promise<void>) | null = null;

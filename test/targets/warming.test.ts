@@ -67,6 +67,26 @@ describe('warming the Google clients', () => {
     expect(Number(interval.endTime.seconds) - Number(interval.startTime.seconds)).toBe(2 * 3_600);
   });
 
+  it('builds, connects and calls nothing once closed, as when the process stops during the warm-up', async () => {
+    const config = loadConfig(
+      testEnv('/tmp/lastgood-warming-unused', {
+        ...FAST_GOOGLE_ENV,
+        CLOUD_RUN_EMULATOR_HOST: emulator.host,
+        MONITORING_EMULATOR_HOST: emulator.host,
+      }),
+      () => EXAMPLE_POLICY,
+    );
+    const executors = createExecutors(config);
+    const before = emulator.calls.list().length;
+    await executors.close();
+    await executors.buildClients();
+    await executors.startWarming((error) => {
+      throw error;
+    });
+    await sleep(200);
+    expect(emulator.calls.list().slice(before)).toEqual([]);
+  });
+
   it('keeps a channel connected past its idle timeout while it is touched; left alone, it goes idle', async () => {
     const touched = createCloudRunClients(emulator.host, { idleTimeoutMs: 1_000 });
     const alone = createCloudRunClients(emulator.host, { idleTimeoutMs: 1_000 });
