@@ -24,7 +24,9 @@ useExampleEmulator(
     emu = started;
     deploy = createCloudDeployClient(emu.host);
   },
-  { rolloutPhaseDelayMs: 30 },
+  // Long enough that a loaded runner still sees each phase: at 30 ms, CI once saw a rollback's rollout only from
+  // IN_PROGRESS on, its PENDING over before the first GetRollout arrived.
+  { rolloutPhaseDelayMs: 250 },
 );
 afterAll(() => deploy.close());
 
