@@ -121,6 +121,9 @@ export async function startTestApp(options: TestAppOptions = {}): Promise<TestAp
   const store = await (options.openStore ?? (() => openStore({ dataDir, databaseUrl: null })))();
   const metrics = createMetrics(store, config.targets.keys());
   const executors = options.emulatorHost ? createExecutors(config, metrics.googleCall) : null;
+  // As a process has them once warm: built at a rollback's first use, a client (100-250 ms of CPU, seconds on a
+  // loaded runner) would block this process, the emulator's event loop included, in the middle of a test's flow.
+  await executors?.buildClients();
   const app = buildApp({
     config,
     store,

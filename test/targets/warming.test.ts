@@ -67,6 +67,29 @@ describe('warming the Google clients', () => {
     expect(Number(interval.endTime.seconds) - Number(interval.startTime.seconds)).toBe(2 * 3_600);
   });
 
+  it('builds a client at its first use when the warm-up has not built it yet', async () => {
+    const config = loadConfig(
+      testEnv('/tmp/lastgood-warming-unused', {
+        ...FAST_GOOGLE_ENV,
+        CLOUD_RUN_EMULATOR_HOST: emulator.host,
+        CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+        MONITORING_EMULATOR_HOST: emulator.host,
+      }),
+      () => EXAMPLE_POLICY,
+    );
+    const executors = createExecutors(config);
+    try {
+      const checkout = config.targets.get('checkout')!;
+      await executors.byKind['cloud-run']!.checkRequestedRevision(checkout, 'checkout-00001-abc');
+      await expect(
+        executors.byKind['cloud-run']!.checkRequestedRevision(checkout, 'checkout-09999-nope'),
+      ).rejects.toMatchObject({ code: 'LASTGOOD_ERR_REVISION_UNUSABLE' });
+      expect(emulator.calls.list({ method: 'GetRevision' }).length).toBeGreaterThan(0);
+    } finally {
+      await executors.close();
+    }
+  });
+
   it('builds, connects and calls nothing once closed, as when the process stops during the warm-up', async () => {
     const config = loadConfig(
       testEnv('/tmp/lastgood-warming-unused', {
