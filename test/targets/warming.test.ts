@@ -26,18 +26,23 @@ const CLIENT_MODULES = [
   '@google-cloud/monitoring/build/src/v3/metric_service_client.js',
 ];
 
+/** The example policy's executors, every Google API pointed at the emulator; nothing is built yet. */
+function exampleExecutors() {
+  const config = loadConfig(
+    testEnv('/tmp/lastgood-warming-unused', {
+      ...FAST_GOOGLE_ENV,
+      CLOUD_RUN_EMULATOR_HOST: emulator.host,
+      CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
+      MONITORING_EMULATOR_HOST: emulator.host,
+    }),
+    () => EXAMPLE_POLICY,
+  );
+  return { config, executors: createExecutors(config) };
+}
+
 describe('warming the Google clients', () => {
   it('connects every client of the configured kinds with one read each, and changes nothing', async () => {
-    const config = loadConfig(
-      testEnv('/tmp/lastgood-warming-unused', {
-        ...FAST_GOOGLE_ENV,
-        CLOUD_RUN_EMULATOR_HOST: emulator.host,
-        CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
-        MONITORING_EMULATOR_HOST: emulator.host,
-      }),
-      () => EXAMPLE_POLICY,
-    );
-    const executors = createExecutors(config);
+    const { executors } = exampleExecutors();
     // Loading and building them held /readyz back; they are built when warming starts, after readiness.
     expect(CLIENT_MODULES.filter(loaded)).toEqual([]);
     const errors: unknown[] = [];
@@ -68,16 +73,7 @@ describe('warming the Google clients', () => {
   });
 
   it('builds a client at its first use when the warm-up has not built it yet', async () => {
-    const config = loadConfig(
-      testEnv('/tmp/lastgood-warming-unused', {
-        ...FAST_GOOGLE_ENV,
-        CLOUD_RUN_EMULATOR_HOST: emulator.host,
-        CLOUD_DEPLOY_EMULATOR_HOST: emulator.host,
-        MONITORING_EMULATOR_HOST: emulator.host,
-      }),
-      () => EXAMPLE_POLICY,
-    );
-    const executors = createExecutors(config);
+    const { config, executors } = exampleExecutors();
     try {
       const checkout = config.targets.get('checkout')!;
       await executors.byKind['cloud-run']!.checkRequestedRevision(checkout, 'checkout-00001-abc');
@@ -91,15 +87,7 @@ describe('warming the Google clients', () => {
   });
 
   it('builds, connects and calls nothing once closed, as when the process stops during the warm-up', async () => {
-    const config = loadConfig(
-      testEnv('/tmp/lastgood-warming-unused', {
-        ...FAST_GOOGLE_ENV,
-        CLOUD_RUN_EMULATOR_HOST: emulator.host,
-        MONITORING_EMULATOR_HOST: emulator.host,
-      }),
-      () => EXAMPLE_POLICY,
-    );
-    const executors = createExecutors(config);
+    const { executors } = exampleExecutors();
     const before = emulator.calls.list().length;
     await executors.close();
     await executors.buildClients();
