@@ -20,25 +20,32 @@ const POLICY: Policy = {
   signal: { kind: 'burn_rate', sloGoal: 0.999 },
 };
 
-/** A burn-rate alert as Cloud Monitoring's intake makes it, well above the threshold. */
-const SIGNAL: Signal = {
-  source: 'cloud-monitoring',
-  incidentId: '0.lastgood-warm-up',
-  state: 'open',
-  isTest: false,
-  policyName: 'warm-up fast burn',
-  conditionName: 'Burn rate above 14.4x over 3600s',
-  observedValue: 18.2,
-  thresholdValue: 14.4,
-  conditionDurationMs: 0,
-  lookbackMs: 60 * MINUTE_MS,
-  startedAt: new Date(NOW.getTime() - MINUTE_MS),
-  endedAt: null,
-  targetLabel: TARGET,
-  serviceName: TARGET,
-  summary: 'warm-up',
-  url: null,
-};
+/**
+ * A burn-rate alert on `target` as Cloud Monitoring's intake makes it, well above the threshold and started a
+ * minute before `at`: the made-up alert every warm-up decides or records.
+ */
+export function warmUpSignal(target: string, at: Date): Signal {
+  return {
+    source: 'cloud-monitoring',
+    incidentId: '0.lastgood-warm-up',
+    state: 'open',
+    isTest: false,
+    policyName: 'warm-up fast burn',
+    conditionName: 'Burn rate above 14.4x over 3600s',
+    observedValue: 18.2,
+    thresholdValue: 14.4,
+    conditionDurationMs: 0,
+    lookbackMs: 60 * MINUTE_MS,
+    startedAt: new Date(at.getTime() - MINUTE_MS),
+    endedAt: null,
+    targetLabel: target,
+    serviceName: target,
+    summary: 'warm-up',
+    url: null,
+  };
+}
+
+const SIGNAL = warmUpSignal(TARGET, NOW);
 
 /**
  * Routes and decides a made-up alert against a made-up target with a rollback in its past, and picks the last known

@@ -1,3 +1,4 @@
+import { warmUpSignal } from '../domain/warm-up.ts';
 import { readControls } from './controls.ts';
 import { DecisionBatches } from './decisions.ts';
 import type { SqlDriver } from './driver.ts';
@@ -41,24 +42,7 @@ function readOnly(db: SqlDriver): SqlDriver {
 
 /** A burn-rate alert on the made-up target, leased to a made-up worker so that its rollback's job is made too. */
 function warmUpRequest(): DecisionRequest {
-  const signal = {
-    source: 'cloud-monitoring' as const,
-    incidentId: '0.lastgood-warm-up',
-    state: 'open' as const,
-    isTest: false,
-    policyName: 'lastgood warm-up',
-    conditionName: 'lastgood warm-up',
-    observedValue: 18.2,
-    thresholdValue: 14.4,
-    conditionDurationMs: 0,
-    lookbackMs: 3_600_000,
-    startedAt: new Date(NOW.getTime() - 60_000),
-    endedAt: null,
-    targetLabel: TARGET,
-    serviceName: TARGET,
-    summary: 'lastgood warm-up',
-    url: null,
-  };
+  const signal = warmUpSignal(TARGET, NOW);
   return {
     alert: {
       source: 'cloud-monitoring',
