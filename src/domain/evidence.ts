@@ -1,4 +1,5 @@
 import type { RevisionInfo, TrafficObservation } from './last-known-good.ts';
+import type { Signal } from './types.ts';
 
 /** Requests one revision (or the whole service) answered in one minute, and how many of them were 5xx. */
 export interface MinuteCount {
@@ -31,6 +32,15 @@ export interface IncidentEvidence {
   lookbackMs: number | null;
   /** The condition's `duration`, in ms. */
   conditionDurationMs: number;
+}
+
+/** The timing of the incident `signal` reports. */
+export function incidentOf(signal: Signal): IncidentEvidence {
+  return {
+    startedAt: signal.startedAt,
+    lookbackMs: signal.lookbackMs ?? null,
+    conditionDurationMs: signal.conditionDurationMs,
+  };
 }
 
 /** A Cloud Deploy target's current rollout: when it finished deploying and which revision it put in place. */

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.ts';
 import { type Controls, effectiveControls } from '../domain/controls.ts';
 import { decide, decideManual, historyWindowMs } from '../domain/decide.ts';
+import { type IncidentEvidence, incidentOf } from '../domain/evidence.ts';
 import { routeSignal } from '../domain/routing.ts';
 import type { TargetConfig } from '../domain/target.ts';
 import type { Signal } from '../domain/types.ts';
@@ -19,8 +20,11 @@ export interface RollbackSlot {
 
 /** This process's rollback worker, as intake hands it the rollbacks it decides. */
 export interface LocalRollbacks {
-  /** A place for a rollback being decided; null when the worker is full or stopped. */
-  reserve(): RollbackSlot | null;
+  /**
+   * A place for a rollback of `target` being decided, for `incident` (null for a manual request); null when the
+   * worker is full or stopped. Asked while the decision's transaction runs, before its commit.
+   */
+  reserve(target: TargetConfig, incident: IncidentEvidence | null): RollbackSlot | null;
   /** Looks for work now: a rollback was queued for any worker. */
   wake(): void;
 }
@@ -70,7 +74,11 @@ async function recordAndHandOver(deps: IntakeDeps, request: DecisionRequest): Pr
   // Asked only when the decision is to roll back, perhaps more than once (a failed batch is decided again).
   let slot: RollbackSlot | null | undefined;
   const leaseJob = () => {
-    if (slot === undefined) slot = deps.rollbacks?.reserve() ?? null;
+    if (slot === undefined) {
+      const target = request.targetName === null ? undefined : deps.targets.get(request.targetName);
+      const incident = request.alert === null ? null : incidentOf(request.alert.signal);
+      slot = target === undefined ? null : (deps.rollbacks?.reserve(target, incident) ?? null);
+    }
     return slot?.lease ?? null;
   };
   let outcome: DecisionOutcome;

@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.ts';
 import { type Controls, effectiveControls, type StoredControls } from '../domain/controls.ts';
+import { type IncidentEvidence, incidentOf } from '../domain/evidence.ts';
 import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
 import type { TargetConfig } from '../domain/target.ts';
 import type { TargetKind } from '../domain/types.ts';
@@ -9,11 +10,22 @@ import { type Logger, withLogLabels } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { newId } from '../store/ids.ts';
 import type { HeldLease, JobRecord, Store } from '../store/store.ts';
-import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from '../targets/executor.ts';
+import {
+  type ExecutionContext,
+  LeaseLostError,
+  type RollbackExecutor,
+  type StartedRollback,
+} from '../targets/executor.ts';
 import { WorkerLoop } from '../worker-loop.ts';
 import { readCorrelatedIncidents } from './correlated-incidents.ts';
 
 const INCIDENT_LOOKBACK_MS = 7 * 24 * 3_600_000;
+
+/** A job this worker holds, and the reads of Google its rollback began with at its decision, if it did. */
+interface Claimed {
+  job: JobRecord;
+  started: StartedRollback | null;
+}
 
 /** The controls, read in the fence before a mutating call, no longer let the rollback change production. */
 class ControlsRefusedError extends Error {}
@@ -61,19 +73,22 @@ export interface WorkerOptions {
  */
 export class RollbackWorker {
   readonly #options: WorkerOptions;
-  readonly #loop: WorkerLoop<JobRecord>;
+  readonly #loop: WorkerLoop<Claimed>;
 
   constructor(options: WorkerOptions) {
     this.#options = options;
     const { store, clock, owner, leaseMs } = options;
-    this.#loop = new WorkerLoop({
+    this.#loop = new WorkerLoop<Claimed>({
       // One job per claim, so each starts before the next is leased.
       claim: async () => {
         const job = await store.claimJob(owner, clock.now(), leaseMs);
-        return job === null ? [] : [job];
+        return job === null ? [] : [{ job, started: null }];
       },
-      run: (job, signal) => this.#run(job, signal),
-      release: (job) => store.releaseJob(job.id, owner, clock.now()),
+      run: ({ job, started }, signal) => this.#run(job, signal, started),
+      release: ({ job, started }) => {
+        started?.discard();
+        return store.releaseJob(job.id, owner, clock.now());
+      },
       onPoll: () => void this.#sweepVerifications(),
       concurrency: options.concurrency,
       pollMs: options.pollMs,
@@ -94,15 +109,50 @@ export class RollbackWorker {
   /**
    * A place for a rollback this process is deciding, so its job is created claimed by this worker and run here at
    * once; null when every place is taken (the job is queued for whichever worker has room) or the worker stopped.
+   * An automatic rollback's first reads of Google start with it (`RollbackExecutor.startReads`).
    */
-  reserve(): RollbackSlot | null {
+  reserve(target: TargetConfig, incident: IncidentEvidence | null): RollbackSlot | null {
     const reservation = this.#loop.reserve();
     if (reservation === null) return null;
+    const started = incident === null ? null : this.#startReads(target, incident);
     return {
       lease: { owner: this.#options.owner, leaseMs: this.#options.leaseMs },
       // Started on the next turn, so the alert's 2xx, sent once intake returns, is written before the job's work.
-      run: (job) => setImmediate(() => reservation.start(job)),
-      cancel: () => reservation.cancel(),
+      run: (job) => setImmediate(() => reservation.start({ job, started })),
+      cancel: () => {
+        started?.discard();
+        reservation.cancel();
+      },
+    };
+  }
+
+  /**
+   * The executor's early reads, started on the next turn: the decision reserves its place inside its transaction,
+   * whose COMMIT this turn makes, so the reads leave while that commit is synced rather than delaying it.
+   */
+  #startReads(target: TargetConfig, incident: IncidentEvidence): StartedRollback | null {
+    const executor = this.#options.executors[target.kind];
+    if (executor?.startReads === undefined) return null;
+    let started: StartedRollback | null = null;
+    let discarded = false;
+    setImmediate(() => {
+      if (discarded) return;
+      try {
+        started = executor.startReads?.(target, incident, () => this.#options.clock.now()) ?? null;
+      } catch (error) {
+        // The job reads for itself when it runs, and meets (and records) the same trouble then.
+        this.#options.logger.warn(
+          { err: error, target: target.name },
+          'could not start the rollback reads early',
+        );
+      }
+    });
+    return {
+      execute: (context) => (started ?? executor).execute(context),
+      discard: () => {
+        discarded = true;
+        started?.discard();
+      },
     };
   }
 
@@ -137,7 +187,7 @@ export class RollbackWorker {
     return this.#loop.active;
   }
 
-  async #run(job: JobRecord, signal: AbortSignal): Promise<void> {
+  async #run(job: JobRecord, signal: AbortSignal, started: StartedRollback | null): Promise<void> {
     const { store, clock, logger } = this.#options;
     const log = logger.child(
       withLogLabels({ decisionId: job.decisionId, target: job.targetName, jobId: job.id }),
@@ -159,7 +209,7 @@ export class RollbackWorker {
     const leasedFor = leaseMs - (job.leaseExpiresAt.getTime() - clock.now().getTime());
     let renewal = setTimeout(renew, Math.max(0, renewEvery - leasedFor));
     try {
-      const outcome = await this.#execute(job, () => owned, signal);
+      const outcome = await this.#execute(job, () => owned, signal, started);
       const finishedAt = clock.now();
       const recorded = await store.completeJob(
         job,
@@ -196,6 +246,7 @@ export class RollbackWorker {
       else log.error({ err: error }, 'rollback job crashed; its lease will expire and it will be retried');
     } finally {
       clearTimeout(renewal);
+      started?.discard();
     }
   }
 
@@ -218,7 +269,12 @@ export class RollbackWorker {
     return finishedAt.getTime() - startedAt.getTime();
   }
 
-  async #execute(job: JobRecord, owned: () => boolean, signal: AbortSignal): Promise<RollbackOutcome> {
+  async #execute(
+    job: JobRecord,
+    owned: () => boolean,
+    signal: AbortSignal,
+    started: StartedRollback | null,
+  ): Promise<RollbackOutcome> {
     const { store, clock, controls } = this.#options;
     const status = await store.getStatus(job.decisionId);
     const target = this.#options.targets.get(job.targetName);
@@ -257,14 +313,7 @@ export class RollbackWorker {
       decisionId: job.decisionId,
       target,
       requestedRevision: status.decision.requestedRevision,
-      incident:
-        signalOfAlert === null
-          ? null
-          : {
-              startedAt: signalOfAlert.startedAt,
-              lookbackMs: signalOfAlert.lookbackMs ?? null,
-              conditionDurationMs: signalOfAlert.conditionDurationMs,
-            },
+      incident: signalOfAlert === null ? null : incidentOf(signalOfAlert),
       previous: {
         fromRevision: status.rollback?.fromRevision ?? null,
         toRevision: status.rollback?.toRevision ?? null,
@@ -297,7 +346,7 @@ export class RollbackWorker {
       observeTraffic: (observation) => store.recordTrafficObservation(target.name, observation),
     };
     try {
-      return await executor.execute(context);
+      return await (started ?? executor).execute(context);
     } catch (error) {
       if (error instanceof LeaseLostError) throw error;
       if (error instanceof ControlsRefusedError) {

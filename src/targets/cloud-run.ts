@@ -8,9 +8,14 @@ import {
 } from '../domain/last-known-good.ts';
 import { outcomeWithoutChange, type RollbackOutcome } from '../domain/rollback.ts';
 import type { CloudRunTargetConfig, TargetConfig } from '../domain/target.ts';
-import { LastgoodError } from '../errors.ts';
 import {
-  revisionInfo,
+  CloudRunReads,
+  type EarlyReads,
+  type ServiceRead,
+  serviceName,
+  startedFor,
+} from './cloud-run-reads.ts';
+import {
   rollbackTraffic,
   type Service,
   shortName,
@@ -18,19 +23,20 @@ import {
   succeeded,
   type TrafficSnapshot,
 } from './cloud-run-traffic.ts';
-import { type ExecutionContext, LeaseLostError, type RollbackExecutor } from './executor.ts';
 import {
-  allPages,
+  type ExecutionContext,
+  LeaseLostError,
+  type RollbackExecutor,
+  type StartedRollback,
+} from './executor.ts';
+import {
   awaitWriteSlot,
-  callGoogleRecorded,
-  type GoogleCallOptions,
   type GoogleCallPolicy,
   GRPC,
   getOperation,
   googleErrorCode,
   pollUntil,
   quickPolls,
-  type RollbackCalls,
   type RollbackJob,
   recordFailedMutation,
   startRollback,
@@ -48,16 +54,11 @@ import {
 const MAX_CONFLICTS = 2;
 const HISTORY_WINDOW_MS = 7 * 24 * 3_600_000;
 
-function serviceName(target: CloudRunTargetConfig): string {
-  return `projects/${target.project}/locations/${target.region}/services/${target.service}`;
-}
-
 /** Cloud Run Admin API write quotas are per project and region. */
 function writeQuota(target: CloudRunTargetConfig) {
   return { api: 'run', project: target.project, region: target.region };
 }
 
-type ListRevisionsRequest = Parameters<CloudRunClients['revisions']['listRevisions']>[0];
 /** What the last-known-good search reads: the service's revisions, lastgood's traffic history and incidents. */
 type LkgEvidence = [RevisionInfo[], TrafficObservation[], IncidentWindow[]];
 
@@ -92,6 +93,7 @@ export class CloudRunExecutor implements RollbackExecutor {
   readonly #clients: Pick<CloudRunClients, 'services' | 'revisions'>;
   readonly #policy: GoogleCallPolicy;
   readonly #monitoring: MonitoringClient | null;
+  readonly #reads: CloudRunReads;
 
   /** Without a `monitoring` client, the judgement decides on change timing alone (telemetry `off`). */
   constructor(
@@ -102,47 +104,37 @@ export class CloudRunExecutor implements RollbackExecutor {
     this.#clients = clients;
     this.#policy = policy;
     this.#monitoring = monitoring;
+    this.#reads = new CloudRunReads(clients, policy, monitoring);
   }
 
-  #call<T>(
-    context: RollbackCalls | null,
-    method: string,
-    call: (options: GoogleCallOptions) => Promise<T>,
-  ): Promise<T> {
-    return callGoogleRecorded(context, method, this.#policy, call);
+  /**
+   * GetService, ListRevisions and the Monitoring read, sent as the rollback is decided (`CloudRunReads.startEarly`).
+   * Only the first attempt of an automatic rollback uses them; a retry, a takeover or a manual request reads when it
+   * runs.
+   */
+  startReads(target: TargetConfig, incident: IncidentEvidence, now: () => Date): StartedRollback {
+    const early = this.#reads.startEarly(target, incident, now);
+    return {
+      execute: (context) => {
+        if (startedFor(early, context)) return this.#execute(context, early);
+        early.recorder.discard();
+        return this.#execute(context, null);
+      },
+      discard: () => early.recorder.discard(),
+    };
   }
 
-  async #getService(context: RollbackJob, name: string): Promise<Service> {
-    const [service] = await this.#call(context, 'GetService', (options) =>
-      this.#clients.services.getService({ name }, options),
-    );
-    return service;
+  checkRequestedRevision(target: TargetConfig, revision: string): Promise<void> {
+    return this.#reads.checkRevision(target, revision);
   }
 
-  async checkRequestedRevision(target: TargetConfig, revision: string): Promise<void> {
-    if (target.kind !== 'cloud-run') throw new Error(`${target.name} is not a Cloud Run target`);
-    const name = `${serviceName(target)}/revisions/${revision}`;
-    let found: RevisionInfo;
-    try {
-      const [message] = await this.#call(null, 'GetRevision', (options) =>
-        this.#clients.revisions.getRevision({ name }, options),
-      );
-      found = revisionInfo(message);
-    } catch (error) {
-      if (googleErrorCode(error) !== GRPC.NOT_FOUND) throw error;
-      throw new LastgoodError('LASTGOOD_ERR_REVISION_UNUSABLE', `Revision ${revision} does not exist`, {
-        details: { revision, problem: 'not_found' },
-      });
-    }
-    if (!found.ready) {
-      throw new LastgoodError('LASTGOOD_ERR_REVISION_UNUSABLE', `Revision ${revision} is not Ready`, {
-        details: { revision, problem: 'not_ready' },
-      });
-    }
+  execute(job: ExecutionContext): Promise<RollbackOutcome> {
+    return this.#execute(job, null);
   }
 
-  async execute(job: ExecutionContext): Promise<RollbackOutcome> {
+  async #execute(job: ExecutionContext, early: EarlyReads | null): Promise<RollbackOutcome> {
     const context = startRollback(job, this.#policy);
+    early?.recorder.attach(context);
     const target = context.target;
     if (target.kind !== 'cloud-run') throw new Error(`${target.name} is not a Cloud Run target`);
     const name = serviceName(target);
@@ -155,22 +147,30 @@ export class CloudRunExecutor implements RollbackExecutor {
           }
         : null;
     // Asked for before the slower reads below, which a server answering in order (the emulator) would put first.
-    let firstRead: Promise<Service> | null = this.#getService(context, name);
+    let firstRead: Promise<ServiceRead> | null =
+      early?.service ?? this.#reads.readService(context, name, context.now);
     firstRead.catch(() => {}); // Awaited in the loop; until then a failure is no unhandled rejection.
     // What the last-known-good search reads does not depend on the service's current state, so it is fetched
     // alongside the first GetService rather than after it: one Google round trip fewer before UpdateService.
     // (Leaving out the traffic observation this attempt records changes nothing: it is of the serving
     // revision, which is never a candidate.)
-    const evidence =
-      plan === null && context.requestedRevision === null ? this.#lkgEvidence(context, name) : null;
+    const evidence: Promise<LkgEvidence> | null =
+      plan === null && context.requestedRevision === null
+        ? Promise.all([
+            early?.revisions ?? this.#reads.revisions(context, name),
+            context.trafficHistory(),
+            context.incidents(),
+          ])
+        : null;
     evidence?.catch(() => {}); // As firstRead.
     // The judgement's own reads (one Monitoring call, the other targets' incidents) run alongside GetService too.
     const reads =
-      evidence === null ? null : startEvidenceReads(context, this.#monitoring, target, this.#policy);
+      evidence === null
+        ? null
+        : startEvidenceReads(context, this.#monitoring, target, this.#policy, early?.telemetry ?? null);
     for (let conflicts = 0; ; conflicts++) {
-      const service = await (firstRead ?? this.#getService(context, name));
+      const { service, readAt } = await (firstRead ?? this.#reads.readService(context, name, context.now));
       firstRead = null;
-      const readAt = context.now();
       const before = snapshotOf(service);
       // The verdict on what was read, once there is one: written with the reading, as the first of its steps.
       let recordJudgement: (() => Promise<void>) | null = null;
@@ -233,7 +233,7 @@ export class CloudRunExecutor implements RollbackExecutor {
       if (!owner) throw new LeaseLostError(context.decisionId);
       let operationName: string;
       try {
-        const [operation] = await this.#call(context, 'UpdateService', (options) =>
+        const [operation] = await this.#reads.call(context, 'UpdateService', (options) =>
           this.#clients.services.updateService(
             { service: { name, traffic, etag: before.etag }, updateMask: { paths: ['traffic'] } },
             options,
@@ -286,15 +286,6 @@ export class CloudRunExecutor implements RollbackExecutor {
     return doubtful
       ? this.#verify(context, name, plan, failed)
       : this.#readTruth(context, name, plan, failed);
-  }
-
-  #lkgEvidence(context: RollbackJob, parent: string): Promise<LkgEvidence> {
-    const revisions = allPages({ parent } as ListRevisionsRequest, (request) =>
-      this.#call(context, 'ListRevisions', (options) =>
-        this.#clients.revisions.listRevisions(request, { ...options, autoPaginate: false }),
-      ),
-    ).then((found) => found.map(revisionInfo));
-    return Promise.all([revisions, context.trafficHistory(), context.incidents()]);
   }
 
   /**
@@ -394,7 +385,7 @@ export class CloudRunExecutor implements RollbackExecutor {
       this.#policy,
       context,
       async () => {
-        const operation = await this.#call(context, 'GetOperation', (options) =>
+        const operation = await this.#reads.call(context, 'GetOperation', (options) =>
           getOperation(this.#clients.services.operationsClient, operationName, options),
         );
         if (!operation.done) return undefined;
@@ -477,7 +468,7 @@ export class CloudRunExecutor implements RollbackExecutor {
     outcome: RollbackOutcome | null;
     seen: { split: Record<string, number>; reconciling: boolean };
   }> {
-    const service = await this.#getService(context, name);
+    const service = await this.#reads.service(context, name);
     const after = snapshotOf(service);
     const seen = { split: after.split, reconciling: service.reconciling ?? false };
     if (service.reconciling || !succeeded(service.terminalCondition?.state) || after.full !== plan.to) {

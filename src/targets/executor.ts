@@ -50,6 +50,23 @@ export interface RollbackExecutor {
   checkRequestedRevision(target: TargetConfig, revision: string): Promise<void>;
   /** Lifts the freeze a rollback put on the target's pipeline, where the kind has one; false if none was on. */
   unfreeze?(target: TargetConfig): Promise<boolean>;
+  /**
+   * Starts the reads of Google that a rollback of `target` for `incident` begins with, as soon as it is decided and
+   * while its commit is still being made durable, so that they overlap it. They only read; every mutation still
+   * waits for the job and its fence. Kinds without it (or null) start reading when the job runs.
+   */
+  startReads?(target: TargetConfig, incident: IncidentEvidence, now: () => Date): StartedRollback | null;
+}
+
+/** A decided rollback whose first reads of Google are under way, before its job runs. */
+export interface StartedRollback {
+  /**
+   * Runs the rollback on the reads already under way when `context` is the first attempt of the automatic rollback
+   * they were started for; any other context is run as `RollbackExecutor.execute` runs it.
+   */
+  execute(context: ExecutionContext): Promise<RollbackOutcome>;
+  /** The rollback will not run here (its decision did not commit, or the controls stopped it): drop the answers. */
+  discard(): void;
 }
 
 /** The executor stopped before a mutation because another worker now owns the job. */

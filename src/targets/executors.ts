@@ -59,6 +59,7 @@ function builtOnFirstUse(executor: Lazy<RollbackExecutor>): RollbackExecutor {
   return {
     execute: (context) => executor.get().execute(context),
     checkRequestedRevision: (target, revision) => executor.get().checkRequestedRevision(target, revision),
+    startReads: (target, incident, now) => executor.get().startReads?.(target, incident, now) ?? null,
   };
 }
 

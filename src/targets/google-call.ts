@@ -195,6 +195,42 @@ export interface StepRecorder {
 export type RollbackCalls = StepRecorder & CallBudget;
 
 /**
+ * Where the calls a rollback starts before its job runs (`RollbackExecutor.startReads`) record their retries: in the
+ * job's timeline, once the job runs. They are cut short with the job, or at once if it never runs here.
+ */
+export class PendingJobRecorder implements StepRecorder {
+  readonly #stopped = new AbortController();
+  readonly #job = Promise.withResolvers<StepRecorder | null>();
+  #decisionId = 'a rollback still being decided';
+
+  get decisionId(): string {
+    return this.#decisionId;
+  }
+
+  get signal(): AbortSignal {
+    return this.#stopped.signal;
+  }
+
+  async progress(step: string, detail: Record<string, unknown>): Promise<void> {
+    await (await this.#job.promise)?.progress(step, detail);
+  }
+
+  /** The job runs now: what waited to be recorded is recorded in its timeline, and the job's end stops the calls. */
+  attach(job: StepRecorder): void {
+    this.#decisionId = job.decisionId;
+    if (job.signal.aborted) this.#stopped.abort();
+    else job.signal.addEventListener('abort', () => this.#stopped.abort(), { once: true });
+    this.#job.resolve(job);
+  }
+
+  /** No job will run on these calls: nothing more is recorded, and none of them is tried again. */
+  discard(): void {
+    this.#stopped.abort();
+    this.#job.resolve(null);
+  }
+}
+
+/**
  * `callGoogle` with each retry recorded in the rollback's timeline (when there is one), and cut to the rollback's
  * budget when the recorder carries one; other calls get the plain deadline and retries.
  */

@@ -1,9 +1,10 @@
-import type { CorrelatedIncident, Evidence, Telemetry } from '../domain/evidence.ts';
+import type { CorrelatedIncident, Evidence, IncidentEvidence, Telemetry } from '../domain/evidence.ts';
 import { judge, judgedStep } from '../domain/judge.ts';
 import { type Judgement, monitoringWindow } from '../domain/judgement-policy.ts';
 import { outcomeWithoutChange, type RollbackOutcome, type RollbackProgress } from '../domain/rollback.ts';
+import type { TargetConfig } from '../domain/target.ts';
 import type { ExecutionContext } from './executor.ts';
-import type { GoogleCallPolicy } from './google-call.ts';
+import type { GoogleCallPolicy, StepRecorder } from './google-call.ts';
 import type { MonitoringClient } from './google-clients.ts';
 import { readRequestCounts, type ServiceLocation } from './monitoring.ts';
 
@@ -14,29 +15,47 @@ export interface EvidenceReads {
 }
 
 /**
- * Starts the evidence reads an automatic rollback is judged on: one Monitoring read of the service's per-revision
- * request counts (when there is a service to read and a client to read it with) and the other targets' incidents.
- * Null when nothing is judged: a manual request (a person judged), or `evidence: off`.
+ * Starts the Monitoring read of the service's per-revision request counts that `incident` is judged on, over the
+ * window the target's judgement settings give as of `now`. `{ status: 'off' }` when there is no service to read or
+ * no client to read it with; null when nothing is judged (`evidence: off`).
+ */
+export function startTelemetryRead(
+  monitoring: MonitoringClient | null,
+  service: ServiceLocation | null,
+  target: TargetConfig,
+  incident: IncidentEvidence,
+  now: Date,
+  policy: GoogleCallPolicy,
+  recorder: StepRecorder,
+): Promise<Telemetry> | null {
+  const judgement = target.execution.judgement;
+  if (judgement.evidence === 'off') return null;
+  return monitoring === null || service === null
+    ? Promise.resolve({ status: 'off' })
+    : readRequestCounts(monitoring, service, monitoringWindow(incident, judgement, now), policy, recorder);
+}
+
+/**
+ * Starts the evidence reads an automatic rollback is judged on: the Monitoring read (`startTelemetryRead`, unless
+ * `started` is the one already under way) and the other targets' incidents. Null when nothing is judged: a manual
+ * request (a person judged), or `evidence: off`.
  */
 export function startEvidenceReads(
   context: ExecutionContext,
   monitoring: MonitoringClient | null,
   service: ServiceLocation | null,
   policy: GoogleCallPolicy,
+  started: Promise<Telemetry> | null = null,
 ): EvidenceReads | null {
-  const judgement = context.target.execution.judgement;
-  if (context.incident === null || judgement.evidence === 'off') return null;
-  const telemetry: Promise<Telemetry> =
-    monitoring === null || service === null
-      ? Promise.resolve({ status: 'off' })
-      : readRequestCounts(
-          monitoring,
-          service,
-          monitoringWindow(context.incident, judgement, context.now()),
-          policy,
-          context,
-        );
-  const correlated = context.correlatedIncidents(context.incident.startedAt, judgement.correlationWindowMs);
+  if (context.incident === null) return null;
+  const telemetry =
+    started ??
+    startTelemetryRead(monitoring, service, context.target, context.incident, context.now(), policy, context);
+  if (telemetry === null) return null;
+  const correlated = context.correlatedIncidents(
+    context.incident.startedAt,
+    context.target.execution.judgement.correlationWindowMs,
+  );
   // Awaited only once the service is read; until then a failure must not count as an unhandled rejection.
   correlated.catch(() => {});
   return { telemetry, correlated };
