@@ -123,7 +123,10 @@ class WalSync {
  * Transactions are group-committed: those asked for in the same event-loop turn run one after another inside one
  * BEGIN ... COMMIT, each in its own savepoint, and none is answered before that COMMIT is durable. Each transaction
  * still sees the ones before it in the batch, so per-target serialisation holds, and one that fails is rolled back
- * to its savepoint alone.
+ * to its savepoint alone. A transaction alone in its batch (every alert that does not come in a flood) gets no
+ * savepoint, since rolling back the whole transaction undoes it alone: under a savepoint SQLite copies every page
+ * the transaction changes into a statement journal, which for one alert outgrew its 64 KiB in memory and went to a
+ * temporary file, created, written and deleted each time (see bench/README.md, the first alert after start).
  *
  * The COMMIT's fsync does not block the process: node:sqlite is synchronous, and under synchronous=FULL each
  * COMMIT stopped the event loop for its fsync (about 1 ms here, a sixth of the main thread under an alert flood).
@@ -233,24 +236,31 @@ class SqliteDriver implements SqlDriver {
     const batch = this.#pending.splice(0);
     if (batch.length === 0) return;
     const answers: (() => void)[] = [];
+    const savepoints = batch.length > 1;
     try {
       this.#db.exec('BEGIN IMMEDIATE');
       for (const member of batch) {
-        this.#db.exec('SAVEPOINT batch_member');
+        if (savepoints) this.#db.exec('SAVEPOINT batch_member');
         try {
           const result = await member.work(this.#inside);
-          this.#db.exec('RELEASE batch_member');
+          if (savepoints) this.#db.exec('RELEASE batch_member');
           answers.push(() => member.resolve(result));
         } catch (error) {
           // An I/O error or a full disk ends the whole transaction, not just this member's part: fail the batch.
           if (!this.#db.isTransaction) throw error;
-          this.#db.exec('ROLLBACK TO batch_member');
-          this.#db.exec('RELEASE batch_member');
+          if (savepoints) {
+            this.#db.exec('ROLLBACK TO batch_member');
+            this.#db.exec('RELEASE batch_member');
+          } else this.#db.exec('ROLLBACK');
+          // Still answered after the sync below: what it read may be a commit whose sync is running.
           answers.push(() => member.reject(error));
         }
       }
-      this.#db.exec('COMMIT');
-      this.#wal.committed();
+      // Only a lone member that failed has rolled the transaction back: there is nothing to commit.
+      if (this.#db.isTransaction) {
+        this.#db.exec('COMMIT');
+        this.#wal.committed();
+      }
     } catch (error) {
       try {
         if (this.#db.isTransaction) this.#db.exec('ROLLBACK');

@@ -51,6 +51,16 @@ describe('SQLite group commit', () => {
     expect(await namesOnDisk()).toEqual(['kept-1', 'kept-2']);
   });
 
+  it('rolls back a failing transaction that was alone in its batch, and commits the next', async () => {
+    const failed = driver.transaction(async (tx) => {
+      await insert('discarded')(tx);
+      throw new Error('this transaction fails after writing');
+    });
+    await expect(failed).rejects.toThrow('this transaction fails after writing');
+    await expect(driver.transaction(insert('next'))).resolves.toBe(1);
+    expect(await namesOnDisk()).toEqual(['next']);
+  });
+
   it('lets each transaction see what the ones before it in the batch wrote', async () => {
     const [, seen] = await Promise.all([
       driver.transaction(insert('first')),
@@ -139,6 +149,19 @@ describe('SQLite durability: the WAL is synced off the main thread', () => {
     expect(await settled(read)).toBe(false);
     sync.release();
     expect((await read).map((row) => row.name)).toEqual(['b']);
+  });
+
+  it('answers a transaction that failed alone in its batch only once what it could read is synced', async () => {
+    sync.hold();
+    void synced.transaction(insert('h'));
+    await until(async () => (await namesOnDisk()).includes('h'), 'the commit');
+    const refused = synced.transaction(async (tx) => {
+      await tx.all('SELECT name FROM items');
+      throw new Error('refused after reading');
+    });
+    expect(await settled(refused)).toBe(false);
+    sync.release();
+    await expect(refused).rejects.toThrow('refused after reading');
   });
 
   it('makes the commits made while one sync runs durable with one more sync, not one each', async () => {
