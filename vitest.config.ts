@@ -15,24 +15,24 @@ const OWN_PROCESS = ['test/targets/warming.test.ts', 'test/memory.test.ts'];
  * 10,000 fuzz bodies came last and ran alone for half a minute while the other worker idled.
  */
 const LONGEST_FIRST = [
-  'test/replicas/store-outage.test.ts',
-  'test/replicas/takeover.test.ts',
-  'test/replicas/lease-fence.test.ts',
-  'test/security/fuzz-webhook.test.ts',
   'test/ui/status-page.test.ts',
-  'test/replicas/shutdown.test.ts',
+  'test/replicas/takeover.test.ts',
   'test/security/fuzz-pubsub.test.ts',
+  'test/replicas/lease-fence.test.ts',
   'test/store/postgres.test.ts',
+  'test/security/fuzz-webhook.test.ts',
+  'test/replicas/shutdown.test.ts',
   'test/e2e/truth-table.test.ts',
-  'test/replicas/concurrent-alerts.test.ts',
-  'test/replicas/held-connections.test.ts',
+  'test/replicas/store-outage.test.ts',
   'test/demo.test.ts',
-  'test/cli/output.test.ts',
+  'test/replicas/held-connections.test.ts',
+  'test/replicas/concurrent-alerts.test.ts',
   'test/e2e/record-truth.test.ts',
   'test/e2e/judgement.test.ts',
-  'test/notify/delivery.test.ts',
-  'test/security/fuzz-webhook-postgres.test.ts',
   'test/replicas/intake-crash.test.ts',
+  'test/cli/output.test.ts',
+  'test/dev.test.ts',
+  'test/e2e/startup-refusals.test.ts',
 ];
 for (const file of LONGEST_FIRST)
   if (!existsSync(new URL(file, import.meta.url)))
