@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, it, vi } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import { until } from '../helpers/poll.ts';
 import { type AlertResult, postAlert, recentAlerts } from '../helpers/process.ts';
@@ -9,6 +9,10 @@ import { replicaWorld } from './support.ts';
 const CONCURRENCY = 16;
 /** Acknowledged alerts to wait for before the kill. */
 const ACKED_BEFORE_KILL = 150;
+
+// Two stores at once, each a lastgood process under alert load and a restart, on a loaded machine: the suite's
+// longest files run side by side, and 30 s was once the whole margin (28 s seen).
+vi.setConfig({ testTimeout: 60_000 });
 
 describe.concurrent.each([
   { kind: 'PostgreSQL', open: postgresUnderTest },

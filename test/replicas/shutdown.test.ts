@@ -1,4 +1,4 @@
-import { describe, type ExpectStatic, it } from 'vitest';
+import { describe, type ExpectStatic, it, vi } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import { GOOD_REVISION, servingSplit } from '../helpers/emulator.ts';
 import { sleep, until } from '../helpers/poll.ts';
@@ -89,6 +89,10 @@ function expectStoppedWithinGrace(
   expect(JSON.parse(lastLine!).tookMs).toBeLessThanOrEqual(GRACE_MS);
   expect(exit.at - signalAt).toBeLessThanOrEqual(GRACE_MS + SCHEDULING_SLACK_MS);
 }
+
+// Two stores at once, each a lastgood process under alert load and its successor, on a loaded machine: the
+// suite's longest files run side by side, and one such run went past 30 s.
+vi.setConfig({ testTimeout: 60_000 });
 
 describe.concurrent.each([
   { kind: 'PostgreSQL', open: postgresUnderTest },

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
-import { describe, it } from 'vitest';
+import { describe, it, vi } from 'vitest';
 import { burnRateAlert } from '../fixtures/alerts.ts';
 import { until } from '../helpers/poll.ts';
 import { TEST_DATABASE_URL } from '../helpers/postgres.ts';
@@ -119,7 +119,11 @@ function acknowledgedIds(results: readonly AlertResult[]): string[] {
   return results.filter((result) => result.status === 202).map((result) => result.body!.alertId!);
 }
 
-describe('the store fails under a running lastgood', () => {
+// Each test runs in its own world (emulator, store, tmpfs) while the others run: a lastgood start and an outage
+// under alert load, beside three more, on a loaded machine.
+vi.setConfig({ testTimeout: 60_000 });
+
+describe.concurrent('the store fails under a running lastgood', () => {
   it('PostgreSQL backends killed, then connections refused: alerts answer 2xx or 503 with Retry-After, /readyz 503 until it is back', async ({
     expect,
     onTestFinished,
