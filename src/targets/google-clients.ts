@@ -36,6 +36,30 @@ const CLIENT_MODULES: { [C in keyof ClientClasses]: string } = {
 
 const requireHere = createRequire(import.meta.url);
 
+/** The real `initialize` of a client `quietInitialize` changed: it rejects when the client cannot initialize. */
+const REAL_INITIALIZE = Symbol('realInitialize');
+type Initializable = { initialize(): Promise<unknown>; [REAL_INITIALIZE]?: () => Promise<unknown> };
+
+/**
+ * Every generated method starts with `this.initialize().catch((err) => { throw err; })` and drops that promise.
+ * When the client cannot initialize (no credentials, say), each call left a rejection nobody handles, and Node
+ * ends the process on one: the first rollback of a process without credentials ended it, its job taken over by
+ * the next process to die the same way. The call's own promise still fails with the same error, which lastgood
+ * handles and records (`GOOGLE_API_ERROR`). So the methods get an `initialize` that always settles; the warm-up,
+ * which must know, asks `initialized`.
+ */
+function quietInitialize<T extends Initializable>(client: T): T {
+  const real = client.initialize.bind(client);
+  client[REAL_INITIALIZE] = real;
+  client.initialize = () => real().catch(() => undefined);
+  return client;
+}
+
+/** The client's stub once built; rejects when it cannot be (no credentials, say). */
+export function initialized(client: Initializable): Promise<unknown> {
+  return (client[REAL_INITIALIZE] ?? client.initialize)();
+}
+
 /**
  * Loads a client class the first time a client of it is built, so a process loads only those its configuration
  * uses. Each takes 100-400 ms to load and build; Secret Manager, which most deployments do not use, brings its own
@@ -62,8 +86,8 @@ export function createCloudRunClients(
   channel: ChannelSettings = DEFAULT_CHANNEL,
 ): CloudRunClients {
   const options = clientOptions('@google-cloud/run', emulatorHost, channel);
-  const services = new (clientClass('ServicesClient'))(options);
-  const revisions = new (clientClass('RevisionsClient'))(options);
+  const services = quietInitialize(new (clientClass('ServicesClient'))(options));
+  const revisions = quietInitialize(new (clientClass('RevisionsClient'))(options));
   return {
     services,
     revisions,
@@ -82,7 +106,9 @@ export function createCloudDeployClient(
   emulatorHost: string | null,
   channel: ChannelSettings = DEFAULT_CHANNEL,
 ): deploy.CloudDeployClient {
-  return new (clientClass('CloudDeployClient'))(clientOptions('@google-cloud/deploy', emulatorHost, channel));
+  return quietInitialize(
+    new (clientClass('CloudDeployClient'))(clientOptions('@google-cloud/deploy', emulatorHost, channel)),
+  );
 }
 
 /**
@@ -93,8 +119,10 @@ export function createCloudDeployClient(
 export function createSecretManagerClient(
   emulatorHost: string | null,
 ): secretManager.SecretManagerServiceClient {
-  return new (clientClass('SecretManagerServiceClient'))(
-    emulatorHost ? emulatorClientOptions('@google-cloud/secret-manager', emulatorHost) : {},
+  return quietInitialize(
+    new (clientClass('SecretManagerServiceClient'))(
+      emulatorHost ? emulatorClientOptions('@google-cloud/secret-manager', emulatorHost) : {},
+    ),
   );
 }
 
@@ -110,8 +138,10 @@ export function createMonitoringClient(
   emulatorHost: string | null,
   channel: ChannelSettings = DEFAULT_CHANNEL,
 ): monitoring.MetricServiceClient {
-  return new (clientClass('MetricServiceClient'))(
-    clientOptions('@google-cloud/monitoring', emulatorHost, channel),
+  return quietInitialize(
+    new (clientClass('MetricServiceClient'))(
+      clientOptions('@google-cloud/monitoring', emulatorHost, channel),
+    ),
   );
 }
 
@@ -156,7 +186,7 @@ export async function warmClient(
   deadlineMs: number,
   read: () => Promise<unknown>,
 ): Promise<() => Promise<void>> {
-  const stubs = (await Promise.all([client.initialize(), client.operationsClient?.operationsStub])).filter(
+  const stubs = (await Promise.all([initialized(client), client.operationsClient?.operationsStub])).filter(
     (stub) => stub !== undefined,
   ) as Grpc.Client[];
   const token = () => (emulated ? Promise.resolve() : client.auth.getAccessToken().then(() => {}));
