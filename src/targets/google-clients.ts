@@ -56,8 +56,8 @@ function quietInitialize<T extends Initializable>(client: T): T {
 }
 
 /** The client's stub once built; rejects when it cannot be (no credentials, say). */
-export function initialized(client: Initializable): Promise<unknown> {
-  return (client[REAL_INITIALIZE] ?? client.initialize)();
+function initialized(client: Initializable): Promise<unknown> {
+  return client[REAL_INITIALIZE]?.() ?? client.initialize();
 }
 
 /**
