@@ -1,12 +1,6 @@
 import type { v2 as run } from '@google-cloud/run';
 import { rollbackTraffic, type Service, snapshotOf } from './cloud-run-traffic.ts';
-
-/** A method of a gRPC stub, as grpc-js builds it: with the codecs of its request and its answer. */
-interface StubMethod {
-  requestSerialize(request: unknown): Uint8Array;
-  responseSerialize(response: unknown): Uint8Array;
-  responseDeserialize(bytes: Uint8Array): unknown;
-}
+import { stubMethod } from './google-clients.ts';
 
 const NAME = 'projects/lastgood-warm-up/locations/us-central1/services/warm-up';
 
@@ -22,14 +16,6 @@ const SERVICE: Service = {
   trafficStatuses: [{ type: 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST', percent: 100 }],
 };
 
-function method(stub: Record<string, unknown>, name: string): StubMethod {
-  const found = stub[name] as Partial<StubMethod> | undefined;
-  if (typeof found?.requestSerialize !== 'function' || typeof found.responseDeserialize !== 'function') {
-    throw new Error(`the Cloud Run stub's ${name} has no codecs to warm`);
-  }
-  return found as StubMethod;
-}
-
 /**
  * Plans a rollback of a made-up service and encodes the UpdateService request it would send, then decodes a
  * made-up answer (the long-running operation and its metadata) as the client would, sending nothing: a mutation is
@@ -42,8 +28,7 @@ export async function warmRollbackCall(
   services: Pick<run.ServicesClient, 'servicesStub' | 'descriptors'>,
 ): Promise<Service> {
   const stub = (await services.servicesStub) as Record<string, unknown> | undefined;
-  if (stub === undefined) throw new Error('the Cloud Run client has no stub yet: call initialize() first');
-  const update = method(stub, 'updateService');
+  const update = stubMethod(stub, 'updateService');
   const before = snapshotOf(SERVICE);
   const traffic = rollbackTraffic(SERVICE, 'warm-up-00001-good');
   update.requestSerialize({
@@ -56,7 +41,7 @@ export async function warmRollbackCall(
       done: false,
       metadata: {
         type_url: 'type.googleapis.com/google.cloud.run.v2.Service',
-        value: method(stub, 'getService').responseSerialize(SERVICE),
+        value: stubMethod(stub, 'getService').responseSerialize(SERVICE),
       },
     }),
   ) as { metadata?: { value?: Uint8Array } };

@@ -16,6 +16,7 @@ import {
   warmClient,
 } from './google-clients.ts';
 import { readRequestCounts } from './monitoring.ts';
+import { warmTelemetryDecoding } from './monitoring-warm-up.ts';
 import { pipelineName } from './pipeline-suspension.ts';
 import { WriteQuota } from './write-quota.ts';
 
@@ -112,12 +113,16 @@ export function createExecutors(
     const location = { project: judged.project, region: judged.region, service: judged.service ?? '' };
     // The window an alert starting now is judged on (two hours by default): decoding that many points is most of
     // the evidence read, and the first decode of a kind runs cold; a two-minute read left the first alert's
-    // ListTimeSeries 10-20 ms slower than the next ones.
+    // ListTimeSeries 10-20 ms slower than the next ones. One read runs the client's path; the decoding needs more
+    // runs than one (`warmTelemetryDecoding`).
     warm(monitoring.get, config.emulators.monitoring, () => {
       const now = new Date();
       const incident = { startedAt: now, lookbackMs: null, conditionDurationMs: 0 };
       const window = monitoringWindow(incident, judged.execution.judgement, now);
-      return readRequestCounts(monitoring.get(), location, window, policy, null);
+      return Promise.all([
+        readRequestCounts(monitoring.get(), location, window, policy, null),
+        warmTelemetryDecoding(monitoring.get(), window),
+      ]);
     });
   }
   if (kinds.has('cloud-run')) {

@@ -164,6 +164,26 @@ function clientOptions(
   };
 }
 
+/** A method of a gRPC stub, as grpc-js builds it: with the codecs of its request and its answer. */
+export interface StubMethod {
+  requestSerialize(request: unknown): Uint8Array;
+  responseSerialize(response: unknown): Uint8Array;
+  responseDeserialize(bytes: Uint8Array): unknown;
+}
+
+/**
+ * The method `name` of a built client's stub, whose codecs a warm-up runs without sending anything. Throws when the
+ * stub is not built yet or the method has no codecs there, since the warm-up would then warm nothing.
+ */
+export function stubMethod(stub: Record<string, unknown> | undefined, name: string): StubMethod {
+  if (stub === undefined) throw new Error('the client has no stub yet: call initialize() first');
+  const found = stub[name] as Partial<StubMethod> | undefined;
+  if (typeof found?.requestSerialize !== 'function' || typeof found.responseDeserialize !== 'function') {
+    throw new Error(`the stub's ${name} has no codecs to warm`);
+  }
+  return found as StubMethod;
+}
+
 /** What warming needs of a generated gax client: its stub, its long-running operations stub, its credentials. */
 interface WarmableClient {
   initialize(): Promise<unknown>;

@@ -32,7 +32,7 @@ function millis(timestamp: protos.google.protobuf.ITimestamp | null | undefined)
 }
 
 /** Folds the grouped series (revision x response code class) into per-revision, per-minute counts. */
-function perRevisionMinutes(series: readonly TimeSeries[]): Record<string, MinuteCount[]> {
+export function perRevisionMinutes(series: readonly TimeSeries[]): Record<string, MinuteCount[]> {
   const byRevision = new Map<string, Map<number, MinuteCount>>();
   for (const one of series) {
     const revision = one.resource?.labels?.revision_name;

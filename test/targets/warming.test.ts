@@ -6,7 +6,12 @@ import { loadConfig } from '../../src/config/env.ts';
 import type { Emulator } from '../../src/emulator/emulator.ts';
 import { warmRollbackCall } from '../../src/targets/cloud-run-warm-up.ts';
 import { createExecutors } from '../../src/targets/executors.ts';
-import { createCloudRunClients, warmClient } from '../../src/targets/google-clients.ts';
+import {
+  createCloudRunClients,
+  createMonitoringClient,
+  warmClient,
+} from '../../src/targets/google-clients.ts';
+import { warmTelemetryDecoding } from '../../src/targets/monitoring-warm-up.ts';
 import { EXAMPLE_POLICY, FAST_GOOGLE_ENV, testEnv } from '../helpers/app.ts';
 import { useExampleEmulator } from '../helpers/emulator.ts';
 
@@ -132,6 +137,26 @@ describe('warming the Google clients', () => {
       expect(emulator.calls.list()).toEqual([]);
     } finally {
       await clients.close();
+    }
+  });
+
+  it('decodes a made-up Monitoring answer over the window into per-revision minutes, sending nothing', async () => {
+    const client = createMonitoringClient(emulator.host);
+    const window = { from: new Date('2026-12-03T10:00:00Z'), to: new Date('2026-12-03T12:00:00Z') };
+    try {
+      await expect(warmTelemetryDecoding(client, window)).rejects.toThrow(/no stub yet/);
+      await client.initialize();
+      const minutes = await warmTelemetryDecoding(client, window);
+
+      // Through the client's own decoder and lastgood's folding, as a judged rollback's answer goes.
+      expect(Object.keys(minutes).sort()).toEqual(['warm-up-00001-good', 'warm-up-00002-bad']);
+      const good = minutes['warm-up-00001-good']!;
+      expect(good).toHaveLength(120);
+      expect(good[0]).toEqual({ minuteStart: new Date('2026-12-03T10:00:00Z'), total: 181, errors: 2 });
+      expect(good.at(-1)).toEqual({ minuteStart: new Date('2026-12-03T11:59:00Z'), total: 60, errors: 0 });
+      expect(emulator.calls.list()).toEqual([]);
+    } finally {
+      await client.close();
     }
   });
 });
