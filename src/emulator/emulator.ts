@@ -114,6 +114,13 @@ export interface Emulator {
   calls: EmulatorCalls;
   /** Changes from outside lastgood: releases and rollouts, revisions and traffic, request series. */
   control: EmulatorControl;
+  /**
+   * Answers again, `rounds` times each, every read (a Get or List method) it has logged, building and encoding the
+   * answers and sending nothing. Google's servers answer warm; a fresh emulator builds its second answer of a kind
+   * with cold code (in the demo, ListTimeSeries over two hours took 3.3-4.7 ms against under 1 ms warm), and the
+   * first alert's timing would show that rather than lastgood's. Leaves the call log, faults and state as they were.
+   */
+  warm(rounds: number): Promise<void>;
   /** Puts the state back to the fixture and clears faults, the call log and operations. */
   reset(): void;
   /** Stops both servers; in-flight calls are cancelled. */
@@ -164,9 +171,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const control = createControl({ cloudRun, cloudDeploy, monitoring });
 
   const server = new Server();
+  /** Each read method's handler and answer encoder, for `warm`. */
+  const reads = new Map<string, { handler: UnaryHandler; encode(answer: unknown): Buffer }>();
   const serve = (protos: ApiProtos, serviceName: string, handlers: Record<string, UnaryHandler>) => {
     faults.registerMethods(Object.keys(handlers));
-    server.addService(protos.service(serviceName), implementService(runtime, serviceName, handlers));
+    const definition = protos.service(serviceName);
+    server.addService(definition, implementService(runtime, serviceName, handlers));
+    for (const [method, handler] of Object.entries(handlers)) {
+      const encode = definition[method]?.responseSerialize;
+      if (/^(Get|List)/.test(method) && encode !== undefined) reads.set(method, { handler, encode });
+    }
   };
   serve(runProtos, CLOUD_RUN_SERVICES, cloudRun.servicesHandlers());
   serve(runProtos, CLOUD_RUN_REVISIONS, cloudRun.revisionsHandlers());
@@ -245,6 +259,19 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     faults,
     calls,
     control,
+    async warm(rounds) {
+      const logged = calls.list().filter((call) => reads.has(call.method));
+      for (let round = 0; round < rounds; round++) {
+        for (const call of logged) {
+          const read = reads.get(call.method);
+          // A read that was refused (NOT_FOUND, a bad filter) is refused again: there is no answer to encode.
+          const answer = await Promise.resolve()
+            .then(() => read?.handler(call.request as never))
+            .catch(() => undefined);
+          if (answer !== undefined) read?.encode(answer);
+        }
+      }
+    },
     reset,
     async stop() {
       scheduler.cancelAll();

@@ -93,6 +93,44 @@ describe('emulator admin endpoint', () => {
   });
 });
 
+describe('emulator warm-up', () => {
+  let emu: Emulator;
+  beforeAll(async () => {
+    emu = await startExampleEmulator();
+  });
+  afterAll(() => emu.stop());
+
+  it('answers the reads it has logged again and sends, logs and changes nothing, mutations left out', async () => {
+    const run = createCloudRunClients(emu.host);
+    try {
+      await run.services.getService({ name: CHECKOUT });
+      await expect(
+        run.services.getService({ name: `${CHECKOUT}-gone` }, { retry: null }),
+      ).rejects.toMatchObject({ code: 5 });
+      const [operation] = await run.services.updateService({
+        service: {
+          name: CHECKOUT,
+          traffic: [
+            { type: 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION', revision: 'checkout-00001-abc', percent: 100 },
+          ],
+        },
+        updateMask: { paths: ['traffic'] },
+      });
+      await operation.promise();
+    } finally {
+      await run.close();
+    }
+    const before = { calls: emu.calls.list(), state: emu.state.snapshot() };
+
+    // A refused read (the NOT_FOUND) is refused again without failing the warm-up.
+    await emu.warm(3);
+
+    expect(emu.calls.list()).toEqual(before.calls);
+    // UpdateService replayed would have made an operation and a new generation of the service.
+    expect(emu.state.snapshot()).toEqual(before.state);
+  });
+});
+
 describe('emulator fixture', () => {
   const service = (
     traffic: unknown[],
