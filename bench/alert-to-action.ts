@@ -67,6 +67,19 @@ function wallClockOffsetMs(): number {
   return Date.now() - (performance.timeOrigin + performance.now());
 }
 
+/** Waits until the rollback of `decisionId` has left `queued` and `running`, as the status API tells. */
+async function untilFinished(url: string, decisionId: string, deadline: number): Promise<void> {
+  for (;;) {
+    const response = await fetch(`${url}/rollback/status/${decisionId}`, {
+      headers: { authorization: `Bearer ${TOKENS.viewer}` },
+    });
+    const { rollback } = (await response.json()) as { rollback: { state: string } | null };
+    if (rollback !== null && !['queued', 'running'].includes(rollback.state)) return;
+    if (Date.now() > deadline) throw new Error(`the rollback of ${decisionId} did not finish within 10 s`);
+    await sleep(5);
+  }
+}
+
 /** One run: alerts one at a time, each to a new target, and how long each took to become an UpdateService. */
 async function measureAlertToAction(ctx: BenchContext, evidence: 'auto' | 'off') {
   const measured = ctx.quick ? 50 : 250;
@@ -98,12 +111,16 @@ async function measureAlertToAction(ctx: BenchContext, evidence: 'auto' | 'off')
         if (response.status !== 202 || accepted.reason !== 'ROLLBACK') {
           throw new Error(`alert for ${target} answered ${response.status} ${JSON.stringify(accepted)}`);
         }
-        // One at a time: this measures how fast one alert becomes an action, not how a queue drains.
+        // One at a time: this measures how fast one alert becomes an action, not how a queue drains. So the loop
+        // waits for the UpdateService,
         const deadline = Date.now() + 10_000;
         while (emulator.calls.count('UpdateService') <= index) {
           if (Date.now() > deadline) throw new Error(`no UpdateService for ${target} within 10 s`);
           await sleep(1);
         }
+        // and sends the next alert only once this rollback has finished: its operation polls and its verification
+        // would otherwise run beside the next alert's decision and reads, and be timed with them.
+        await untilFinished(server.url, accepted.decisionId, deadline);
         if (index >= WARM_UP) {
           sent.push({ target, decisionId: accepted.decisionId, sentAt, offsetMs: wallClockOffsetMs() });
         }
