@@ -203,9 +203,9 @@ async function main(scenario: Scenario): Promise<void> {
   try {
     await waitUntilReady(baseUrl, child, logPath);
     await waitUntilWarm(logPath);
-    await warmStatusReads(baseUrl, operatorToken);
     // lastgood's warm-up made each read its rollback begins with; Google would answer the next ones warm.
     await emulator.warm(EMULATOR_WARM_ROUNDS);
+    await warmStatusReads(baseUrl, operatorToken);
     say();
     say(bold('2. lastgood is running'));
     say(`  ${baseUrl} on SQLite in ${dataDir} (log: ${logPath})`);
