@@ -17,16 +17,24 @@ export interface CallRecord {
   code: number | null;
 }
 
+/** Now, as `CallRecord.at` counts time. */
+export function arrivalTime(): number {
+  return performance.timeOrigin + performance.now();
+}
+
 /** The record of every RPC, in arrival order, so tests can assert "exactly one UpdateService call". */
 export class CallLog {
   readonly #records: CallRecord[] = [];
 
-  /** Records a call on arrival; the returned record's `code` is filled in when it is answered. */
-  record(service: string, method: string, request: unknown): CallRecord {
+  /**
+   * Records a call that arrived at `at` (by default now); the returned record's `code` is filled in when it is
+   * answered.
+   */
+  record(service: string, method: string, request: unknown, at = arrivalTime()): CallRecord {
     const record: CallRecord = {
       service,
       method,
-      at: performance.timeOrigin + performance.now(),
+      at,
       request: summarize(request) ?? {},
       code: null,
     };

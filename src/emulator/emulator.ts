@@ -13,7 +13,7 @@ import type { CloudRunServiceSnapshot } from './cloud-run-model.ts';
 import { createControl, type EmulatorControl } from './control.ts';
 import { type Fault, FaultInjector, type FaultSpec } from './faults.ts';
 import { type EmulatorFixture, parseFixture } from './fixture.ts';
-import { implementService, type UnaryHandler } from './grpc-service.ts';
+import { implementService, stampArrival, type UnaryHandler } from './grpc-service.ts';
 import {
   MONITORING_METRIC_SERVICE,
   MONITORING_PROTO_FILES,
@@ -170,7 +170,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   const control = createControl({ cloudRun, cloudDeploy, monitoring });
 
-  const server = new Server();
+  const server = new Server({ interceptors: [stampArrival] });
   /** Each read method's handler and answer encoder, for `warm`. */
   const reads = new Map<string, { handler: UnaryHandler; encode(answer: unknown): Buffer }>();
   const serve = (protos: ApiProtos, serviceName: string, handlers: Record<string, UnaryHandler>) => {
