@@ -15,8 +15,11 @@ import { postgresUnderTest, sqliteUnderTest } from '../helpers/store-under-test.
 import { replicaWorld } from './support.ts';
 
 const GRACE_MS = 3_000;
-/** How late, at most, a loaded test machine may report an exit that lastgood made on time. */
-const SCHEDULING_SLACK_MS = 1_000;
+/**
+ * How late, at most, a loaded test machine may report an exit that lastgood made on time: in a clean clone's
+ * `.ci/run`, both stores at once once reported exits 4.2 s after the signal, lastgood's own clock within the grace.
+ */
+const SCHEDULING_SLACK_MS = 2_000;
 const CONCURRENCY = 8;
 
 interface Sent extends AlertResult {
@@ -72,7 +75,7 @@ function pollReadiness(target: LastgoodProcess) {
 /**
  * By its own clock, from the signal's handler to its last line, lastgood stopped within the grace. Seen from the
  * test the exit also carries the signal's delivery and the test process's own event loop, which on two cores
- * shared with the rest of the suite have added half a second: that part is bounded, not measured.
+ * shared with the rest of the suite have added more than a second: that part is bounded, not measured.
  */
 function expectStoppedWithinGrace(
   expect: ExpectStatic,
