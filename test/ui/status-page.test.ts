@@ -234,7 +234,10 @@ describe('the status page', () => {
     await page.keyboard.press('Enter');
     await expect(dialog.textContent()).resolves.toContain('rel-002');
     await dialog.getByRole('button', { name: 'Unfreeze storefront-pipeline' }).click();
-    await page.getByText('Unfroze storefront-pipeline of storefront.').waitFor();
+    // Waits for the outcome either way, so that a failure shows the page's own reason.
+    const outcome = page.locator('.notice').filter({ hasText: /^(Unfroze|Unfreeze pipeline failed)/ });
+    await outcome.waitFor();
+    await expect(outcome.textContent()).resolves.toBe('Unfroze storefront-pipeline of storefront.');
     await storefront.getByText('healthy').waitFor();
     expect(emulator.state.cloudDeploy.pipeline(pipeline)?.suspended).toBe(false);
     const unfrozen = (await t.store.listAudit(null, 20)).find(
