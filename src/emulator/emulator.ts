@@ -260,15 +260,17 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     calls,
     control,
     async warm(rounds) {
-      const logged = calls.list().filter((call) => reads.has(call.method));
+      const logged = calls.list().flatMap((call) => {
+        const read = reads.get(call.method);
+        return read === undefined ? [] : [{ read, request: call.request }];
+      });
       for (let round = 0; round < rounds; round++) {
-        for (const call of logged) {
-          const read = reads.get(call.method);
+        for (const { read, request } of logged) {
           // A read that was refused (NOT_FOUND, a bad filter) is refused again: there is no answer to encode.
           const answer = await Promise.resolve()
-            .then(() => read?.handler(call.request as never))
+            .then(() => read.handler(request as never))
             .catch(() => undefined);
-          if (answer !== undefined) read?.encode(answer);
+          if (answer !== undefined) read.encode(answer);
         }
       }
     },
